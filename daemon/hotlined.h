@@ -32,6 +32,224 @@ struct api_error {
 	char	 message[ERR_MESSAGE_MAX];
 };
 
+#include <openssl/ssl.h>
+#include <libpq-fe.h>
+
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_request;
+struct evconnlistener;
+struct bufferevent;
+
+/* Defaults for configurable limits. */
+#define DEFAULT_PORT		12355
+#define DEFAULT_MAX_BODY	(128 * 1024)	/* bytes of request body */
+#define DEFAULT_MAX_HEADERS	(16 * 1024)	/* bytes of request headers */
+#define DEFAULT_REQUEST_TIMEOUT	30	/* s: total per request, not idle */
+#define DEFAULT_HANDSHAKE_TIMEOUT 10	/* s: TLS handshake */
+#define DEFAULT_IDLE_TIMEOUT	60	/* s: keep-alive idle connection */
+#define DEFAULT_MAX_CONNECTIONS	1024
+#define DEFAULT_DB_POOL		4
+#define DEFAULT_BATCH_MAX	32	/* submissions per group commit */
+#define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
+#define DEFAULT_RETRY_AFTER	2	/* s: Retry-After on 503 */
+#define BODY_HARD_FACTOR	2	/* evhttp buffers up to this x max_body */
+#define DB_RECONNECT_MIN_MS	200
+#define DB_RECONNECT_MAX_MS	5000
+#define IDENT_REFRESH_S		60	/* identity cache refresh period */
+#define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
+#define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
+#define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
+#define DRAIN_POLL_MS		50
+#define INFLIGHT_BUCKETS	1024
+#define REQUEST_ID_LEN		16
+
+enum log_level {
+	LOG_LVL_ERROR,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
+
+/* The configuration; see config.c for the keys and their defaults. */
+struct config {
+	char	 cf_listen[128];	/* host:port */
+	char	 cf_tls_cert[1024];
+	char	 cf_tls_key[1024];
+	char	 cf_tls_client_ca[1024];
+	char	 cf_database[1024];	/* libpq conninfo */
+	char	 cf_master_key[1024];	/* field-encryption key file */
+	int	 cf_db_pool;
+	int	 cf_batch_max;
+	int	 cf_queue_max;
+	int	 cf_max_body;
+	int	 cf_max_headers;
+	int	 cf_request_timeout;
+	int	 cf_handshake_timeout;
+	int	 cf_idle_timeout;
+	int	 cf_max_connections;
+	int	 cf_retry_after;
+	int	 cf_log_level;
+};
+
+/* A client identity, from the clients table (cached in ident.c). */
+enum role {
+	ROLE_NONE = 0,
+	ROLE_OPERATOR,		/* 12355 hotline seat */
+	ROLE_GATEWAY,		/* mandatory-report mini-program backend */
+	ROLE_AGENCY,		/* an agency's system */
+	ROLE_ADMIN,		/* administrators and statisticians */
+};
+
+struct ident {
+	long long	 id_client;
+	char		 id_fpr[65];	/* lowercase hex SHA-256 of the DER */
+	enum role	 id_role;
+	long long	 id_agency;	/* 0 when none */
+	int		 id_revoked;
+};
+
+/*
+ * A database job: one statement with text parameters.  Batchable jobs
+ * (intake submissions) are grouped into one transaction with other
+ * batchable jobs; the callback runs only after COMMIT, or with res NULL
+ * when the outcome is unknown or the database is unavailable.
+ */
+enum db_outcome {
+	DB_OK,			/* committed (or, unbatched, executed) */
+	DB_ERROR,		/* the statement failed; nothing committed */
+	DB_UNKNOWN,		/* connection lost around COMMIT */
+	DB_UNAVAILABLE,		/* no connection, or queue full */
+};
+
+#define DB_MAX_PARAMS	4
+struct dbjob;
+typedef void (*db_done_cb)(struct dbjob *, enum db_outcome, PGresult *,
+	    void *);
+
+struct dbjob {
+	struct dbjob	*dj_next;
+	const char	*dj_stmt;	/* prepared statement name */
+	int		 dj_nparams;
+	char		*dj_params[DB_MAX_PARAMS];	/* owned, may be NULL */
+	int		 dj_batchable;
+	int		 dj_solo;	/* retry alone after a batch failed */
+	PGresult	*dj_result;	/* held until COMMIT */
+	db_done_cb	 dj_done;
+	void		*dj_arg;
+};
+
+/* A prepared statement the pool prepares on every connection. */
+struct db_stmt {
+	const char	*st_name;
+	const char	*st_sql;
+	int		 st_nparams;
+};
+
+/* Per-connection state; its lifetime is the SSL object's (tls.c). */
+struct request;
+struct conn {
+	struct bufferevent	*cn_bev;
+	struct event		*cn_deadline;
+	struct request		*cn_req;	/* being handled, or NULL */
+	unsigned long long	 cn_id;
+	int			 cn_handshaken;
+};
+
+/* A request handed to api.c; owned by server.c until replied. */
+enum req_state {
+	REQ_HANDLING,		/* handler running or waiting for the db */
+	REQ_REPLIED,		/* answered; waiting only for the db job */
+};
+
+struct request {
+	struct evhttp_request	*rq_req;	/* NULL once replied or gone */
+	struct conn		*rq_conn;	/* NULL once replied or gone */
+	char			 rq_id[REQUEST_ID_LEN + 1];
+	const char		*rq_method;
+	const char		*rq_route;
+	char			 rq_fpr[65];	/* client certificate */
+	int			 rq_has_cert;
+	struct ident		 rq_ident;	/* copy: the cache may reload */
+	long long		 rq_client;	/* client id for logs, 0 none */
+	enum req_state		 rq_state;
+	int			 rq_status;
+	const char		*rq_errcode;
+	double			 rq_start;	/* monotonic seconds */
+	struct dbjob		*rq_job;	/* pending db job, or NULL */
+	char			*rq_inflight;	/* idempotency slot, or NULL */
+	int			 rq_close;	/* add Connection: close */
+};
+
+/* log.c */
+void	 log_init(int foreground, int level);
+void	 log_setlevel(int level);
+int	 log_getlevel(void);
+void	 log_msg(int level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_errorx(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+double	 mono_now(void);
+
+/* config.c */
+void	 config_defaults(struct config *);
+int	 config_load(struct config *, const char *path);
+int	 config_parse_level(const char *, int *);
+int	 config_split_listen(const char *, char *host, size_t, int *port);
+
+/* tls.c */
+SSL_CTX	*tls_ctx_new(const struct config *);
+int	 tls_init(void);
+SSL	*tls_conn_new(SSL_CTX *, struct conn *);
+struct conn *tls_conn_of(SSL *);
+int	 tls_peer_fingerprint(SSL *, char out[65]);
+void	 tls_set_conn_free_cb(void (*)(struct conn *));
+
+/* server.c */
+int	 server_init(struct event_base *, struct config *);
+int	 server_reload_tls(void);
+void	 server_drain(void);
+int	 server_drained(void);
+void	 server_shutdown(void);
+void	 request_reply(struct request *, int status, const char *body,
+	    const char *extra_name, const char *extra_value);
+void	 request_reply_error(struct request *, const struct api_error *);
+void	 request_finish(struct request *);
+int	 server_draining(void);
+
+/* db.c */
+int	 db_init(struct event_base *, const struct config *,
+	    const struct db_stmt *, int nstmt);
+int	 db_submit(struct dbjob *);
+struct dbjob *db_job_new(const char *stmt, int batchable, db_done_cb,
+	    void *);
+int	 db_job_param(struct dbjob *, int idx, const char *value,
+	    size_t len);
+void	 db_job_free(struct dbjob *);
+int	 db_connected(void);
+int	 db_busy(void);
+int	 db_listen(const char *channel, void (*cb)(void *), void *);
+void	 db_shutdown(void);
+
+/* ident.c */
+int	 ident_init(struct event_base *);
+const struct ident *ident_lookup(const char *fpr);
+int	 ident_ready(void);
+void	 ident_shutdown(void);
+
+/* api.c */
+extern const struct db_stmt api_stmts[];
+extern const int api_nstmts;
+void	 api_dispatch(struct request *, struct evhttp_request *);
+int	 api_init(struct event_base *, const struct config *);
+void	 api_shutdown(void);
+void	 api_request_gone(struct request *);
+
 /* json.c */
 /*
  * Parse buf (len bytes) as strict RFC 8259 JSON into a json-c tree.

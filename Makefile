@@ -1,0 +1,69 @@
+# hotlined: build, run and test.
+#   make            build the daemon (build/hotlined)
+#   make run        install what is missing, set up var/ and run the daemon
+#   make test       install what is missing and run every test
+#   make test-asan  the test suite against an AddressSanitizer+UBSan build
+#   make bench      throughput and latency figures
+
+CC	?= cc
+WERROR	?= -Werror
+PKGS	 = libevent libevent_openssl json-c libpq openssl
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c17 -Wall -Wextra $(WERROR) -D_GNU_SOURCE \
+	   -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined
+
+SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
+	   daemon/error.c daemon/ident.c daemon/json.c daemon/log.c \
+	   daemon/server.c daemon/tls.c daemon/validate.c
+HDRS	 = daemon/hotlined.h
+UNITS	 = test_json test_validate test_config test_examples
+# Objects the unit tests link against (everything but main).
+LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
+
+VAR	?= var
+PGPORT	?= 55432
+
+.PHONY: all deps run test test-asan unit bench clean
+
+all: build/hotlined
+
+build/hotlined: $(SRCS) $(HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(SRCS) $(LDLIBS)
+
+build/asan/hotlined: $(SRCS) $(HDRS)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(SRCS) $(LDLIBS)
+
+build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
+
+deps:
+	@bash daemon/dev/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
+	@exec bash daemon/dev/run.sh $(abspath $(VAR)) $(PGPORT)
+
+unit: $(addprefix build/tests/,$(UNITS))
+
+test: deps
+	@$(MAKE) --no-print-directory all build/asan/hotlined unit
+	@bash tests/run.sh
+
+test-asan: deps
+	@$(MAKE) --no-print-directory build/asan/hotlined unit
+	@HOTLINED_SUITES=asan bash tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,250 @@
+/*
+ * Configuration: a "key = value" file described by one declarative table.
+ * Errors are reported as file:line: message.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotlined.h"
+
+#define CONFIG_LINE_MAX	2048
+
+enum cf_type {
+	CF_STRING,
+	CF_INT,
+	CF_LEVEL,
+	CF_LISTEN,
+};
+
+/* One configuration key: where it goes and what it accepts. */
+struct cf_param {
+	const char	*name;
+	enum cf_type	 type;
+	size_t		 offset;
+	size_t		 size;		/* strings: buffer size */
+	long		 min, max;	/* integers */
+};
+
+#define STR(f)	CF_STRING, offsetof(struct config, f), \
+		    sizeof(((struct config *)0)->f), 0, 0
+#define INT(f, lo, hi)	CF_INT, offsetof(struct config, f), 0, lo, hi
+
+static const struct cf_param cf_params[] = {
+	{ "listen",		CF_LISTEN, offsetof(struct config, cf_listen),
+	    sizeof(((struct config *)0)->cf_listen), 0, 0 },
+	{ "tls_cert",		STR(cf_tls_cert) },
+	{ "tls_key",		STR(cf_tls_key) },
+	{ "tls_client_ca",	STR(cf_tls_client_ca) },
+	{ "database",		STR(cf_database) },
+	{ "master_key",		STR(cf_master_key) },
+	{ "db_pool_size",	INT(cf_db_pool, 1, 64) },
+	{ "batch_max",		INT(cf_batch_max, 1, 256) },
+	{ "queue_max",		INT(cf_queue_max, 1, 1000000) },
+	{ "max_body",		INT(cf_max_body, 1024, 16 * 1024 * 1024) },
+	{ "max_headers",	INT(cf_max_headers, 1024, 1024 * 1024) },
+	{ "request_timeout",	INT(cf_request_timeout, 1, 3600) },
+	{ "handshake_timeout",	INT(cf_handshake_timeout, 1, 600) },
+	{ "idle_timeout",	INT(cf_idle_timeout, 1, 3600) },
+	{ "max_connections",	INT(cf_max_connections, 1, 1000000) },
+	{ "retry_after",	INT(cf_retry_after, 1, 3600) },
+	{ "log_level",		CF_LEVEL, offsetof(struct config, cf_log_level),
+	    0, 0, 0 },
+};
+
+/* Fill the configuration with its defaults. */
+void
+config_defaults(struct config *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	snprintf(cf->cf_listen, sizeof(cf->cf_listen), "127.0.0.1:%d",
+	    DEFAULT_PORT);
+	cf->cf_db_pool = DEFAULT_DB_POOL;
+	cf->cf_batch_max = DEFAULT_BATCH_MAX;
+	cf->cf_queue_max = DEFAULT_QUEUE_MAX;
+	cf->cf_max_body = DEFAULT_MAX_BODY;
+	cf->cf_max_headers = DEFAULT_MAX_HEADERS;
+	cf->cf_request_timeout = DEFAULT_REQUEST_TIMEOUT;
+	cf->cf_handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	cf->cf_idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	cf->cf_max_connections = DEFAULT_MAX_CONNECTIONS;
+	cf->cf_retry_after = DEFAULT_RETRY_AFTER;
+	cf->cf_log_level = LOG_LVL_INFO;
+}
+
+/* Parse a log level name; 0 on success. */
+int
+config_parse_level(const char *s, int *level)
+{
+	static const char *const names[] = { "error", "warn", "info",
+	    "debug" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*level = (int)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Split "host:port" (or "[v6]:port"); 0 on success. */
+int
+config_split_listen(const char *s, char *host, size_t hostsz, int *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	long p;
+
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s)
+		return -1;
+	hlen = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hlen < 3 || s[hlen - 1] != ']')
+			return -1;
+		h = s + 1;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= hostsz)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
+	    p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+/* Trim leading and trailing white space in place. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Store one value; returns NULL or an error message. */
+static const char *
+config_set(struct config *cf, const struct cf_param *p, const char *val)
+{
+	char *dst = (char *)cf + p->offset, host[128], *end;
+	int port;
+	long n;
+
+	switch (p->type) {
+	case CF_LISTEN:
+		if (config_split_listen(val, host, sizeof(host), &port) == -1)
+			return "expected host:port";
+		/* FALLTHROUGH */
+	case CF_STRING:
+		if (strlen(val) >= p->size)
+			return "value too long";
+		memcpy(dst, val, strlen(val) + 1);
+		return NULL;
+	case CF_INT:
+		errno = 0;
+		n = strtol(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || errno != 0)
+			return "expected an integer";
+		if (n < p->min || n > p->max)
+			return "integer out of range";
+		*(int *)(void *)dst = (int)n;
+		return NULL;
+	case CF_LEVEL:
+		if (config_parse_level(val, (int *)(void *)dst) == -1)
+			return "expected error, warn, info or debug";
+		return NULL;
+	}
+	return "unknown type";
+}
+
+/* Read a configuration file over the defaults; 0 on success. */
+int
+config_load(struct config *cf, const char *path)
+{
+	char line[CONFIG_LINE_MAX], *key, *val, *eq, *nl;
+	unsigned char seen[sizeof(cf_params) / sizeof(cf_params[0])];
+	const char *msg;
+	FILE *fp;
+	size_t i;
+	int lineno = 0, errors = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	memset(seen, 0, sizeof(seen));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if ((nl = strchr(line, '\n')) == NULL && !feof(fp)) {
+			fprintf(stderr, "%s:%d: line too long\n", path, lineno);
+			errors++;
+			while (fgets(line, sizeof(line), fp) != NULL &&
+			    strchr(line, '\n') == NULL)
+				;
+			continue;
+		}
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			fprintf(stderr, "%s:%d: expected key = value\n", path,
+			    lineno);
+			errors++;
+			continue;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		for (i = 0; i < sizeof(cf_params) / sizeof(cf_params[0]); i++)
+			if (strcmp(key, cf_params[i].name) == 0)
+				break;
+		if (i == sizeof(cf_params) / sizeof(cf_params[0])) {
+			fprintf(stderr, "%s:%d: unknown key \"%s\"\n", path,
+			    lineno, key);
+			errors++;
+			continue;
+		}
+		if (seen[i]++) {
+			fprintf(stderr, "%s:%d: \"%s\" set twice\n", path,
+			    lineno, key);
+			errors++;
+			continue;
+		}
+		if ((msg = config_set(cf, &cf_params[i], val)) != NULL) {
+			fprintf(stderr, "%s:%d: %s: %s\n", path, lineno, key,
+			    msg);
+			errors++;
+		}
+	}
+	fclose(fp);
+	if (errors == 0) {
+		if (cf->cf_tls_cert[0] == '\0' || cf->cf_tls_key[0] == '\0' ||
+		    cf->cf_tls_client_ca[0] == '\0') {
+			fprintf(stderr, "%s: tls_cert, tls_key and "
+			    "tls_client_ca are required\n", path);
+			errors++;
+		}
+		if (cf->cf_database[0] == '\0') {
+			fprintf(stderr, "%s: database is required\n", path);
+			errors++;
+		}
+	}
+	return errors ? -1 : 0;
+}

@@ -1,0 +1,160 @@
+/*
+ * hotlined: start-up, signals and shutdown.  One libevent loop serves
+ * TLS, HTTP, the database pool and timers; nothing blocks it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "hotlined.h"
+
+static struct event_base	*main_base;
+static struct config		 main_cf;
+static struct event		*main_drain_ev;
+static double			 main_drain_deadline;
+
+/* Print usage and exit. */
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: hotlined [-dnvV] [-f file]\n"
+	    "  -f file  configuration file (default /etc/hotlined.conf)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -v       log at debug level\n"
+	    "  -V       print the version and exit\n");
+	exit(2);
+}
+
+/* Check whether in-flight work is done; then stop the loop. */
+static void
+main_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+	int drained = server_drained();
+
+	(void)fd; (void)what; (void)arg;
+	if (!drained && mono_now() < main_drain_deadline) {
+		evtimer_add(main_drain_ev, &tv);
+		return;
+	}
+	log_info("event=stopping drained=%d", drained);
+	server_shutdown();
+	db_shutdown();
+	ident_shutdown();
+	api_shutdown();
+	event_base_loopexit(main_base, NULL);
+}
+
+/* SIGTERM/SIGINT: stop accepting, finish what is in flight, exit. */
+static void
+main_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what; (void)arg;
+	if (main_drain_ev != NULL) {
+		log_info("event=signal signal=%d again=1", (int)sig);
+		return;
+	}
+	log_info("event=draining signal=%d", (int)sig);
+	server_drain();
+	main_drain_deadline = mono_now() + main_cf.cf_request_timeout + 1;
+	main_drain_ev = evtimer_new(main_base, main_drain_cb, NULL);
+	if (main_drain_ev == NULL)
+		fatalx("event=fatal reason=\"cannot drain\"");
+	main_drain_cb(-1, 0, NULL);
+}
+
+/* SIGHUP: reload the TLS certificate files. */
+static void
+main_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig; (void)what; (void)arg;
+	server_reload_tls();
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *path = "/etc/hotlined.conf";
+	struct event *ev_term, *ev_int, *ev_hup;
+	int ch, checkonly = 0, foreground = 0, debug = 0;
+
+	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'v':
+			debug = 1;
+			break;
+		case 'V':
+			printf("hotlined %s\n", HOTLINED_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	config_defaults(&main_cf);
+	if (config_load(&main_cf, path) == -1)
+		return 1;
+	if (debug)
+		main_cf.cf_log_level = LOG_LVL_DEBUG;
+	if (checkonly) {
+		SSL_CTX *ctx;
+
+		log_init(1, main_cf.cf_log_level);
+		if (tls_init() == -1 || (ctx = tls_ctx_new(&main_cf)) == NULL) {
+			fprintf(stderr, "%s: TLS files unusable\n", path);
+			return 1;
+		}
+		SSL_CTX_free(ctx);
+		printf("configuration OK\n");
+		return 0;
+	}
+	log_init(foreground, main_cf.cf_log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (tls_init() == -1)
+		fatalx("event=fatal reason=\"tls init\"");
+	if ((main_base = event_base_new()) == NULL)
+		fatalx("event=fatal reason=\"event base\"");
+	if (server_init(main_base, &main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot start the server\"");
+	if (!foreground && daemon(0, 0) == -1)
+		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
+	if (db_init(main_base, &main_cf, api_stmts, api_nstmts) == -1 ||
+	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot start\"");
+	ev_term = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
+	ev_int = evsignal_new(main_base, SIGINT, main_stop_cb, NULL);
+	ev_hup = evsignal_new(main_base, SIGHUP, main_hup_cb, NULL);
+	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL ||
+	    evsignal_add(ev_term, NULL) == -1 ||
+	    evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1)
+		fatalx("event=fatal reason=\"signals\"");
+	log_info("event=started version=%s pid=%d", HOTLINED_VERSION,
+	    (int)getpid());
+	event_base_dispatch(main_base);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	if (main_drain_ev != NULL)
+		event_free(main_drain_ev);
+	event_base_free(main_base);
+	log_info("event=stopped");
+	return 0;
+}

@@ -1,0 +1,482 @@
+/*
+ * HTTPS front end: evhttp over bufferevent_openssl, with the limits
+ * evhttp 2.1 lacks: a cap on connections, accept paused on EMFILE, a total
+ * deadline per TLS handshake and per request (not only idle), strict
+ * request-line and header checks, and exactly one reply per request.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <openssl/rand.h>
+
+#include "hotlined.h"
+
+static struct event_base	*sv_base;
+static struct config		*sv_cf;
+static struct evhttp		*sv_http;
+static struct evconnlistener	*sv_listener;
+static SSL_CTX			*sv_ctx;
+static struct event		*sv_resume;
+static int			 sv_nconns;
+static int			 sv_inflight;
+static int			 sv_emfile;	/* accept paused for fds */
+static int			 sv_draining;
+static unsigned long long	 sv_conn_seq, sv_req_seq, sv_seed;
+
+/* Accept new connections unless a limit says otherwise. */
+static void
+server_accept_update(void)
+{
+	if (sv_listener == NULL)
+		return;
+	if (sv_draining || sv_emfile ||
+	    sv_nconns >= sv_cf->cf_max_connections)
+		evconnlistener_disable(sv_listener);
+	else
+		evconnlistener_enable(sv_listener);
+}
+
+/* Arm a connection's deadline for the given number of seconds. */
+static void
+conn_arm(struct conn *cn, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	evtimer_add(cn->cn_deadline, &tv);
+}
+
+/* Release a connection's state when its SSL object is freed. */
+static void
+server_conn_free(struct conn *cn)
+{
+	struct request *r = cn->cn_req;
+
+	if (r != NULL) {
+		/* The client is gone; the reply will go nowhere. */
+		r->rq_req = NULL;
+		r->rq_conn = NULL;
+	}
+	log_debug("event=conn_close conn=%llx", cn->cn_id);
+	event_free(cn->cn_deadline);
+	free(cn);
+	sv_nconns--;
+	server_accept_update();
+}
+
+/*
+ * A connection's deadline passed: answer a request still waiting for the
+ * database, otherwise (handshake or request still being read, however
+ * slowly) shut the socket so that evhttp tears the connection down.
+ */
+static void
+conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *cn = arg;
+	struct api_error err;
+	evutil_socket_t s;
+
+	(void)fd; (void)what;
+	if (cn->cn_req != NULL && cn->cn_req->rq_state == REQ_HANDLING) {
+		api_error_set(&err, 503, "unavailable", NULL,
+		    "the request could not be completed in time; retry with "
+		    "the same Idempotency-Key");
+		cn->cn_req->rq_close = 1;
+		request_reply_error(cn->cn_req, &err);
+		return;
+	}
+	log_info("event=conn_deadline conn=%llx phase=%s", cn->cn_id,
+	    cn->cn_handshaken ? "request" : "handshake");
+	if ((s = bufferevent_getfd(cn->cn_bev)) >= 0)
+		shutdown(s, SHUT_RDWR);
+}
+
+/*
+ * evhttp asks for the bufferevent of a new connection.  If TLS cannot be
+ * set up evhttp would silently serve plain HTTP on this port: never.
+ */
+static struct bufferevent *
+server_bevcb(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = NULL;
+	struct conn *cn;
+	SSL *ssl = NULL;
+
+	(void)arg;
+	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
+	    (cn->cn_deadline = evtimer_new(base, conn_deadline_cb, cn)) ==
+	    NULL || (ssl = tls_conn_new(sv_ctx, cn)) == NULL)
+		fatalx("event=fatal reason=\"cannot create TLS connection\"");
+	cn->cn_id = ++sv_conn_seq;
+	sv_nconns++;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		fatalx("event=fatal reason=\"cannot create TLS bufferevent\"");
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	cn->cn_bev = bev;
+	conn_arm(cn, sv_cf->cf_handshake_timeout);
+	server_accept_update();
+	log_debug("event=conn_open conn=%llx conns=%d", cn->cn_id, sv_nconns);
+	return bev;
+}
+
+/* Accept failed: on descriptor exhaustion pause accepting for a while. */
+static void
+server_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l; (void)arg;
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		log_warnx("event=accept_paused reason=\"%s\" conns=%d",
+		    strerror(e), sv_nconns);
+		sv_emfile = 1;
+		server_accept_update();
+		evtimer_add(sv_resume, &tv);
+		return;
+	}
+	log_warnx("event=accept_error reason=\"%s\"", strerror(e));
+}
+
+/* Resume accepting after an EMFILE pause. */
+static void
+server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	sv_emfile = 0;
+	server_accept_update();
+}
+
+/* Count headers with a given name (evhttp keeps duplicates). */
+static int
+header_count(struct evkeyvalq *h, const char *name)
+{
+	struct evkeyval *kv;
+	int n = 0;
+
+	for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+		if (strcasecmp(kv->key, name) == 0)
+			n++;
+	return n;
+}
+
+/* Return the reason a request is malformed at the HTTP level, or NULL. */
+static const char *
+server_http_check(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *cl, *p;
+
+	if (req->major != 1 || (req->minor != 0 && req->minor != 1))
+		return "unsupported HTTP version";
+	if (req->minor == 1 && header_count(h, "Host") != 1)
+		return "exactly one Host header is required";
+	if (header_count(h, "Transfer-Encoding") != 0)
+		return "Transfer-Encoding is not accepted; send Content-Length";
+	if (header_count(h, "Content-Length") > 1)
+		return "more than one Content-Length header";
+	if ((cl = evhttp_find_header(h, "Content-Length")) != NULL) {
+		if (*cl == '\0' || strlen(cl) > 12)
+			return "malformed Content-Length";
+		for (p = cl; *p != '\0'; p++)
+			if (*p < '0' || *p > '9')
+				return "malformed Content-Length";
+	}
+	return NULL;
+}
+
+/* Name an HTTP method for logs. */
+static const char *
+method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET:	return "GET";
+	case EVHTTP_REQ_POST:	return "POST";
+	case EVHTTP_REQ_HEAD:	return "HEAD";
+	case EVHTTP_REQ_PUT:	return "PUT";
+	case EVHTTP_REQ_DELETE:	return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE:	return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH:	return "PATCH";
+	}
+	return "OTHER";
+}
+
+/* A complete request arrived: check it and hand it to the API. */
+static void
+server_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct api_error err;
+	struct request *r;
+	struct conn *cn;
+	const char *why;
+	SSL *ssl;
+
+	(void)arg;
+	evcon = evhttp_request_get_connection(req);
+	bev = evhttp_connection_get_bufferevent(evcon);
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) == NULL ||
+	    (cn = tls_conn_of(ssl)) == NULL)
+		fatalx("event=fatal reason=\"request without TLS\"");
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		evhttp_send_error(req, 503, NULL);
+		return;
+	}
+	snprintf(r->rq_id, sizeof(r->rq_id), "%016llx",
+	    sv_seed ^ (++sv_req_seq * 0x9e3779b97f4a7c15ULL));
+	r->rq_req = req;
+	r->rq_conn = cn;
+	r->rq_state = REQ_HANDLING;
+	r->rq_start = mono_now();
+	r->rq_method = method_name(evhttp_request_get_command(req));
+	r->rq_route = "-";
+	r->rq_has_cert = tls_peer_fingerprint(ssl, r->rq_fpr) == 0;
+	r->rq_close = sv_draining;
+	cn->cn_req = r;
+	sv_inflight++;
+	if ((why = server_http_check(req)) != NULL) {
+		r->rq_close = 1;
+		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
+		request_reply_error(r, &err);
+		return;
+	}
+	api_dispatch(r, req);
+}
+
+/* Short reason phrases for the statuses the API uses. */
+static const char *
+status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Status";
+}
+
+/*
+ * Answer a request exactly once.  The request object itself lives on
+ * until its database job (if any) has reported back.
+ */
+void
+request_reply(struct request *r, int status, const char *body,
+    const char *extra_name, const char *extra_value)
+{
+	struct evkeyvalq *h;
+	struct conn *cn = r->rq_conn;
+	char retry[16];
+
+	if (r->rq_state != REQ_HANDLING) {
+		log_errorx("event=bug reason=\"second reply\" id=%s", r->rq_id);
+		return;
+	}
+	r->rq_state = REQ_REPLIED;
+	r->rq_status = status;
+	sv_inflight--;
+	if (r->rq_req != NULL) {
+		h = evhttp_request_get_output_headers(r->rq_req);
+		evhttp_add_header(h, "Content-Type",
+		    "application/json; charset=utf-8");
+		evhttp_add_header(h, "X-Request-Id", r->rq_id);
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		if (status == 503) {
+			snprintf(retry, sizeof(retry), "%d",
+			    sv_cf->cf_retry_after);
+			evhttp_add_header(h, "Retry-After", retry);
+		}
+		if (extra_name != NULL)
+			evhttp_add_header(h, extra_name, extra_value);
+		if (r->rq_close || sv_draining)
+			evhttp_add_header(h, "Connection", "close");
+		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), body,
+		    strlen(body));
+		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), "\n",
+		    1);
+		evhttp_send_reply(r->rq_req, status, status_reason(status),
+		    NULL);
+		r->rq_req = NULL;
+	}
+	log_info("event=request id=%s conn=%llx client=%lld method=%s "
+	    "route=%s status=%d%s%s dur_ms=%.1f%s", r->rq_id,
+	    cn ? cn->cn_id : 0ULL, r->rq_client, r->rq_method, r->rq_route,
+	    status, r->rq_errcode ? " code=" : "",
+	    r->rq_errcode ? r->rq_errcode : "",
+	    (mono_now() - r->rq_start) * 1000.0,
+	    cn ? "" : " client_gone=1");
+	if (cn != NULL) {
+		cn->cn_req = NULL;
+		r->rq_conn = NULL;
+		conn_arm(cn, sv_cf->cf_idle_timeout +
+		    sv_cf->cf_request_timeout);
+	}
+	if (r->rq_job == NULL)
+		request_finish(r);
+}
+
+/* Answer a request with an error body. */
+void
+request_reply_error(struct request *r, const struct api_error *err)
+{
+	struct json_object *o, *e;
+
+	o = json_object_new_object();
+	e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(err->code));
+	if (err->field[0] != '\0')
+		json_object_object_add(e, "field",
+		    json_object_new_string(err->field));
+	json_object_object_add(e, "message",
+	    json_object_new_string(err->message));
+	json_object_object_add(o, "error", e);
+	r->rq_errcode = err->code;
+	request_reply(r, err->status, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), NULL,
+	    NULL);
+	json_object_put(o);
+}
+
+/* Free a request that is answered and has no job outstanding. */
+void
+request_finish(struct request *r)
+{
+	api_request_gone(r);
+	free(r);
+}
+
+/* Set up the TLS context, evhttp and the listener. */
+int
+server_init(struct event_base *base, struct config *cf)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char host[128];
+	int port;
+	evutil_socket_t fd;
+
+	sv_base = base;
+	sv_cf = cf;
+	if (RAND_bytes((unsigned char *)&sv_seed, sizeof(sv_seed)) != 1)
+		return -1;
+	tls_set_conn_free_cb(server_conn_free);
+	if ((sv_ctx = tls_ctx_new(cf)) == NULL)
+		return -1;
+	if ((sv_http = evhttp_new(base)) == NULL)
+		return -1;
+	evhttp_set_bevcb(sv_http, server_bevcb, NULL);
+	evhttp_set_gencb(sv_http, server_request_cb, NULL);
+	evhttp_set_max_headers_size(sv_http, cf->cf_max_headers);
+	evhttp_set_max_body_size(sv_http,
+	    (ev_ssize_t)cf->cf_max_body * BODY_HARD_FACTOR);
+	evhttp_set_timeout(sv_http, cf->cf_idle_timeout);
+	evhttp_set_allowed_methods(sv_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(sv_http,
+	    "application/json; charset=utf-8");
+	if (config_split_listen(cf->cf_listen, host, sizeof(host), &port) ==
+	    -1)
+		return -1;
+	if (evutil_parse_sockaddr_port(cf->cf_listen, (struct sockaddr *)&ss,
+	    &sslen) == -1) {
+		log_errorx("event=listen_failed reason=\"bad address\"");
+		return -1;
+	}
+	sv_listener = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    511, (struct sockaddr *)&ss, sslen);
+	if (sv_listener == NULL) {
+		log_errorx("event=listen_failed address=%s reason=\"%s\"",
+		    cf->cf_listen, strerror(errno));
+		return -1;
+	}
+	if (evhttp_bind_listener(sv_http, sv_listener) == NULL)
+		return -1;
+	evconnlistener_set_error_cb(sv_listener, server_accept_error);
+	if ((sv_resume = evtimer_new(base, server_resume_cb, NULL)) == NULL)
+		return -1;
+	fd = evconnlistener_get_fd(sv_listener);
+	log_info("event=listening address=%s fd=%d", cf->cf_listen, (int)fd);
+	return 0;
+}
+
+/* Load the certificate files again; existing connections keep theirs. */
+int
+server_reload_tls(void)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = tls_ctx_new(sv_cf)) == NULL) {
+		log_errorx("event=tls_reload_failed keeping=old");
+		return -1;
+	}
+	SSL_CTX_free(sv_ctx);
+	sv_ctx = ctx;
+	log_info("event=tls_reloaded");
+	return 0;
+}
+
+/* Stop accepting; requests in flight finish, keep-alive ends. */
+void
+server_drain(void)
+{
+	sv_draining = 1;
+	server_accept_update();
+}
+
+/* Return nonzero while draining. */
+int
+server_draining(void)
+{
+	return sv_draining;
+}
+
+/* Return nonzero when nothing is left in flight. */
+int
+server_drained(void)
+{
+	return sv_inflight == 0 && !db_busy();
+}
+
+/* Close every connection and free the front end. */
+void
+server_shutdown(void)
+{
+	if (sv_http != NULL)
+		evhttp_free(sv_http);	/* frees the listener too */
+	sv_http = NULL;
+	sv_listener = NULL;
+	if (sv_resume != NULL)
+		event_free(sv_resume);
+	sv_resume = NULL;
+	SSL_CTX_free(sv_ctx);
+	sv_ctx = NULL;
+}
