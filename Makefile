@@ -29,7 +29,7 @@ PGPORT	?= 55432
 
 .PHONY: all deps run test test-asan unit bench clean
 
-all: build/hotlined
+all: build/hotlined build/hotline-bench
 
 build/hotlined: $(SRCS) $(HDRS)
 	@mkdir -p build
@@ -42,6 +42,10 @@ build/asan/hotlined: $(SRCS) $(HDRS)
 build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
+
+build/hotline-bench: clients/hotline-bench.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
 
 deps:
 	@bash daemon/dev/deps.sh

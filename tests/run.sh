@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Run every test suite against real services (a private PostgreSQL, real
+# TLS, the real daemon) set up in a throwaway directory.  Each suite prints
+# TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
+# "N passed, M failed" and fails unless M is 0 and N is not.
+#
+#   HOTLINED_SUITES="unit sql integration asan"   which suites (default all)
+#   HOTLINED_KEEP=1                                keep the directory
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SUITES=${HOTLINED_SUITES:-unit sql integration asan}
+
+T=$(mktemp -d /tmp/hotlined-test.XXXXXX)
+chmod 755 "$T"
+RESULTS=$T/results.tap
+: >"$RESULTS"
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PGPORT=$(free_port)
+export HOTLINED_PORT=$(free_port)
+
+cleanup() {
+	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# Run one suite; its TAP lines go to the terminal and the results file.
+suite() {
+	local name=$1; shift
+	local out=$T/suite-$name.log rc
+	echo "# suite: $name"
+	"$@" >"$out" 2>"$T/suite-$name.err"
+	rc=$?
+	grep -E '^(ok|not ok) ' "$out" | tee -a "$RESULTS"
+	grep -E '^#' "$out" || true
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$out"; then
+		echo "not ok - suite $name exited with status $rc" | tee -a "$RESULTS"
+		tail -20 "$T/suite-$name.err"
+	fi
+}
+
+unit_suite() {
+	local t rc=0
+	for t in build/tests/test_*; do
+		case $t in
+		*/test_examples) "$t" proto/examples || rc=1 ;;
+		*) "$t" || rc=1 ;;
+		esac
+	done
+	return $rc
+}
+
+echo "# setting up PostgreSQL on port $PGPORT and the PKI in $T"
+if ! bash daemon/dev/setup.sh "$T" "$PGPORT" >"$T/setup.log" 2>&1; then
+	tail -40 "$T/setup.log"
+	echo "not ok - environment set-up" >>"$RESULTS"
+else
+	# shellcheck disable=SC1091
+	. "$T/env.sh"
+	for s in $SUITES; do
+		case $s in
+		unit)	suite unit unit_suite ;;
+		sql)	suite sql bash tests/sql/run.sh hotline_sqltest ;;
+		integration)
+			suite integration python3 tests/integration/run.py \
+			    --binary "$ROOT/build/hotlined" --var "$T" ;;
+		asan)
+			suite asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+			    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			    python3 tests/integration/run.py \
+			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
+			    --sanitizers ;;
+		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
+		esac
+	done
+fi
+
+passed=$(grep -c '^ok ' "$RESULTS")
+failed=$(grep -c '^not ok ' "$RESULTS")
+if [ "$failed" -ne 0 ] || [ "${HOTLINED_KEEP:-0}" = 1 ]; then
+	echo "# logs kept in $T"
+else
+	cleanup
+	rm -rf "$T"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
