@@ -208,7 +208,7 @@ int	 tls_init(void);
 SSL	*tls_conn_new(SSL_CTX *, struct conn *);
 struct conn *tls_conn_of(SSL *);
 int	 tls_peer_fingerprint(SSL *, char out[65]);
-void	 tls_set_conn_free_cb(void (*)(struct conn *));
+void	 tls_set_conn_cbs(void (*)(struct conn *), void (*)(struct conn *));
 
 /* server.c */
 int	 server_init(struct event_base *, struct config *);

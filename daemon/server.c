@@ -76,6 +76,13 @@ server_conn_free(struct conn *cn)
 	server_accept_update();
 }
 
+/* The TLS handshake completed: the first request gets its full time. */
+static void
+server_conn_handshaken(struct conn *cn)
+{
+	conn_arm(cn, sv_cf->cf_request_timeout);
+}
+
 /*
  * A connection's deadline passed: answer a request still waiting for the
  * database, otherwise (handshake or request still being read, however
@@ -251,6 +258,8 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	r->rq_close = sv_draining;
 	cn->cn_req = r;
 	sv_inflight++;
+	/* Reading is over; handling gets the full request time. */
+	conn_arm(cn, sv_cf->cf_request_timeout);
 	if ((why = server_http_check(req)) != NULL) {
 		r->rq_close = 1;
 		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
@@ -385,7 +394,7 @@ server_init(struct event_base *base, struct config *cf)
 	sv_cf = cf;
 	if (RAND_bytes((unsigned char *)&sv_seed, sizeof(sv_seed)) != 1)
 		return -1;
-	tls_set_conn_free_cb(server_conn_free);
+	tls_set_conn_cbs(server_conn_free, server_conn_handshaken);
 	if ((sv_ctx = tls_ctx_new(cf)) == NULL)
 		return -1;
 	if ((sv_http = evhttp_new(base)) == NULL)

@@ -22,6 +22,7 @@
 
 static int	 tls_conn_idx = -1;
 static void	(*tls_conn_free_cb)(struct conn *);
+static void	(*tls_handshake_cb)(struct conn *);
 
 /* Free a connection's state when OpenSSL frees its SSL object. */
 static void
@@ -42,11 +43,13 @@ tls_init(void)
 	return tls_conn_idx < 0 ? -1 : 0;
 }
 
-/* Set the function that releases a connection with its SSL. */
+/* Set the functions called when a connection's SSL is freed and when
+ * its handshake completes. */
 void
-tls_set_conn_free_cb(void (*cb)(struct conn *))
+tls_set_conn_cbs(void (*freecb)(struct conn *), void (*donecb)(struct conn *))
 {
-	tls_conn_free_cb = cb;
+	tls_conn_free_cb = freecb;
+	tls_handshake_cb = donecb;
 }
 
 /* Log the OpenSSL error queue with a context string. */
@@ -71,8 +74,12 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 	(void)ret;
 	if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
 		return;
-	if ((cn = SSL_get_ex_data(ssl, tls_conn_idx)) != NULL)
+	if ((cn = SSL_get_ex_data(ssl, tls_conn_idx)) != NULL &&
+	    !cn->cn_handshaken) {
 		cn->cn_handshaken = 1;
+		if (tls_handshake_cb != NULL)
+			tls_handshake_cb(cn);
+	}
 }
 
 /* Build the server context from the configured files; NULL on error. */
