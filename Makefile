@@ -53,7 +53,7 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
-	@exec bash daemon/dev/run.sh $(abspath $(VAR)) $(PGPORT)
+	@exec bash daemon/dev/run.sh $(abspath $(VAR))
 
 unit: $(addprefix build/tests/,$(UNITS))
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Make sure the build and run dependencies are installed (Debian 12).
+# As root, missing packages are installed with apt-get; otherwise through
+# "sudo -n" if possible, else the command to run is printed.
+set -euo pipefail
+missing=()
+need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || missing+=("$1"); }
+for p in gcc make pkg-config libevent-dev libjson-c-dev libpq-dev libssl-dev \
+    openssl curl python3 ca-certificates procps; do
+	need_pkg "$p"
+done
+# A PostgreSQL server (any version with pipeline-mode libpq: 14 or later).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	missing+=(postgresql)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=
+elif sudo -n true 2>/dev/null; then
+	SUDO="sudo -n"
+else
+	echo "deps: run as root: apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

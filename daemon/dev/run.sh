@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run the daemon in the foreground on the environment setup.sh made; Ctrl-C
+# stops the daemon cleanly, then the database.
+#   run.sh <vardir>
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+var=$(cd "${1:?usage: run.sh <vardir>}" && pwd)
+# shellcheck disable=SC1091
+. "$var/env.sh"
+P=$HOTLINED_PKI
+cat <<TXT
+
+hotlined is starting on $HOTLINED_URL
+
+File a first mandatory report (as the mini-program backend):
+
+  curl --cacert $P/ca.crt --cert $P/gateway.crt --key $P/gateway.key \\
+    -H 'Content-Type: application/json' -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" \\
+    --data @$root/proto/examples/reports.sexual-abuse.valid.json $HOTLINED_URL/v1/reports
+
+See the stored case:
+
+  psql -h $PGHOST -p $PGPORT -U postgres hotline -c 'select case_number, risk_level, region_code, created_at from hotline.cases'
+
+Ctrl-C stops the daemon and the database.
+
+TXT
+stop() {
+	trap - INT TERM
+	[ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" || true
+	bash "$here/pg.sh" stop "$var/pg"
+	echo "stopped"
+	exit 0
+}
+trap stop INT TERM
+"$root/build/hotlined" -d -f "$HOTLINED_CONF" &
+pid=$!
+wait "$pid" || true
+pid=
+bash "$here/pg.sh" stop "$var/pg"

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Set up everything the daemon needs in <vardir>: a private PostgreSQL on
+# <pgport> with the migrations and demo data, a development PKI with one
+# certificate per demo client (registered in the clients table), a master
+# key, hotlined.conf and env.sh.  Idempotent: a second run reuses it all.
+#   setup.sh <vardir> <pgport>        (HOTLINED_PORT sets the daemon's port)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+var=${1:?usage: setup.sh <vardir> <pgport>}
+pgport=${2:?usage: setup.sh <vardir> <pgport>}
+port=${HOTLINED_PORT:-12355}
+mkdir -p "$var"
+var=$(cd "$var" && pwd)
+chmod 755 "$var"
+
+bash "$here/pg.sh" init "$var/pg" "$pgport"
+bash "$here/pg.sh" start "$var/pg"
+
+export PGHOST=$var/pg/run PGPORT=$pgport PGUSER=postgres
+psql -X -q -d postgres -Atc "select 1 from pg_database where datname = 'hotline'" | grep -q 1 ||
+    psql -X -q -d postgres -c "create database hotline"
+export PGDATABASE=hotline
+bash "$root/sql/migrate.sh"
+
+umask 077
+[ -s "$var/hotlined.pw" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/hotlined.pw"
+pw=$(cat "$var/hotlined.pw")
+psql -X -q -v ON_ERROR_STOP=1 -v pw="$pw" <<'SQL' >/dev/null
+select format('alter role hotlined login password %L', :'pw') \gexec
+SQL
+psql -X -q -1 -v ON_ERROR_STOP=1 -f "$root/sql/demo/demo.sql" >/dev/null
+
+kinds="police procuratorate education civil_affairs health legal_aid coordination"
+regions="320100 320102 320104"
+agencies=()
+for k in $kinds; do for r in $regions; do agencies+=("$k-$r"); done; done
+bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
+    unregistered "${agencies[@]}"
+
+register() {	# name role agency
+	local fpr
+	fpr=$(bash "$here/fingerprint.sh" "$var/pki/$1.crt")
+	psql -X -q -v ON_ERROR_STOP=1 -v n="$1" -v r="$2" -v a="$3" -v f="$fpr" \
+	    <<<"select hotline.client_upsert(:'n', :'r', nullif(:'a', ''), :'f');" >/dev/null
+}
+register console operator ""
+register console2 operator ""
+register gateway gateway ""
+register gateway2 gateway ""
+register admin admin ""
+register revoked operator ""
+for a in "${agencies[@]}"; do register "$a" agency "$a"; done
+psql -X -q -c "select hotline.client_revoke('revoked')" >/dev/null
+
+mkdir -p "$var/keys"
+[ -s "$var/keys/master.key" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/keys/master.key"
+
+cat >"$var/hotlined.conf" <<CONF
+# Development configuration written by daemon/dev/setup.sh.
+listen = 127.0.0.1:$port
+tls_cert = $var/pki/server.crt
+tls_key = $var/pki/server.key
+tls_client_ca = $var/pki/ca.crt
+database = host=127.0.0.1 port=$pgport dbname=hotline user=hotlined password=$pw application_name=hotlined
+master_key = $var/keys/master.key
+db_pool_size = 4
+log_level = info
+CONF
+
+umask 022
+cat >"$var/env.sh" <<ENV
+# source this file: the private database and the daemon's address
+export PGHOST=$var/pg/run
+export PGPORT=$pgport
+export PGUSER=postgres
+export PGDATABASE=hotline
+export HOTLINED_URL=https://127.0.0.1:$port
+export HOTLINED_CONF=$var/hotlined.conf
+export HOTLINED_PKI=$var/pki
+export HOTLINED_VAR=$var
+ENV
+echo "setup: ready in $var (database port $pgport, daemon port $port)"

@@ -1,0 +1,369 @@
+-- The API the daemon calls.  Every function is SECURITY DEFINER, owned by
+-- hotline_owner with a fixed search_path; hotlined may execute only the
+-- ones granted at the end.  Expected errors are returned as rows, never
+-- raised: the daemon commits several submissions in one transaction.
+set role hotline_owner;
+set search_path = hotline, pg_temp;
+
+-- An error body as the API answers it.
+create function api_error(p_code text, p_field text, p_message text)
+returns jsonb language sql immutable as $$
+	select jsonb_build_object('error', jsonb_strip_nulls(jsonb_build_object(
+	    'code', p_code, 'field', p_field, 'message', p_message)))
+$$;
+
+-- An instant in RFC 3339 (UTC), as every response shows it.
+create function api_ts(p timestamptz)
+returns text language sql immutable as $$
+	select case when p is null then null
+	    when extract(microseconds from p)::bigint % 1000000 = 0
+	    then to_char(p at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+	    else to_char(p at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end
+$$;
+
+-- Check that a client is active and has the role; status null when it is.
+create function api_client_check(p_client_id bigint, p_role text,
+    out status integer, out response jsonb)
+language plpgsql stable as $$
+declare
+	v clients%rowtype;
+begin
+	select * into v from clients where id = p_client_id;
+	if not found then
+		status := 403;
+		response := api_error('client_unknown', null, 'this certificate is not registered');
+	elsif v.revoked_at is not null then
+		status := 403;
+		response := api_error('client_revoked', null, 'this certificate has been revoked');
+	elsif v.role <> p_role then
+		status := 403;
+		response := api_error('forbidden', null, 'this client''s role may not use this endpoint');
+	end if;
+end $$;
+
+-- Idempotency: status null to proceed; else 409, 422, or the stored reply.
+create function idem_begin(p_client_id bigint, p_key text, p_endpoint text,
+    p_hash bytea, out status integer, out response jsonb, out replayed boolean)
+language plpgsql as $$
+declare
+	v idempotency%rowtype;
+begin
+	replayed := false;
+	if not pg_try_advisory_xact_lock(hashtextextended(p_client_id::text || ':' || p_key, 12355)) then
+		status := 409;
+		response := api_error('idempotency_in_flight', null,
+		    'a request with this Idempotency-Key is still being processed');
+		return;
+	end if;
+	select * into v from idempotency i where i.client_id = p_client_id and i.key = p_key;
+	if not found then
+		return;
+	end if;
+	if v.endpoint = p_endpoint and v.request_hash = p_hash then
+		status := v.status;
+		response := v.response;
+		replayed := true;
+	else
+		status := 422;
+		response := api_error('idempotency_key_reused', null,
+		    'this Idempotency-Key was used for a different request');
+	end if;
+end $$;
+
+-- Check a region code exists; an error body naming the field if not.
+create function check_region(p_code text, p_field text)
+returns jsonb language sql stable as $$
+	select case when p_code is null or exists (select 1 from regions where code = p_code)
+	    then null else api_error('unknown_region', p_field, 'no such region code') end
+$$;
+
+-- Check a category and optional subcategory exist and belong together.
+create function check_category(p_category text, p_subcategory text, p_path text)
+returns jsonb language sql stable as $$
+	select case
+	    when not exists (select 1 from categories where code = p_category)
+		then api_error('unknown_category', p_path || 'category', 'no such category')
+	    when p_subcategory is not null and not exists (select 1 from subcategories
+		where category = p_category and code = p_subcategory)
+		then api_error('unknown_category', p_path || 'subcategory',
+		    'no such subcategory in this category')
+	    end
+$$;
+
+-- Create a case with its child, categories and first history event.
+create function case_create(p_source text, p_region text, p_risk smallint,
+    p_client_id bigint, p_narrative text, p_child jsonb, p_categories jsonb,
+    out case_id bigint, out case_number text)
+language plpgsql as $$
+begin
+	case_number := to_char(now() at time zone 'Asia/Shanghai', 'YYYY') || '-' ||
+	    p_region || '-' || lpad(nextval('case_number_seq')::text, 8, '0');
+	insert into cases (case_number, source, region_code, risk_level, created_by, narrative)
+	    values (case_number, p_source, p_region, p_risk, p_client_id, p_narrative)
+	    returning id into case_id;
+	insert into children (case_id, name, gender, age, birth_date, id_number, phone,
+	    school, address, region_code)
+	    values (case_id, p_child->>'name', p_child->>'gender', (p_child->>'age')::smallint,
+	    (p_child->>'birth_date')::date, p_child->>'id_number', p_child->>'phone',
+	    p_child->>'school', p_child->>'address', p_child->>'region_code');
+	insert into case_categories (case_id, category, subcategory)
+	    select distinct case_id, c->>'category', c->>'subcategory'
+	    from jsonb_array_elements(p_categories) c;
+	insert into case_events (case_id, seq, kind, actor, data)
+	    values (case_id, 1, 'created', p_client_id, jsonb_build_object(
+	    'source', p_source, 'risk_level', p_risk, 'categories', p_categories));
+end $$;
+
+-- Record a successful response under its idempotency key.
+create function idem_store(p_client_id bigint, p_key text, p_endpoint text,
+    p_hash bytea, p_response jsonb)
+returns void language sql as $$
+	insert into idempotency (client_id, key, endpoint, request_hash, status, response)
+	values (p_client_id, p_key, p_endpoint, p_hash, 201, p_response)
+$$;
+
+-- An unguessable receipt id: 'R' and 20 base32 characters (100 random bits).
+create function receipt_new()
+returns text language plpgsql volatile as $$
+declare
+	b bytea := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
+	alphabet constant text := 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+	r text := 'R';
+	i integer;
+begin
+	-- Bytes 6 and 8 of each UUID carry fixed version/variant bits: skip them.
+	foreach i in array array[0,1,2,3,4,5,7,9,10,11,12,13,14,15,16,17,18,19,20,21] loop
+		r := r || substr(alphabet, (get_byte(b, i) % 32) + 1, 1);
+	end loop;
+	return r;
+end $$;
+
+-- POST /v1/calls: store a hotline call and, if it opened one, its case.
+create function intake_call(p_client_id bigint, p_idem_key text,
+    p_request_hash bytea, p_body jsonb)
+returns table (status integer, response jsonb, replayed boolean)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	chk record;
+	err jsonb;
+	oc jsonb := p_body->'open_case';
+	cat record;
+	v_case record;
+	v_call uuid;
+	v_resp jsonb;
+begin
+	select * into chk from api_client_check(p_client_id, 'operator');
+	if chk.status is not null then
+		return query select chk.status, chk.response, false;
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, 'calls', p_request_hash);
+	if chk.status is not null then
+		return query select chk.status, chk.response, chk.replayed;
+		return;
+	end if;
+	if p_body ? 'topic' then
+		err := check_category(p_body#>>'{topic,category}', p_body#>>'{topic,subcategory}', 'topic.');
+		if err is not null then
+			return query select 422, err, false;
+			return;
+		end if;
+	end if;
+	if oc is not null then
+		err := check_region(oc#>>'{child,region_code}', 'open_case.child.region_code');
+		if err is not null then
+			return query select 422, err, false;
+			return;
+		end if;
+		for cat in select e.value, e.ordinality - 1 as i
+		    from jsonb_array_elements(oc->'categories') with ordinality e loop
+			err := check_category(cat.value->>'category', cat.value->>'subcategory',
+			    format('open_case.categories[%s].', cat.i));
+			if err is not null then
+				return query select 422, err, false;
+				return;
+			end if;
+		end loop;
+		select * into v_case from case_create('call', oc#>>'{child,region_code}',
+		    (oc->>'risk_level')::smallint, p_client_id, oc->>'narrative', oc->'child',
+		    oc->'categories');
+	end if;
+	insert into calls (client_id, started_at, ended_at, caller_type, caller_phone, language,
+	    topic_category, topic_subcategory, summary, disposition, case_id)
+	values (p_client_id, (p_body->>'started_at')::timestamptz, (p_body->>'ended_at')::timestamptz,
+	    p_body->>'caller_type', p_body->>'caller_phone', coalesce(p_body->>'language', 'zh'),
+	    p_body#>>'{topic,category}', p_body#>>'{topic,subcategory}', p_body->>'summary',
+	    p_body->>'disposition', v_case.case_id)
+	returning call_id into v_call;
+	v_resp := jsonb_strip_nulls(jsonb_build_object('call_id', v_call,
+	    'received_at', api_ts(now()), 'case_number', v_case.case_number));
+	perform idem_store(p_client_id, p_idem_key, 'calls', p_request_hash, v_resp);
+	return query select 201, v_resp, false;
+end $$;
+
+-- POST /v1/reports: store a mandatory report as a new case.
+create function intake_report(p_client_id bigint, p_idem_key text,
+    p_request_hash bytea, p_body jsonb)
+returns table (status integer, response jsonb, replayed boolean)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	chk record;
+	err jsonb;
+	v_sits smallint[];
+	v_risk smallint;
+	v_cats jsonb;
+	v_case record;
+	v_receipt text := receipt_new();
+	v_resp jsonb;
+begin
+	select * into chk from api_client_check(p_client_id, 'gateway');
+	if chk.status is not null then
+		return query select chk.status, chk.response, false;
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, 'reports', p_request_hash);
+	if chk.status is not null then
+		return query select chk.status, chk.response, chk.replayed;
+		return;
+	end if;
+	err := coalesce(check_region(p_body#>>'{child,region_code}', 'child.region_code'),
+	    check_region(p_body#>>'{institution,region_code}', 'institution.region_code'));
+	if err is not null then
+		return query select 422, err, false;
+		return;
+	end if;
+	select array_agg(x::smallint order by x::smallint) into v_sits
+	    from jsonb_array_elements_text(p_body->'situations') x;
+	select case when (p_body->>'immediate_danger')::boolean then 1 else min(s.min_risk) end,
+	    jsonb_agg(distinct jsonb_build_object('category', s.category, 'subcategory', s.subcategory))
+	    into v_risk, v_cats
+	    from situations s where s.situation = any (v_sits);
+	select * into v_case from case_create('report', p_body#>>'{child,region_code}', v_risk,
+	    p_client_id, p_body->>'narrative', p_body->'child', v_cats);
+	insert into reports (case_id, client_id, receipt_id, reporter_name, reporter_phone,
+	    reporter_id_number, reporter_profession, institution_name, institution_type,
+	    institution_region, situations, suspected, discovered_at, reported_at,
+	    immediate_danger, actions_taken)
+	values (v_case.case_id, p_client_id, v_receipt, p_body#>>'{reporter,name}',
+	    p_body#>>'{reporter,phone}', p_body#>>'{reporter,id_number}',
+	    p_body#>>'{reporter,profession}', p_body#>>'{institution,name}',
+	    p_body#>>'{institution,type}', p_body#>>'{institution,region_code}', v_sits,
+	    (p_body->>'suspected')::boolean, (p_body->>'discovered_at')::timestamptz,
+	    (p_body->>'reported_at')::timestamptz, (p_body->>'immediate_danger')::boolean,
+	    p_body->>'actions_taken');
+	v_resp := jsonb_build_object('case_number', v_case.case_number, 'receipt_id', v_receipt,
+	    'risk_level', v_risk, 'received_at', api_ts(now()));
+	perform idem_store(p_client_id, p_idem_key, 'reports', p_request_hash, v_resp);
+	return query select 201, v_resp, false;
+end $$;
+
+-- GET /v1/cases/{n}: the case for an admin or its creator, else null.
+create function case_view(p_client_id bigint, p_case_number text)
+returns jsonb
+language plpgsql stable security definer set search_path = hotline, pg_temp as $$
+declare
+	v_role text;
+	c cases%rowtype;
+	v jsonb;
+begin
+	select role into v_role from clients where id = p_client_id and revoked_at is null;
+	select * into c from cases where case_number = p_case_number;
+	if v_role is null or c.id is null or (v_role <> 'admin' and c.created_by <> p_client_id) then
+		return null;
+	end if;
+	v := jsonb_build_object(
+	    'case_number', c.case_number,
+	    'source', c.source,
+	    'status', c.status,
+	    'risk_level', c.risk_level,
+	    'region_code', c.region_code,
+	    'created_at', api_ts(c.created_at),
+	    'narrative', c.narrative,
+	    'categories', (select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
+		'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
+		from case_categories k where k.case_id = c.id),
+	    'child', (select jsonb_strip_nulls(jsonb_build_object('name', h.name, 'gender', h.gender,
+		'age', h.age, 'birth_date', h.birth_date, 'id_number', h.id_number, 'phone', h.phone,
+		'school', h.school, 'address', h.address, 'region_code', h.region_code))
+		from children h where h.case_id = c.id),
+	    'history', (select coalesce(jsonb_agg(jsonb_build_object('seq', e.seq,
+		'at', api_ts(e.at), 'kind', e.kind, 'actor', e.actor) order by e.seq), '[]')
+		from case_events e where e.case_id = c.id));
+	if c.source = 'report' then
+		v := v || (select jsonb_build_object('report', jsonb_strip_nulls(jsonb_build_object(
+		    'receipt_id', r.receipt_id,
+		    'reporter', jsonb_strip_nulls(jsonb_build_object('name', r.reporter_name,
+			'phone', r.reporter_phone, 'id_number', r.reporter_id_number,
+			'profession', r.reporter_profession)),
+		    'institution', jsonb_strip_nulls(jsonb_build_object('name', r.institution_name,
+			'type', r.institution_type, 'region_code', r.institution_region)),
+		    'situations', to_jsonb(r.situations), 'suspected', r.suspected,
+		    'discovered_at', api_ts(r.discovered_at), 'reported_at', api_ts(r.reported_at),
+		    'immediate_danger', r.immediate_danger, 'actions_taken', r.actions_taken)))
+		    from reports r where r.case_id = c.id);
+	else
+		v := v || jsonb_build_object('calls', (select coalesce(jsonb_agg(jsonb_build_object(
+		    'call_id', k.call_id, 'started_at', api_ts(k.started_at),
+		    'ended_at', api_ts(k.ended_at), 'caller_type', k.caller_type,
+		    'disposition', k.disposition) order by k.id), '[]')
+		    from calls k where k.case_id = c.id));
+	end if;
+	return v;
+end $$;
+
+-- The client table, for the daemon's identity cache.
+create function client_list()
+returns table (id bigint, name text, role text, agency_id bigint, cert_sha256 text,
+    revoked boolean)
+language sql stable security definer set search_path = hotline, pg_temp as $$
+	select id, name, role, agency_id, cert_sha256, revoked_at is not null from clients
+$$;
+
+-- Delete idempotency records older than the interval; returns how many.
+create function idempotency_expire(p_older_than interval)
+returns bigint
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	n bigint;
+begin
+	if p_older_than < interval '7 days' then
+		p_older_than := interval '7 days';
+	end if;
+	delete from idempotency where created_at < now() - p_older_than;
+	get diagnostics n = row_count;
+	return n;
+end $$;
+
+-- Register (or re-key) a client certificate.  Administrators only.
+create function client_upsert(p_name text, p_role text, p_agency_code text,
+    p_cert_sha256 text)
+returns bigint
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	v_agency bigint;
+	v_id bigint;
+begin
+	if p_agency_code is not null then
+		select id into strict v_agency from agencies where code = p_agency_code;
+	end if;
+	insert into clients (name, role, agency_id, cert_sha256)
+	values (p_name, p_role, v_agency, lower(p_cert_sha256))
+	on conflict (name) do update set role = excluded.role, agency_id = excluded.agency_id,
+	    cert_sha256 = excluded.cert_sha256, revoked_at = null
+	returning id into v_id;
+	return v_id;
+end $$;
+
+-- Revoke a client: its certificate is refused from then on.  Administrators only.
+create function client_revoke(p_name text)
+returns void
+language sql security definer set search_path = hotline, pg_temp as $$
+	update clients set revoked_at = coalesce(revoked_at, now()) where name = p_name
+$$;
+
+revoke execute on all functions in schema hotline from public;
+grant execute on function intake_call(bigint, text, bytea, jsonb),
+    intake_report(bigint, text, bytea, jsonb), case_view(bigint, text), client_list(),
+    idempotency_expire(interval) to hotlined;
+
+reset role;
