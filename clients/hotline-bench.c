@@ -5,6 +5,8 @@
  * latency percentiles.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -190,7 +192,7 @@ main(int argc, char *argv[])
 	    *target = NULL;
 	struct bconn *conns;
 	double elapsed;
-	int ch, nconns = 16, i;
+	int ch, nconns = 16, i, one = 1;
 
 	while ((ch = getopt(argc, argv, "a:A:b:c:E:K:n:p:")) != -1) {
 		switch (ch) {
@@ -245,6 +247,8 @@ main(int argc, char *argv[])
 			fprintf(stderr, "connect: %s\n", strerror(errno));
 			return 1;
 		}
+		setsockopt(bufferevent_getfd(conns[i].bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof(one));
 		bconn_send(&conns[i]);
 	}
 	event_base_dispatch(base);

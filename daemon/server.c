@@ -5,6 +5,8 @@
  * request-line and header checks, and exactly one reply per request.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -385,7 +387,7 @@ int
 server_init(struct event_base *base, struct config *cf)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen = sizeof(ss), one = 1;
 	char host[128];
 	int port;
 	evutil_socket_t fd;
@@ -433,6 +435,13 @@ server_init(struct event_base *base, struct config *cf)
 	if ((sv_resume = evtimer_new(base, server_resume_cb, NULL)) == NULL)
 		return -1;
 	fd = evconnlistener_get_fd(sv_listener);
+	/*
+	 * Replies leave as several TLS records; without TCP_NODELAY Nagle's
+	 * algorithm holds the last one for the client's delayed ACK (~40 ms).
+	 * Accepted sockets inherit the option from the listening socket.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_warnx("event=nodelay_failed reason=\"%s\"", strerror(errno));
 	log_info("event=listening address=%s fd=%d", cf->cf_listen, (int)fd);
 	return 0;
 }
