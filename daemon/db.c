@@ -1,8 +1,10 @@
 /*
  * Database: a small pool of nonblocking libpq connections in pipeline mode,
  * driven by libevent.  Intake jobs waiting together are written in one
- * transaction (group commit: one WAL flush for many submissions); each is
- * answered only after that COMMIT.  A dedicated connection LISTENs.
+ * transaction (group commit: one WAL flush for many submissions), the
+ * implicit transaction of one pipeline segment; each is answered only
+ * after that segment's Sync, that is after COMMIT.  A dedicated
+ * connection LISTENs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +27,7 @@ enum dbc_state {
 
 enum exp_role {
 	EXP_PREPARE,		/* PQsendPrepare */
-	EXP_BEGIN,
 	EXP_JOB,
-	EXP_COMMIT,
 	EXP_LISTEN,		/* LISTEN command on the listen connection */
 	EXP_SYNC,		/* end of a segment */
 };
@@ -55,7 +55,6 @@ struct dbconn {
 	int		 dc_njobs;
 	int		 dc_batched;
 	int		 dc_failed;
-	int		 dc_commit_ok;
 };
 
 static struct event_base	*db_base;
@@ -281,7 +280,7 @@ db_start(struct dbconn *c)
 	if ((first = db_dequeue()) == NULL)
 		return;
 	c->dc_nexp = c->dc_hexp = 0;
-	c->dc_failed = c->dc_commit_ok = 0;
+	c->dc_failed = 0;
 	c->dc_jobs = first;
 	c->dc_njobs = 1;
 	c->dc_batched = first->dj_batchable && !first->dj_solo;
@@ -308,20 +307,15 @@ db_start(struct dbconn *c)
 			tail = &j->dj_next;
 			c->dc_njobs++;
 		}
-		if (!PQsendQueryParams(c->dc_pg, "BEGIN", 0, NULL, NULL, NULL,
-		    NULL, 0))
-			goto fail;
-		db_expect(c, EXP_BEGIN, NULL);
 	}
 	for (j = c->dc_jobs; j != NULL; j = j->dj_next)
 		if (db_send_job(c, j) == -1)
 			goto fail;
-	if (c->dc_batched) {
-		if (!PQsendQueryParams(c->dc_pg, "COMMIT", 0, NULL, NULL, NULL,
-		    NULL, 0))
-			goto fail;
-		db_expect(c, EXP_COMMIT, NULL);
-	}
+	/*
+	 * Everything up to the Sync runs in one implicit transaction,
+	 * committed when the Sync is processed (rolled back if any statement
+	 * failed): the Sync result is the COMMIT's acknowledgement.
+	 */
 	if (!PQpipelineSync(c->dc_pg))
 		goto fail;
 	db_expect(c, EXP_SYNC, NULL);
@@ -380,7 +374,7 @@ db_segment_done(struct dbconn *c)
 		return;
 	}
 	c->dc_state = DBC_IDLE;
-	ok = !c->dc_failed && (!c->dc_batched || c->dc_commit_ok);
+	ok = !c->dc_failed;
 	if (!ok && c->dc_batched && c->dc_njobs > 1) {
 		/* One bad submission must not sink the others: retry alone. */
 		log_warnx("event=db_batch_retry conn=%d jobs=%d", c->dc_idx,
@@ -426,14 +420,6 @@ db_handle_result(struct dbconn *c, struct expect *e, PGresult *res)
 		if (st != PGRES_PIPELINE_ABORTED)
 			db_log_result_error(c, res, e->ex_job->dj_stmt);
 		c->dc_failed = 1;
-		break;
-	case EXP_COMMIT:
-		if (st == PGRES_COMMAND_OK)
-			c->dc_commit_ok = 1;
-		else
-			c->dc_failed = 1;
-		if (st == PGRES_FATAL_ERROR)
-			db_log_result_error(c, res, "commit");
 		break;
 	default:
 		if (st != PGRES_COMMAND_OK) {

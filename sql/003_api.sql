@@ -148,7 +148,8 @@ declare
 	err jsonb;
 	oc jsonb := p_body->'open_case';
 	cat record;
-	v_case record;
+	v_case_id bigint;
+	v_case_number text;
 	v_call uuid;
 	v_resp jsonb;
 begin
@@ -184,19 +185,20 @@ begin
 				return;
 			end if;
 		end loop;
-		select * into v_case from case_create('call', oc#>>'{child,region_code}',
+		select c.case_id, c.case_number into v_case_id, v_case_number
+		    from case_create('call', oc#>>'{child,region_code}',
 		    (oc->>'risk_level')::smallint, p_client_id, oc->>'narrative', oc->'child',
-		    oc->'categories');
+		    oc->'categories') c;
 	end if;
 	insert into calls (client_id, started_at, ended_at, caller_type, caller_phone, language,
 	    topic_category, topic_subcategory, summary, disposition, case_id)
 	values (p_client_id, (p_body->>'started_at')::timestamptz, (p_body->>'ended_at')::timestamptz,
 	    p_body->>'caller_type', p_body->>'caller_phone', coalesce(p_body->>'language', 'zh'),
 	    p_body#>>'{topic,category}', p_body#>>'{topic,subcategory}', p_body->>'summary',
-	    p_body->>'disposition', v_case.case_id)
+	    p_body->>'disposition', v_case_id)
 	returning call_id into v_call;
 	v_resp := jsonb_strip_nulls(jsonb_build_object('call_id', v_call,
-	    'received_at', api_ts(now()), 'case_number', v_case.case_number));
+	    'received_at', api_ts(now()), 'case_number', v_case_number));
 	perform idem_store(p_client_id, p_idem_key, 'calls', p_request_hash, v_resp);
 	return query select 201, v_resp, false;
 end $$;

@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+"""Integration tests for hotlined against the real daemon, real TLS and a
+real PostgreSQL.  Prints one TAP line per check; exits 1 if any failed.
+
+    run.py --binary build/hotlined --var <dir made by daemon/dev/setup.sh>
+           [--sanitizers] [-k substring]
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import Client, Daemon, counts, example, psql, scalar, wait_until  # noqa: E402
+
+TESTS = []
+RESULTS = {"passed": 0, "failed": 0}
+CASE_NUMBER = re.compile(r"^(\d{4})-(\d{6})-(\d{8})$")
+RECEIPT = re.compile(r"^R[A-Z2-7]{20}$")
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def check(cond, name, detail=""):
+    if cond:
+        RESULTS["passed"] += 1
+        print("ok - " + name)
+    else:
+        RESULTS["failed"] += 1
+        print("not ok - " + name)
+        for line in str(detail).splitlines()[:20]:
+            print("#   " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def key():
+    return "it-" + uuid.uuid4().hex
+
+
+D = None   # the shared daemon with the default configuration
+
+
+# ---------------------------------------------------------------- basics
+
+@test
+def health_needs_no_certificate():
+    c = Client(D, None)
+    st, h, body = c.get("/healthz")
+    check(st == 200 and body == {"status": "ok"}, "GET /healthz without a certificate answers 200",
+          (st, body))
+    st, h, body = c.get("/readyz")
+    check(st == 200 and body == {"status": "ready"}, "GET /readyz answers 200 with the database up",
+          (st, body))
+    check(re.match(r"^[0-9a-f]{16}$", h.get("x-request-id", "")) is not None,
+          "every response carries an X-Request-Id", h)
+
+
+@test
+def operator_logs_a_silent_call():
+    before = counts()
+    st, h, body = Client(D, "console").post("/v1/calls", example("calls.silent.valid.json"), key())
+    check(st == 201 and "call_id" in body and "case_number" not in body,
+          "a silent call is stored without a case", (st, body))
+    after = counts()
+    check(after[0] == before[0] + 1 and after[1] == before[1],
+          "one call row and no case row were written", (before, after))
+    row = psql("select disposition, caller_type, case_id is null from hotline.calls where call_id = :'a0'",
+               body.get("call_id"))
+    check(row == [["silent", "unknown", "t"]], "the stored call matches what was sent", row)
+
+
+@test
+def operator_opens_a_case_from_a_call():
+    c = Client(D, "console")
+    st, h, body = c.post("/v1/calls", example("calls.case-opened.valid.json"), key())
+    m = CASE_NUMBER.match(body.get("case_number", "") if isinstance(body, dict) else "")
+    check(st == 201 and m is not None and m.group(2) == "320102",
+          "a call that opens a case gets a case number with the child's region", (st, body))
+    if not m:
+        return
+    number = body["case_number"]
+    row = psql("select c.source, c.risk_level, c.region_code, h.region_code, k.disposition,"
+               " (select count(*) from hotline.case_categories where case_id = c.id),"
+               " (select kind from hotline.case_events where case_id = c.id and seq = 1)"
+               " from hotline.cases c join hotline.children h on h.case_id = c.id"
+               " join hotline.calls k on k.case_id = c.id where c.case_number = :'a0'", number)
+    check(row == [["call", "2", "320102", "320102", "case_opened", "1", "created"]],
+          "the case, child, call link and first history event are stored together", row)
+    st, h, view = c.get("/v1/cases/" + number)
+    check(st == 200 and view["case_number"] == number and view["source"] == "call"
+          and view["calls"][0]["call_id"] == body["call_id"]
+          and view["history"][0]["kind"] == "created",
+          "its creator sees the case with its call and history", (st, view))
+
+
+@test
+def gateway_files_a_mandatory_report():
+    g = Client(D, "gateway")
+    st, h, body = g.post("/v1/reports", example("reports.missing-immediate-danger.valid.json"), key())
+    ok = check(st == 201 and CASE_NUMBER.match(body.get("case_number", ""))
+               and RECEIPT.match(body.get("receipt_id", "")),
+               "a report gets a case number and an unguessable receipt id", (st, body))
+    if not ok:
+        return
+    check(body["risk_level"] == 1, "immediate danger makes the report risk level 1", body)
+    row = psql("select r.situations::text, r.immediate_danger, c.risk_level,"
+               " (select string_agg(category || '/' || subcategory, ',' order by subcategory)"
+               "  from hotline.case_categories where case_id = c.id)"
+               " from hotline.reports r join hotline.cases c on c.id = r.case_id"
+               " where r.receipt_id = :'a0'", body["receipt_id"])
+    check(row == [["{7,9}", "t", "1", "abuse/other_serious,abuse/trafficking_missing"]],
+          "situations map to categories and are stored", row)
+    st, h, body2 = g.post("/v1/reports", example("reports.sexual-abuse.valid.json"), key())
+    check(st == 201 and body2["risk_level"] == 2, "situations 1-3 make a report at least level 2",
+          body2)
+    st, h, view = g.get("/v1/cases/" + body["case_number"])
+    check(st == 200 and view["report"]["receipt_id"] == body["receipt_id"]
+          and view["report"]["situations"] == [7, 9],
+          "the gateway that filed it sees the case", (st, view))
+    for who in ("admin",):
+        st, h, v = Client(D, who).get("/v1/cases/" + body["case_number"])
+        check(st == 200 and v["case_number"] == body["case_number"], "an admin sees any case", st)
+    for who in ("gateway2", "console", "console2", "police-320102"):
+        st, h, v = Client(D, who).get("/v1/cases/" + body["case_number"])
+        check(st == 404 and v["error"]["code"] == "not_found",
+              "%s gets 404 for a case it did not create" % who, (st, v))
+    for bad in ("2026-320102-1", "..%2F..%2Fetc", "2026-320102-00000001x"):
+        st, h, v = g.get("/v1/cases/" + bad)
+        check(st == 404, "malformed case number %r is simply not found" % bad, (st, v))
+
+
+@test
+def curl_files_a_report():
+    path = os.path.join(lib.EXAMPLES, "reports.neglect-community.valid.json")
+    out = subprocess.run(
+        ["curl", "-sS", "--cacert", lib.pki("ca.crt"), "--cert", lib.pki("gateway.crt"),
+         "--key", lib.pki("gateway.key"), "-H", "Content-Type: application/json",
+         "-H", "Idempotency-Key: " + key(), "--data-binary", "@" + path,
+         "-w", "\n%{http_code}", "https://127.0.0.1:%d/v1/reports" % D.port],
+        capture_output=True, text=True, timeout=30)
+    body, _, code = out.stdout.rpartition("\n")
+    ok = check(code == "201", "curl files a report and gets 201", out.stdout + out.stderr)
+    if ok:
+        number = json.loads(body)["case_number"]
+        check(scalar("select count(*) from hotline.cases where case_number = :'a0'", number) == "1",
+              "the case filed with curl is in the database", number)
+
+
+# ---------------------------------------------------------------- the contract's examples
+
+@test
+def every_proto_example_behaves_as_documented():
+    with open(os.path.join(lib.EXAMPLES, "expected.json")) as f:
+        expected = json.load(f)
+    clients = {"calls": Client(D, "console"), "reports": Client(D, "gateway")}
+    for path in sorted(glob.glob(os.path.join(lib.EXAMPLES, "*.json"))):
+        name = os.path.basename(path)
+        if name == "expected.json":
+            continue
+        endpoint = name.split(".")[0]
+        before = counts()
+        st, h, body = clients[endpoint].post("/v1/" + endpoint, example(name), key())
+        after = counts()
+        if name.endswith(".valid.json"):
+            check(st == 201 and after[1:] != before[1:] or (st == 201 and after[0] > before[0]),
+                  "valid example %s is stored (201)" % name, (st, body))
+        else:
+            exp = expected[name]
+            err = body.get("error", {}) if isinstance(body, dict) else {}
+            check(st == exp["status"] and err.get("code") == exp["code"]
+                  and err.get("field") == exp.get("field"),
+                  "invalid example %s gets %s %s %s" % (name, exp["status"], exp["code"],
+                                                        exp.get("field", "")), (st, body))
+            check(after == before, "invalid example %s stores nothing" % name, (before, after))
+
+
+# ---------------------------------------------------------------- idempotency
+
+@test
+def idempotent_retries_replay_the_original_answer():
+    g = Client(D, "gateway")
+    k = key()
+    body = example("reports.self-harm.valid.json")
+    st1, h1, b1 = g.post("/v1/reports", body, k)
+    before = counts()
+    st2, h2, b2 = g.post("/v1/reports", body, k)
+    check(st1 == 201 and st2 == 201 and b1 == b2, "the same key and body replay the same response",
+          (b1, b2))
+    check(h2.get("idempotent-replayed") == "true" and "idempotent-replayed" not in h1,
+          "a replay is marked Idempotent-Replayed: true", (h1, h2))
+    check(counts() == before, "a replay stores nothing new", (before, counts()))
+    st3, h3, b3 = g.post("/v1/reports", example("reports.sexual-abuse.valid.json"), k)
+    check(st3 == 422 and b3["error"]["code"] == "idempotency_key_reused",
+          "the same key with a different body is 422 idempotency_key_reused", (st3, b3))
+    st4, h4, b4 = Client(D, "gateway2").post("/v1/reports", body, k)
+    check(st4 == 201 and b4["case_number"] != b1["case_number"],
+          "the same key from another client is an independent submission", (st4, b4))
+    st5, h5, b5 = g.post("/v1/reports", body)
+    check(st5 == 400 and b5["error"]["code"] == "missing_idempotency_key",
+          "a POST without Idempotency-Key is 400", (st5, b5))
+    for bad in ("has space", "k" * 129, "é"):
+        try:
+            st6, h6, b6 = g.post("/v1/reports", body, headers={"Idempotency-Key": bad})
+        except Exception as e:     # http.client refuses to send some header values
+            st6, b6 = None, str(e)
+        if st6 is not None:
+            check(st6 == 400 and b6["error"]["code"] == "invalid_idempotency_key",
+                  "Idempotency-Key %r is 400 invalid_idempotency_key" % bad[:20], (st6, b6))
+    # The reused key and the errors changed nothing: one idempotency row for k from gateway.
+    n = scalar("select count(*) from hotline.idempotency i join hotline.clients c on c.id = i.client_id"
+               " where i.key = :'a0' and c.name = 'gateway'", k)
+    check(n == "1", "exactly one record is kept for the key", n)
+
+
+class TableLock:
+    """Holds an exclusive lock on hotline.cases from a psql session."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc.stdin.write("begin; lock table hotline.cases in exclusive mode;"
+                              " select 'locked'; select pg_sleep(%s); commit;\n" % self.seconds)
+        self.proc.stdin.close()
+        wait_until(lambda: scalar("select count(*) from pg_locks l join pg_class c on c.oid ="
+                                  " l.relation where c.relname = 'cases' and l.mode ="
+                                  " 'ExclusiveLock' and l.granted") == "1", 10)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.wait(30)
+
+
+def post_async(client, path, body, k, results, idx):
+    def run():
+        try:
+            results[idx] = client.post(path, body, k)
+        except Exception as e:
+            results[idx] = e
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+@test
+def a_retry_while_the_first_is_in_flight_is_409():
+    body = example("reports.organised-begging.valid.json")
+    k = key()
+    res = [None, None]
+    with TableLock(2):
+        t = post_async(Client(D, "gateway"), "/v1/reports", body, k, res, 0)
+        time.sleep(0.5)
+        st, h, b = Client(D, "gateway").post("/v1/reports", body, k)
+        check(st == 409 and b["error"]["code"] == "idempotency_in_flight",
+              "a second request with the key still in flight is 409", (st, b))
+        t.join(20)
+    check(res[0] is not None and not isinstance(res[0], Exception) and res[0][0] == 201,
+          "the first request completes with 201 once the database frees up", res[0])
+    # Across two daemons the database's advisory lock gives the same answer.
+    other = Daemon("second").start()
+    try:
+        k2 = key()
+        with TableLock(2):
+            t = post_async(Client(D, "gateway"), "/v1/reports", body, k2, res, 1)
+            time.sleep(0.5)
+            st, h, b = Client(other, "gateway").post("/v1/reports", body, k2)
+            check(st == 409 and b["error"]["code"] == "idempotency_in_flight",
+                  "the same key in flight in another daemon is 409", (st, b))
+            t.join(20)
+        check(not isinstance(res[1], Exception) and res[1] and res[1][0] == 201,
+              "and the first daemon's request completes", res[1])
+    finally:
+        check(other.stop() == 0, "the second daemon stops cleanly")
+
+
+# ---------------------------------------------------------------- authentication
+
+def attempt(cert, method="GET", path="/v1/cases/2026-320102-00000001", body=None, k=None):
+    try:
+        c = Client(D, cert, timeout=5)
+        if method == "GET":
+            return c.get(path)
+        return c.post(path, body, k)
+    except (ssl.SSLError, ConnectionError, OSError) as e:
+        return ("refused", str(e), None)
+
+
+@test
+def clients_are_identified_by_certificate():
+    st, h, b = attempt(None, "POST", "/v1/calls", example("calls.silent.valid.json"), key())
+    check(st == 401 and b["error"]["code"] == "certificate_required",
+          "no certificate on /v1/ is 401 certificate_required", (st, b))
+    before = counts()
+    r = attempt("stranger", "POST", "/v1/calls", example("calls.silent.valid.json"), key())
+    check(r[0] == "refused" or r[0] in (401, 403),
+          "a certificate from another CA is refused", r)
+    check(counts() == before, "and nothing is stored")
+    st, h, b = attempt("unregistered")
+    check(st == 403 and b["error"]["code"] == "client_unknown",
+          "a CA-signed but unregistered certificate is 403 client_unknown", (st, b))
+    st, h, b = attempt("revoked")
+    check(st == 403 and b["error"]["code"] == "client_revoked",
+          "a revoked client is 403 client_revoked", (st, b))
+    st, h, b = attempt("gateway", "POST", "/v1/calls", example("calls.silent.valid.json"), key())
+    check(st == 403 and b["error"]["code"] == "forbidden", "a gateway may not log calls", (st, b))
+    st, h, b = attempt("console", "POST", "/v1/reports", example("reports.self-harm.valid.json"),
+                       key())
+    check(st == 403 and b["error"]["code"] == "forbidden", "an operator may not file reports",
+          (st, b))
+    st, h, b = attempt("police-320102", "POST", "/v1/reports",
+                       example("reports.self-harm.valid.json"), key())
+    check(st == 403, "an agency may not file reports", (st, b))
+    check(counts() == before, "refused requests store nothing")
+
+
+@test
+def a_revocation_takes_effect_at_once():
+    fpr = subprocess.run(["bash", os.path.join(lib.ROOT, "daemon/dev/fingerprint.sh"),
+                          lib.pki("console2.crt")], capture_output=True, text=True).stdout.strip()
+    c = Client(D, "console2")
+    st, h, b = c.post("/v1/calls", example("calls.hang-up.valid.json"), key())
+    check(st == 201, "console2 can log a call", (st, b))
+    psql("select hotline.client_revoke('console2')")
+    try:
+        got = wait_until(lambda: Client(D, "console2").post(
+            "/v1/calls", example("calls.hang-up.valid.json"), key())[0] == 403, 3, 0.1)
+        check(got, "within moments of revocation its requests get 403")
+        st, h, b = c.post("/v1/calls", example("calls.hang-up.valid.json"), key())
+        check(st == 403 and b["error"]["code"] == "client_revoked",
+              "even on a connection opened before the revocation", (st, b))
+    finally:
+        psql("select hotline.client_upsert('console2', 'operator', null, :'a0')", fpr)
+    got = wait_until(lambda: Client(D, "console2").post(
+        "/v1/calls", example("calls.hang-up.valid.json"), key())[0] == 201, 3, 0.1)
+    check(got, "re-registering the certificate restores access")
+
+
+# ---------------------------------------------------------------- hostile HTTP
+
+@test
+def bodies_must_be_json_of_bounded_size():
+    d = Daemon("small", max_body=4096).start()
+    try:
+        c = Client(d, "gateway")
+        before = counts()
+        big = json.loads(example("reports.self-harm.valid.json"))
+        big["narrative"] = "测" * 1500      # about 5 KB: over the limit, under twice it
+        st, h, b = c.post("/v1/reports", big, key())
+        check(st == 413 and isinstance(b, dict) and b["error"]["code"] == "body_too_large",
+              "a body over max_body is 413 body_too_large", (st, b))
+        st, h, b = Client(d, "gateway").post("/v1/reports", b"x" * 100000, key())
+        check(st == 413, "a body far over the limit is 413 before it is read", (st, b))
+        check(counts() == before, "nothing is stored")
+        st, h, b = Client(d, "gateway").request(
+            "POST", "/v1/reports", body=example("reports.self-harm.valid.json"),
+            headers={"Content-Type": "text/plain", "Idempotency-Key": key()})
+        check(st == 415 and b["error"]["code"] == "unsupported_media_type",
+              "a wrong Content-Type is 415", (st, b))
+        st, h, b = Client(d, "gateway").request(
+            "POST", "/v1/reports", body=example("reports.self-harm.valid.json"),
+            headers={"Content-Type": "application/json; charset=utf-8",
+                     "Idempotency-Key": key()})
+        check(st == 201, "application/json; charset=utf-8 is accepted", (st, b))
+    finally:
+        check(d.stop() == 0, "the small-body daemon stops cleanly")
+
+
+MALFORMED = [
+    ("NaN", b'{"a":NaN}'), ("Infinity", b'{"a":Infinity}'), ("leading zero", b'{"a":01}'),
+    ("trailing comma", b'{"a":1,}'), ("single quotes", b"{'a':1}"),
+    ("raw control character", b'{"a":"x\x01y"}'), ("invalid UTF-8", b'{"a":"\xc3\x28"}'),
+    ("lone surrogate", b'{"a":"\\ud800"}'), ("duplicate key", b'{"a":1,"a":2}'),
+    ("double overflow", b'{"a":2e400}'), ("integer overflow", b'{"a":99999999999999999999}'),
+    ("deep nesting", b'{"a":' + b"[" * 40 + b"]" * 40 + b"}"), ("escaped NUL", b'{"a":"\\u0000"}'),
+    ("empty body", b""), ("truncated", b'{"a":'),
+]
+
+
+@test
+def malformed_json_is_refused_and_changes_nothing():
+    c = Client(D, "gateway")
+    before = counts()
+    for what, body in MALFORMED:
+        st, h, b = c.post("/v1/reports", body, key())
+        check(st == 400 and b["error"]["code"] == "invalid_json",
+              "malformed JSON (%s) is 400 invalid_json" % what, (st, b))
+    st, h, b = c.post("/v1/reports", b"[1,2]", key())
+    check(st == 400 and b["error"]["code"] == "not_an_object", "a top-level array is 400 not_an_object",
+          (st, b))
+    check(counts() == before, "malformed bodies store nothing", (before, counts()))
+
+
+RAW = [
+    ("an absurd HTTP version", b"GET /healthz HTTP/4294967295.255\r\nHost: x\r\n\r\n"),
+    ("two different Content-Lengths", b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: "
+     b"application/json\r\nIdempotency-Key: raw1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"),
+    ("Content-Length: +5", b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+     b"\r\nIdempotency-Key: raw2\r\nContent-Length: +2\r\n\r\n{}"),
+    ("a chunked body", b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Idempotency-Key: raw3\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n"),
+    ("HTTP/1.1 without Host", b"GET /healthz HTTP/1.1\r\n\r\n"),
+    ("a garbage request line", b"\x16\x03 nonsense\r\n\r\n"),
+]
+
+
+@test
+def odd_http_is_refused_and_the_daemon_keeps_serving():
+    for what, data in RAW:
+        out = lib.raw_tls(D.port, data, "gateway")
+        st = lib.status_of(out)
+        check(st is None or st == 400, "%s is refused (400 or closed)" % what, out[:200])
+    st, h, b = Client(D, "console").get("/v1/nothing-here")
+    check(st == 404 and b["error"]["code"] == "not_found", "an unknown path is 404", (st, b))
+    st, h, b = Client(D, "console").get("/v1/calls")
+    check(st == 405 and b["error"]["code"] == "method_not_allowed", "GET /v1/calls is 405", (st, b))
+    st, h, b = Client(D, "console").request("DELETE", "/v1/cases/2026-320102-00000001")
+    check(st == 405, "DELETE on a case is 405", (st, b))
+    check(Client(D, None).get("/healthz")[0] == 200, "the daemon still serves after all that")
+
+
+# ---------------------------------------------------------------- slow and greedy clients
+
+def tls_connect(port, cert="gateway"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return lib.tls_context(cert).wrap_socket(s, server_hostname="localhost")
+
+
+def closed_within(sock, seconds):
+    """True if the peer closes the connection within the time."""
+    sock.settimeout(0.2)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except (ConnectionError, ssl.SSLError, OSError):
+            return True
+    return False
+
+
+@test
+def slow_clients_are_cut_off_and_never_starve_others():
+    d = Daemon("slow", request_timeout=3, handshake_timeout=2, idle_timeout=2).start()
+    try:
+        t0 = time.monotonic()
+        loris = tls_connect(d.port)
+        stop = threading.Event()
+
+        def trickle():
+            for ch in b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    loris.send(bytes([ch]))
+                except OSError:
+                    return
+                time.sleep(0.5)
+        t = threading.Thread(target=trickle)
+        t.start()
+        time.sleep(0.5)
+        st0 = time.monotonic()
+        st, h, b = Client(d, None).get("/healthz")
+        check(st == 200 and time.monotonic() - st0 < 2,
+              "a normal client is served promptly while a slowloris trickles", st)
+        cut = closed_within(loris, 8)
+        elapsed = time.monotonic() - t0
+        stop.set()
+        t.join()
+        check(cut and elapsed < 3 + 2 + 2, "a client trickling its headers is cut off after the request"
+              " deadline, however steadily it sends (%.1fs)" % elapsed)
+        loris.close()
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        t0 = time.monotonic()
+        cut = closed_within(raw, 6)
+        check(cut and time.monotonic() - t0 < 2 + 2,
+              "a client that never starts TLS is dropped after the handshake deadline")
+        raw.close()
+    finally:
+        check(d.stop() == 0, "the slow-client daemon stops cleanly")
+
+
+@test
+def connections_are_capped():
+    d = Daemon("capped", max_connections=8).start()
+    try:
+        held = [tls_connect(d.port) for _ in range(8)]
+        for s in held:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(4096)
+        extra = socket.create_connection(("127.0.0.1", d.port), timeout=2)
+        ctx = lib.tls_context("gateway")
+        served = True
+        try:
+            t = ctx.wrap_socket(extra, server_hostname="localhost")
+            t.settimeout(1.5)
+            t.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            served = t.recv(4096).startswith(b"HTTP/1.1 200")
+        except (socket.timeout, ssl.SSLError, OSError):
+            served = False
+        check(not served, "the ninth connection waits while eight are open")
+        for s in held:
+            s.close()
+        ok = wait_until(lambda: Client(d, None).get("/healthz")[0] == 200, 5, 0.2)
+        check(ok, "once they close, new connections are served again")
+        extra.close()
+    finally:
+        check(d.stop() == 0, "the capped daemon stops cleanly")
+
+
+# ---------------------------------------------------------------- database failures
+
+@test
+def database_down_means_503_then_recovery():
+    g = Client(D, "gateway")
+    body = example("reports.self-harm.valid.json")
+    k = key()
+    lib.pg_stop()
+    try:
+        st, h, b = Client(D, "gateway").post("/v1/reports", body, k)
+        check(st == 503 and b["error"]["code"] == "unavailable" and h.get("retry-after"),
+              "with the database down a submission is 503 with Retry-After", (st, h, b))
+        st, h, b = Client(D, None).get("/readyz")
+        check(st == 503, "/readyz is 503 with the database down", (st, b))
+        st, h, b = Client(D, None).get("/healthz")
+        check(st == 200, "/healthz is still 200 (the process is alive)", (st, b))
+    finally:
+        lib.pg_start()
+    got = wait_until(lambda: Client(D, "gateway").post("/v1/reports", body, k)[0] == 201, 15, 0.5)
+    check(got, "after the database returns the same submission succeeds without a restart")
+    check(Client(D, None).get("/readyz")[0] == 200, "/readyz is 200 again")
+
+
+@test
+def nothing_acknowledged_is_lost_when_the_daemon_is_killed():
+    d = Daemon("victim").start()
+    body = example("reports.domestic-violence-hospital.valid.json")
+    run = uuid.uuid4().hex[:8]
+    outcomes = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def stream(n):
+        c = Client(d, "gateway", timeout=5)
+        i = 0
+        while not stop.is_set():
+            k = "crash-%s-%d-%d" % (run, n, i)
+            i += 1
+            try:
+                st, h, b = c.post("/v1/reports", body, k)
+                res = (st, b.get("case_number") if isinstance(b, dict) else None)
+            except Exception:
+                res = (None, None)
+                c.close()
+                if stop.is_set() or d.proc.poll() is not None:
+                    with lock:
+                        outcomes[k] = res
+                    return
+            with lock:
+                outcomes[k] = res
+    threads = [threading.Thread(target=stream, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    d.kill9()
+    stop.set()
+    for t in threads:
+        t.join(10)
+    acked = {k: v[1] for k, v in outcomes.items() if v[0] == 201}
+    check(len(acked) > 10, "the stream got %d acknowledgements before the kill" % len(acked))
+    stored = set(r[0] for r in psql("select case_number from hotline.cases"))
+    missing = [n for n in acked.values() if n not in stored]
+    check(not missing, "every acknowledged case is in the database after kill -9", missing[:5])
+    d2 = Daemon("revived").start()
+    try:
+        c = Client(d2, "gateway")
+        mismatched, failed = [], []
+        for k in outcomes:
+            st, h, b = c.post("/v1/reports", body, k)
+            if st != 201:
+                failed.append((k, st, b))
+            elif k in acked and b["case_number"] != acked[k]:
+                mismatched.append((k, acked[k], b["case_number"]))
+        check(not failed, "every key resent after the restart gets 201", failed[:3])
+        check(not mismatched, "acknowledged keys replay their original case number", mismatched[:3])
+        n_keys = scalar("select count(*) from hotline.idempotency where key like :'a0'",
+                        "crash-%s-%%" % run)
+        n_cases = scalar("select count(distinct i.response->>'case_number') from hotline.idempotency i"
+                         " join hotline.cases c on c.case_number = i.response->>'case_number'"
+                         " where i.key like :'a0'", "crash-%s-%%" % run)
+        check(n_keys == str(len(outcomes)) and n_cases == str(len(outcomes)),
+              "one case per key, no duplicates (%s keys sent, %s records, %s cases)"
+              % (len(outcomes), n_keys, n_cases))
+    finally:
+        check(d2.stop() == 0, "the revived daemon stops cleanly")
+
+
+# ---------------------------------------------------------------- signals
+
+@test
+def sigterm_finishes_requests_in_flight():
+    d = Daemon("draining").start()
+    res = [None] * 4
+    with TableLock(1.5):
+        threads = [post_async(Client(d, "gateway"), "/v1/reports",
+                              example("reports.self-harm.valid.json"), key(), res, i)
+                   for i in range(4)]
+        time.sleep(0.5)
+        d.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(20)
+    code = d.proc.wait(20)
+    check(all(r is not None and not isinstance(r, Exception) and r[0] == 201 for r in res),
+          "requests in flight at SIGTERM complete with 201", res)
+    check(code == 0, "the daemon exits 0 after draining", code)
+
+
+@test
+def sighup_reloads_certificates_and_keeps_serving():
+    d = Daemon("reload").start()
+    try:
+        d.proc.send_signal(signal.SIGHUP)
+        ok = wait_until(lambda: "event=tls_reloaded" in d.logtext(), 5)
+        check(ok, "SIGHUP reloads the TLS files", d.logtail())
+        st, h, b = Client(d, "gateway").post("/v1/reports", example("reports.self-harm.valid.json"),
+                                             key())
+        check(st == 201 and d.proc.poll() is None, "the daemon keeps serving after SIGHUP", (st, b))
+    finally:
+        check(d.stop() == 0, "the reloaded daemon stops cleanly")
+
+
+# ---------------------------------------------------------------- logs
+
+PERSONAL = ["测试儿童", "测试教师", "测试医生", "13800000001", "13800000002", "13800000003",
+            "320102201503120", "（测试）", "测试市第一小学"]
+
+
+@test
+def logs_carry_no_personal_data():
+    leaks = []
+    for d in lib.daemons:
+        text = d.logtext()
+        for p in PERSONAL:
+            if p in text:
+                leaks.append((d.name, p))
+    check(not leaks, "no daemon log contains names, phone numbers, ID numbers or narratives", leaks)
+    lines = [l for l in D.logtext().splitlines() if "event=request " in l]
+    check(lines and all(re.search(r"\bid=[0-9a-f]{16}\b", l) and re.search(r"\bstatus=\d{3}\b", l)
+                        for l in lines),
+          "every request line carries a request id and a status (%d lines)" % len(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--var", required=True)
+    ap.add_argument("--sanitizers", action="store_true")
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    lib.setup(args.var, args.binary, args.sanitizers)
+    global D
+    D = Daemon("main")
+    try:
+        D.start()
+    except Exception as e:
+        check(False, "the daemon starts", e)
+        return 1
+    t0 = time.monotonic()
+    for fn in TESTS:
+        if args.k and args.k not in fn.__name__:
+            continue
+        print("# " + fn.__name__.replace("_", " "))
+        try:
+            fn()
+        except Exception:
+            check(False, fn.__name__ + " ran to completion", traceback.format_exc())
+    check(D.stop() == 0, "the main daemon stops cleanly with SIGTERM")
+    if args.sanitizers:
+        for d in lib.daemons:
+            text = d.logtext()
+            bad = [l for l in text.splitlines()
+                   if "AddressSanitizer" in l or "LeakSanitizer" in l or "runtime error:" in l]
+            check(not bad, "daemon %s exited without sanitizer reports" % d.name, "\n".join(bad[:10]))
+    print("# %d passed, %d failed in %.0fs" % (RESULTS["passed"], RESULTS["failed"],
+                                              time.monotonic() - t0))
+    return 1 if RESULTS["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
