@@ -367,8 +367,12 @@ def bodies_must_be_json_of_bounded_size():
         st, h, b = c.post("/v1/reports", big, key())
         check(st == 413 and isinstance(b, dict) and b["error"]["code"] == "body_too_large",
               "a body over max_body is 413 body_too_large", (st, b))
-        st, h, b = Client(d, "gateway").post("/v1/reports", b"x" * 100000, key())
-        check(st == 413, "a body far over the limit is 413 before it is read", (st, b))
+        # Only the headers are sent: the announced length alone gets the answer.
+        out = lib.raw_tls(d.port, b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nIdempotency-Key: big\r\nContent-Length: 100000"
+                          b"\r\n\r\n", "gateway")
+        check(lib.status_of(out) == 413, "a body far over the limit is 413 before it is read",
+              out[:200])
         check(counts() == before, "nothing is stored")
         st, h, b = Client(d, "gateway").request(
             "POST", "/v1/reports", body=example("reports.self-harm.valid.json"),
