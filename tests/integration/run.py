@@ -190,6 +190,57 @@ def every_proto_example_behaves_as_documented():
             check(after == before, "invalid example %s stores nothing" % name, (before, after))
 
 
+def schema_validator(name):
+    """A validator for proto/schemas/<name>, resolving references between the files."""
+    import jsonschema
+    sdir = os.path.join(lib.ROOT, "proto", "schemas")
+    docs = {}
+    for f in glob.glob(os.path.join(sdir, "*.json")):
+        with open(f) as fh:
+            d = json.load(fh)
+        docs[d["$id"]] = d
+    schema = docs["https://hotlined.invalid/schemas/" + name]
+    try:
+        from referencing import Registry, Resource
+        reg = Registry().with_resources([(k, Resource.from_contents(v)) for k, v in docs.items()])
+        return jsonschema.Draft202012Validator(schema, registry=reg)
+    except ImportError:
+        resolver = jsonschema.RefResolver.from_schema(schema, store=docs)
+        return jsonschema.Draft202012Validator(schema, resolver=resolver)
+
+
+@test
+def bodies_conform_to_the_published_schemas():
+    try:
+        v = {n: schema_validator(n + ".schema.json") for n in
+             ("calls.request", "calls.response", "reports.request", "reports.response",
+              "case.response", "error", "health.response")}
+    except ImportError as e:
+        check(False, "jsonschema is installed (daemon/dev/deps.sh installs python3-jsonschema)", e)
+        return
+    for path in sorted(glob.glob(os.path.join(lib.EXAMPLES, "*.valid.json"))):
+        name = os.path.basename(path)
+        errs = list(v[name.split(".")[0] + ".request"].iter_errors(json.loads(example(name))))
+        check(not errs, "valid example %s conforms to its request schema" % name,
+              [e.message[:200] for e in errs[:3]])
+    g, o = Client(D, "gateway"), Client(D, "console")
+    st, h, rep = g.post("/v1/reports", example("reports.full-child-record.valid.json"), key())
+    check(st == 201 and not list(v["reports.response"].iter_errors(rep)),
+          "a report's 201 conforms to reports.response", rep)
+    st, h, call = o.post("/v1/calls", example("calls.case-opened.valid.json"), key())
+    check(st == 201 and not list(v["calls.response"].iter_errors(call)),
+          "a call's 201 conforms to calls.response", call)
+    for who, number in ((g, rep["case_number"]), (o, call["case_number"])):
+        st, h, view = who.get("/v1/cases/" + number)
+        errs = list(v["case.response"].iter_errors(view))
+        check(st == 200 and not errs, "the case view of %s conforms to case.response" % number,
+              [e.message[:200] for e in errs[:3]])
+    st, h, err = g.post("/v1/reports", example("reports.age-eighteen.invalid.json"), key())
+    check(st == 400 and not list(v["error"].iter_errors(err)), "an error conforms to error", err)
+    st, h, hz = Client(D, None).get("/healthz")
+    check(not list(v["health.response"].iter_errors(hz)), "/healthz conforms to health.response")
+
+
 # ---------------------------------------------------------------- idempotency
 
 @test
