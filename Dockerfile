@@ -1,0 +1,22 @@
+# hotlined on Debian 12.  Build: docker build -t hotlined .
+FROM debian:12-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        gcc make pkg-config libc6-dev libevent-dev libjson-c-dev libpq-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile ./
+COPY daemon/ daemon/
+COPY clients/ clients/
+RUN make build/hotlined
+
+FROM debian:12-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        libevent-2.1-7 libevent-openssl-2.1-7 libjson-c5 libpq5 libssl3 ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --no-create-home --shell /usr/sbin/nologin hotlined
+COPY --from=build /src/build/hotlined /usr/local/sbin/hotlined
+USER hotlined
+EXPOSE 12355
+HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsk https://127.0.0.1:12355/healthz || exit 1
+ENTRYPOINT ["/usr/local/sbin/hotlined", "-d"]
+CMD ["-f", "/etc/hotlined/hotlined.conf"]
