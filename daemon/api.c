@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 
 #include "hotlined.h"
@@ -32,12 +33,62 @@ const struct db_stmt api_stmts[] = {
 	    "revoked from hotline.client_list()", 0 },
 	{ "ping", "select 1", 0 },
 	{ "idem_expire", "select hotline.idempotency_expire($1::interval)", 1 },
+	{ "queue_list", "select status, response::text from "
+	    "hotline.queue_list($1::bigint, $2::text, $3::integer)", 3 },
+	{ "assignment_ack", "select status, response::text, replayed from "
+	    "hotline.assignment_ack($1::bigint, $2::text, $3::bytea, $4::text)",
+	    4 },
+	{ "case_post_event", "select status, response::text, replayed from "
+	    "hotline.case_post_event($1::bigint, $2::text, $3::bytea, $4::text, "
+	    "$5::jsonb)", 5 },
+	{ "assignment_transfer", "select status, response::text, replayed from "
+	    "hotline.assignment_transfer($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	{ "report_status", "select hotline.report_status($1::bigint, $2::text)"
+	    "::text", 2 },
+	{ "supervision_overdue", "select status, response::text from "
+	    "hotline.supervision_overdue($1::bigint)", 1 },
+	{ "escalate_due", "select handled, extract(epoch from next_due) from "
+	    "hotline.escalate_due($1::integer)", 1 },
+	{ "clock_next_due", "select extract(epoch from "
+	    "hotline.clock_next_due())", 0 },
 };
 const int api_nstmts = sizeof(api_stmts) / sizeof(api_stmts[0]);
 
-enum intake_kind {
-	INTAKE_CALL,
-	INTAKE_REPORT,
+/*
+ * A POST that changes something: its statement, who may call it, how its
+ * body is checked, and whether a path parameter goes before the body.
+ * Every one is idempotent under the client's Idempotency-Key.
+ */
+struct mutation {
+	const char	*mu_name;	/* route name, also hashed */
+	const char	*mu_stmt;
+	enum role	 mu_role;
+	int		(*mu_validate)(struct json_object *, time_t,
+			    struct api_error *);	/* NULL: no body */
+	int		 mu_target;	/* path parameter is $4 */
+};
+
+static const struct mutation mu_call = { "calls", "intake_call",
+    ROLE_OPERATOR, validate_call, 0 };
+static const struct mutation mu_report = { "reports", "intake_report",
+    ROLE_GATEWAY, validate_report, 0 };
+static const struct mutation mu_ack = { "ack", "assignment_ack",
+    ROLE_AGENCY, NULL, 1 };
+static const struct mutation mu_event = { "events", "case_post_event",
+    ROLE_AGENCY, validate_event, 1 };
+static const struct mutation mu_transfer = { "transfer",
+    "assignment_transfer", ROLE_AGENCY, validate_transfer, 1 };
+
+/* A long-polling queue request waiting for new work. */
+struct waiter {
+	struct waiter	*wt_next;
+	struct request	*wt_req;
+	char		 wt_state[24];
+	char		 wt_limit[24];
+	double		 wt_until;	/* monotonic deadline */
+	int		 wt_busy;	/* a query is in flight */
+	int		 wt_again;	/* notified while busy */
 };
 
 /* An idempotency key being processed by this daemon. */
@@ -49,6 +100,10 @@ struct inflight {
 static const struct config	*api_cf;
 static struct inflight		*api_inflight[INFLIGHT_BUCKETS];
 static struct event		*api_expire_ev;
+static struct event		*api_wait_ev;
+static struct waiter		*api_waiters;
+
+static void	waiter_remove(struct waiter *);
 
 /* Hash a string for the in-flight table. */
 static unsigned int
@@ -101,11 +156,19 @@ inflight_release(struct request *r)
 	r->rq_inflight = NULL;
 }
 
-/* Called as a request is freed. */
+/* Called as a request is freed: nothing may point at it any more. */
 void
 api_request_gone(struct request *r)
 {
+	struct waiter *w;
+
 	inflight_release(r);
+	for (w = api_waiters; w != NULL; w = w->wt_next) {
+		if (w->wt_req == r) {
+			waiter_remove(w);
+			break;
+		}
+	}
 }
 
 /* Answer with an error built from its parts. */
@@ -242,10 +305,10 @@ api_json_content_type(const char *ct)
 	return *p == '\0' ? 0 : -1;
 }
 
-/* SHA-256 of endpoint and body, as a bytea literal "\x...". */
+/* SHA-256 of endpoint, target and body, as a bytea literal "\x...". */
 static int
-api_request_hash(const char *endpoint, const char *body, size_t len,
-    char out[2 + 64 + 1])
+api_request_hash(const char *endpoint, const char *target, const char *body,
+    size_t len, char out[2 + 64 + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
@@ -258,6 +321,8 @@ api_request_hash(const char *endpoint, const char *body, size_t len,
 	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, endpoint, strlen(endpoint)) == 1 &&
 	    EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
+	    (target == NULL || (EVP_DigestUpdate(ctx, target, strlen(target)) ==
+	    1 && EVP_DigestUpdate(ctx, "\n", 1) == 1)) &&
 	    EVP_DigestUpdate(ctx, body, len) == 1 &&
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
 	EVP_MD_CTX_free(ctx);
@@ -279,6 +344,7 @@ api_error_code_of(const char *body)
 {
 	static const char *const codes[] = { "idempotency_in_flight",
 	    "idempotency_key_reused", "unknown_region", "unknown_category",
+	    "unknown_agency", "invalid_transition", "invalid_value",
 	    "client_unknown", "client_revoked", "forbidden", "not_found" };
 	size_t i;
 
@@ -288,9 +354,9 @@ api_error_code_of(const char *body)
 	return "error";
 }
 
-/* An intake transaction reported back (after COMMIT). */
+/* A mutation's transaction reported back (after COMMIT). */
 static void
-api_intake_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+api_mutate_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 	const char *body;
@@ -320,35 +386,33 @@ api_intake_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* POST /v1/calls and /v1/reports: validate, then one transaction. */
+/* A POST that changes something: validate, then one idempotent transaction. */
 static void
-api_intake(struct request *r, struct evhttp_request *req,
-    enum intake_kind kind)
+api_mutate(struct request *r, struct evhttp_request *req,
+    const struct mutation *mu, const char *target)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-	const char *endpoint = kind == INTAKE_CALL ? "calls" : "reports";
-	enum role need = kind == INTAKE_CALL ? ROLE_OPERATOR : ROLE_GATEWAY;
-	struct json_object *body;
+	struct json_object *body = NULL;
 	struct api_error err;
 	struct dbjob *j;
 	char hash[67], client[24], slot[IDEMPOTENCY_KEY_MAX + 32];
 	const char *key, *data;
 	size_t len;
-	int rc;
+	int p = 3;
 
-	if (r->rq_ident.id_role != need) {
+	if (r->rq_ident.id_role != mu->mu_role) {
 		api_fail(r, 403, "forbidden", NULL,
 		    "this client's role may not use this endpoint");
 		return;
 	}
-	if (api_json_content_type(evhttp_find_header(h, "Content-Type")) ==
-	    -1) {
+	len = evbuffer_get_length(buf);
+	if ((mu->mu_validate != NULL || len > 0) && api_json_content_type(
+	    evhttp_find_header(h, "Content-Type")) == -1) {
 		api_fail(r, 415, "unsupported_media_type", NULL,
 		    "Content-Type must be application/json");
 		return;
 	}
-	len = evbuffer_get_length(buf);
 	if (len > (size_t)api_cf->cf_max_body) {
 		r->rq_close = 1;
 		api_fail(r, 413, "body_too_large", NULL,
@@ -366,29 +430,38 @@ api_intake(struct request *r, struct evhttp_request *req,
 		    "A-Z a-z 0-9 . _ : -");
 		return;
 	}
-	data = (const char *)evbuffer_pullup(buf, -1);
+	data = len > 0 ? (const char *)evbuffer_pullup(buf, -1) : "";
 	if (data == NULL)
 		data = "";
-	if ((body = json_parse_strict(data, len, JSON_MAX_DEPTH, &err)) ==
-	    NULL) {
-		if (err.status == 0)
-			api_error_set(&err, 400, "not_an_object", NULL,
+	if (mu->mu_validate != NULL || len > 0) {
+		if ((body = json_parse_strict(data, len, JSON_MAX_DEPTH,
+		    &err)) == NULL) {
+			if (err.status == 0)
+				api_error_set(&err, 400, "not_an_object", NULL,
+				    "the body must be a JSON object");
+			request_reply_error(r, &err);
+			return;
+		}
+		if (!json_object_is_type(body, json_type_object)) {
+			json_object_put(body);
+			api_fail(r, 400, "not_an_object", NULL,
 			    "the body must be a JSON object");
-		request_reply_error(r, &err);
-		return;
-	}
-	if (!json_object_is_type(body, json_type_object)) {
+			return;
+		}
+		if (mu->mu_validate == NULL &&
+		    json_object_object_length(body) > 0) {
+			json_object_put(body);
+			api_fail(r, 400, "unknown_field", NULL,
+			    "this endpoint takes no fields");
+			return;
+		}
+		if (mu->mu_validate != NULL &&
+		    mu->mu_validate(body, time(NULL), &err) == -1) {
+			json_object_put(body);
+			request_reply_error(r, &err);
+			return;
+		}
 		json_object_put(body);
-		api_fail(r, 400, "not_an_object", NULL,
-		    "the body must be a JSON object");
-		return;
-	}
-	rc = kind == INTAKE_CALL ? validate_call(body, time(NULL), &err) :
-	    validate_report(body, time(NULL), &err);
-	json_object_put(body);
-	if (rc == -1) {
-		request_reply_error(r, &err);
-		return;
 	}
 	snprintf(client, sizeof(client), "%lld", r->rq_client);
 	snprintf(slot, sizeof(slot), "%s:%s", client, key);
@@ -398,61 +471,17 @@ api_intake(struct request *r, struct evhttp_request *req,
 		    "processed");
 		return;
 	}
-	if (api_request_hash(endpoint, data, len, hash) == -1) {
+	if (api_request_hash(mu->mu_name, target, data, len, hash) == -1) {
 		api_fail(r, 500, "internal", NULL, "internal error");
 		return;
 	}
-	j = db_job_new(kind == INTAKE_CALL ? "intake_call" : "intake_report",
-	    1, api_intake_done, r);
+	j = db_job_new(mu->mu_stmt, 1, api_mutate_done, r);
 	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
 	    db_job_param(j, 1, key, strlen(key)) == -1 ||
 	    db_job_param(j, 2, hash, strlen(hash)) == -1 ||
-	    db_job_param(j, 3, data, len) == -1)) {
-		db_job_free(j);
-		j = NULL;
-	}
-	api_submit(r, j);
-}
-
-/* The case view came back. */
-static void
-api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
-{
-	struct request *r = arg;
-
-	if (api_job_begin(r, j, oc) == -1)
-		return;
-	if (oc != DB_OK || PQntuples(res) != 1) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
-	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "no such case");
-	else
-		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
-	PQclear(res);
-	db_job_free(j);
-}
-
-/* GET /v1/cases/{case_number}: what this client may see of a case. */
-static void
-api_case(struct request *r, const char *number)
-{
-	struct dbjob *j;
-	char client[24];
-
-	/* A malformed number is simply a case that does not exist. */
-	if (strlen(number) > CASE_NUMBER_MAX ||
-	    validate_case_number(number) == -1) {
-		api_fail(r, 404, "not_found", NULL, "no such case");
-		return;
-	}
-	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	j = db_job_new("case_view", 0, api_case_done, r);
-	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
-	    db_job_param(j, 1, number, strlen(number)) == -1)) {
+	    (mu->mu_target && db_job_param(j, p++, target, strlen(target)) ==
+	    -1) ||
+	    (mu->mu_validate != NULL && db_job_param(j, p, data, len) == -1))) {
 		db_job_free(j);
 		j = NULL;
 	}
@@ -488,6 +517,430 @@ api_ready(struct request *r)
 	api_submit(r, db_job_new("ping", 0, api_ready_done, r));
 }
 
+/* A read that returns (status, response) came back. */
+static void
+api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct request *r = arg;
+
+	if (api_job_begin(r, j, oc) == -1)
+		return;
+	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+		PQclear(res);
+		db_job_free(j);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	if (atoi(PQgetvalue(res, 0, 0)) >= 400)
+		r->rq_errcode = api_error_code_of(PQgetvalue(res, 0, 1));
+	request_reply(r, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 1),
+	    NULL, NULL);
+	PQclear(res);
+	db_job_free(j);
+}
+
+/* A read that returns one JSON value or null (404) came back. */
+static void
+api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct request *r = arg;
+
+	if (api_job_begin(r, j, oc) == -1)
+		return;
+	if (oc != DB_OK || PQntuples(res) != 1) {
+		PQclear(res);
+		db_job_free(j);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0))
+		api_fail(r, 404, "not_found", NULL, "not found");
+	else
+		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
+	PQclear(res);
+	db_job_free(j);
+}
+
+/* Submit a read for the request with up to three text parameters. */
+static void
+api_read(struct request *r, const char *stmt, db_done_cb done,
+    const char *p1, const char *p2, const char *p3)
+{
+	const char *ps[3] = { p1, p2, p3 };
+	char client[24];
+	struct dbjob *j;
+	int i;
+
+	snprintf(client, sizeof(client), "%lld", r->rq_client);
+	if ((j = db_job_new(stmt, 0, done, r)) != NULL &&
+	    db_job_param(j, 0, client, strlen(client)) == -1) {
+		db_job_free(j);
+		j = NULL;
+	}
+	for (i = 0; j != NULL && i < 3 && ps[i] != (const char *)-1; i++) {
+		if (ps[i] == NULL)
+			j->dj_nparams = i + 2;	/* SQL NULL */
+		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
+			db_job_free(j);
+			j = NULL;
+		}
+	}
+	api_submit(r, j);
+}
+
+#define NOPARAM	((const char *)-1)
+
+/* Remove a waiter from the list and free it. */
+static void
+waiter_remove(struct waiter *w)
+{
+	struct waiter **pp;
+
+	for (pp = &api_waiters; *pp != NULL; pp = &(*pp)->wt_next) {
+		if (*pp == w) {
+			*pp = w->wt_next;
+			break;
+		}
+	}
+	free(w);
+}
+
+static void	queue_query(struct waiter *);
+
+/* The queue came back: answer, or keep waiting while it is empty. */
+static void
+queue_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct waiter *w = arg;
+	struct request *r = w->wt_req;
+	const char *body;
+	int status;
+
+	w->wt_busy = 0;
+	r->rq_job = NULL;
+	if (r->rq_state != REQ_HANDLING) {
+		PQclear(res);
+		db_job_free(j);
+		waiter_remove(w);
+		request_finish(r);
+		return;
+	}
+	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+		PQclear(res);
+		db_job_free(j);
+		waiter_remove(w);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	status = atoi(PQgetvalue(res, 0, 0));
+	body = PQgetvalue(res, 0, 1);
+	if (status == 200 && strstr(body, "\"assignments\": []") != NULL &&
+	    mono_now() < w->wt_until && !server_draining()) {
+		PQclear(res);
+		db_job_free(j);
+		if (w->wt_again) {
+			w->wt_again = 0;
+			queue_query(w);
+		}
+		return;		/* parked until a notification or the wait ends */
+	}
+	if (status >= 400)
+		r->rq_errcode = api_error_code_of(body);
+	waiter_remove(w);
+	request_reply(r, status, body, NULL, NULL);
+	PQclear(res);
+	db_job_free(j);
+}
+
+/* Run a waiter's queue query. */
+static void
+queue_query(struct waiter *w)
+{
+	struct request *r = w->wt_req;
+	char client[24];
+	struct dbjob *j;
+
+	snprintf(client, sizeof(client), "%lld", r->rq_client);
+	j = db_job_new("queue_list", 0, queue_done, w);
+	if (j == NULL || db_job_param(j, 0, client, strlen(client)) == -1 ||
+	    (w->wt_state[0] != '\0' && db_job_param(j, 1, w->wt_state,
+	    strlen(w->wt_state)) == -1) ||
+	    db_job_param(j, 2, w->wt_limit, strlen(w->wt_limit)) == -1 ||
+	    db_submit(j) == -1) {
+		db_job_free(j);
+		waiter_remove(w);
+		api_unavailable(r, "the database is unavailable; retry later");
+		return;
+	}
+	w->wt_busy = 1;
+	r->rq_job = j;
+}
+
+/* New assignments somewhere: every waiting queue looks again. */
+void
+api_queue_notify(void)
+{
+	struct waiter *w, *next;
+
+	for (w = api_waiters; w != NULL; w = next) {
+		next = w->wt_next;
+		if (w->wt_busy)
+			w->wt_again = 1;
+		else
+			queue_query(w);
+	}
+}
+
+/* Answer waiters whose wait is over (or all of them when draining). */
+static void
+api_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 200000 };
+	struct waiter *w, *next;
+	double now = mono_now();
+
+	(void)fd; (void)what; (void)arg;
+	for (w = api_waiters; w != NULL; w = next) {
+		next = w->wt_next;
+		if (!w->wt_busy && (now >= w->wt_until || server_draining())) {
+			struct request *r = w->wt_req;
+
+			waiter_remove(w);
+			request_reply(r, 200, "{\"assignments\": []}", NULL,
+			    NULL);
+		}
+	}
+	evtimer_add(api_wait_ev, &tv);
+}
+
+/* Parse a small non-negative integer query parameter; -1 if malformed. */
+static long
+query_int(const char *v, long max)
+{
+	char *end;
+	long n;
+
+	if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 6)
+		return -1;
+	n = strtol(v, &end, 10);
+	return *end != '\0' || n > max ? -1 : n;
+}
+
+/* GET /v1/queue?state=&limit=&wait=: the agency's open work. */
+static void
+api_queue(struct request *r, struct evhttp_request *req)
+{
+	static const char *const states[] = { "open", "acknowledged",
+	    "accepted", "case_opened", "declined", "transferred", "prosecution",
+	    "resolved", "closed", NULL };
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = evhttp_uri_get_query(uri), *state, *v;
+	struct evkeyvalq params;
+	struct waiter *w;
+	long limit = 50, wait = 0, maxwait;
+	size_t i;
+
+	if (r->rq_ident.id_role != ROLE_AGENCY) {
+		api_fail(r, 403, "forbidden", NULL,
+		    "only an agency has a queue");
+		return;
+	}
+	maxwait = api_cf->cf_request_timeout > 7 ?
+	    api_cf->cf_request_timeout - 5 : 2;
+	memset(&params, 0, sizeof(params));
+	params.tqh_first = NULL;
+	params.tqh_last = &params.tqh_first;
+	if (q != NULL && evhttp_parse_query_str(q, &params) == -1) {
+		api_fail(r, 400, "bad_request", NULL, "malformed query");
+		return;
+	}
+	state = evhttp_find_header(&params, "state");
+	if (state != NULL) {
+		for (i = 0; states[i] != NULL; i++)
+			if (strcmp(state, states[i]) == 0)
+				break;
+		if (states[i] == NULL) {
+			evhttp_clear_headers(&params);
+			api_fail(r, 400, "invalid_value", "state",
+			    "is not an assignment state");
+			return;
+		}
+	}
+	if ((v = evhttp_find_header(&params, "limit")) != NULL &&
+	    ((limit = query_int(v, 500)) < 1)) {
+		evhttp_clear_headers(&params);
+		api_fail(r, 400, "out_of_range", "limit",
+		    "must be between 1 and 500");
+		return;
+	}
+	if ((v = evhttp_find_header(&params, "wait")) != NULL &&
+	    ((wait = query_int(v, maxwait)) < 0)) {
+		evhttp_clear_headers(&params);
+		api_fail(r, 400, "out_of_range", "wait",
+		    "must be a number of seconds the request deadline allows");
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		evhttp_clear_headers(&params);
+		api_fail(r, 500, "internal", NULL, "internal error");
+		return;
+	}
+	w->wt_req = r;
+	snprintf(w->wt_state, sizeof(w->wt_state), "%s", state ? state : "");
+	snprintf(w->wt_limit, sizeof(w->wt_limit), "%ld", limit);
+	w->wt_until = mono_now() + (double)wait;
+	evhttp_clear_headers(&params);
+	w->wt_next = api_waiters;
+	api_waiters = w;
+	queue_query(w);
+}
+
+/* Check a receipt id: R and 20 base-32 characters. */
+static int
+valid_receipt(const char *s)
+{
+	return strlen(s) == 21 && s[0] == 'R' &&
+	    strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == 20;
+}
+
+/* Check an assignment id (a UUID). */
+static int
+valid_uuid(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (strchr("0123456789abcdefABCDEF", s[i]) == NULL ||
+		    s[i] == '\0')
+			return 0;
+	}
+	return 1;
+}
+
+/* Split "/v1/a/b/c" into up to three segments; the count, or -1. */
+static int
+path_split(const char *path, char seg[3][64])
+{
+	const char *p = path + 4, *slash;
+	int n = 0;
+	size_t len;
+
+	while (*p != '\0') {
+		if (n == 3)
+			return -1;
+		slash = strchr(p, '/');
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 0 || len >= 64)
+			return -1;
+		memcpy(seg[n], p, len);
+		seg[n++][len] = '\0';
+		p += len;
+		if (*p == '/')
+			p++;
+		if (slash != NULL && *p == '\0')
+			return -1;	/* trailing slash */
+	}
+	return n;
+}
+
+/* Answer 405 naming the method to use. */
+static void
+api_method(struct request *r, const char *use)
+{
+	api_fail(r, 405, "method_not_allowed", NULL, use);
+}
+
+/* Route an authenticated /v1/ request. */
+static void
+api_v1(struct request *r, struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+	int post = cmd == EVHTTP_REQ_POST;
+	char seg[3][64];
+	int n = path_split(path, seg);
+
+	if (n == 1 && strcmp(seg[0], "calls") == 0) {
+		post ? api_mutate(r, req, &mu_call, NULL) :
+		    api_method(r, "use POST");
+	} else if (n == 1 && strcmp(seg[0], "reports") == 0) {
+		post ? api_mutate(r, req, &mu_report, NULL) :
+		    api_method(r, "use POST");
+	} else if (n == 1 && strcmp(seg[0], "queue") == 0) {
+		get ? api_queue(r, req) : api_method(r, "use GET");
+	} else if (n == 2 && strcmp(seg[0], "cases") == 0) {
+		if (!get)
+			api_method(r, "use GET");
+		else if (validate_case_number(seg[1]) == -1)
+			api_fail(r, 404, "not_found", NULL, "no such case");
+		else
+			api_read(r, "case_view", api_value_done, seg[1],
+			    NOPARAM, NOPARAM);
+	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
+	    strcmp(seg[2], "events") == 0) {
+		if (!post)
+			api_method(r, "use POST");
+		else if (validate_case_number(seg[1]) == -1)
+			api_fail(r, 404, "not_found", NULL, "no such case");
+		else
+			api_mutate(r, req, &mu_event, seg[1]);
+	} else if (n == 3 && strcmp(seg[0], "assignments") == 0 &&
+	    (strcmp(seg[2], "ack") == 0 || strcmp(seg[2], "transfer") == 0)) {
+		if (!post)
+			api_method(r, "use POST");
+		else if (!valid_uuid(seg[1]))
+			api_fail(r, 404, "not_found", NULL,
+			    "no such assignment");
+		else
+			api_mutate(r, req, seg[2][0] == 'a' ? &mu_ack :
+			    &mu_transfer, seg[1]);
+	} else if (n == 3 && strcmp(seg[0], "reports") == 0 &&
+	    strcmp(seg[2], "status") == 0) {
+		if (!get)
+			api_method(r, "use GET");
+		else if (r->rq_ident.id_role != ROLE_GATEWAY)
+			api_fail(r, 403, "forbidden", NULL,
+			    "only the gateway reads report status");
+		else if (!valid_receipt(seg[1]))
+			api_fail(r, 404, "not_found", NULL, "no such report");
+		else
+			api_read(r, "report_status", api_value_done, seg[1],
+			    NOPARAM, NOPARAM);
+	} else if (n == 2 && strcmp(seg[0], "supervision") == 0 &&
+	    strcmp(seg[1], "overdue") == 0) {
+		if (!get)
+			api_method(r, "use GET");
+		else
+			api_read(r, "supervision_overdue", api_read_done,
+			    NOPARAM, NOPARAM, NOPARAM);
+	} else
+		api_fail(r, 404, "not_found", NULL, "no such resource");
+}
+
+/* Name the route of a path for logs (no identifiers from the path). */
+static const char *
+api_route_name(const char *path)
+{
+	static const struct { const char *prefix, *name; } routes[] = {
+		{ "/v1/calls", "calls" }, { "/v1/reports/", "report_status" },
+		{ "/v1/reports", "reports" }, { "/v1/queue", "queue" },
+		{ "/v1/cases/", "case" }, { "/v1/assignments/", "assignment" },
+		{ "/v1/supervision/", "supervision" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strncmp(path, routes[i].prefix,
+		    strlen(routes[i].prefix)) == 0)
+			return routes[i].name;
+	return "other";
+}
+
 /* Route a request to its handler. */
 void
 api_dispatch(struct request *r, struct evhttp_request *req)
@@ -504,8 +957,7 @@ api_dispatch(struct request *r, struct evhttp_request *req)
 	if (strcmp(path, "/healthz") == 0) {
 		r->rq_route = "healthz";
 		if (!get)
-			api_fail(r, 405, "method_not_allowed", NULL,
-			    "use GET");
+			api_method(r, "use GET");
 		else
 			request_reply(r, 200, "{\"status\":\"ok\"}", NULL,
 			    NULL);
@@ -514,8 +966,7 @@ api_dispatch(struct request *r, struct evhttp_request *req)
 	if (strcmp(path, "/readyz") == 0) {
 		r->rq_route = "readyz";
 		if (!get)
-			api_fail(r, 405, "method_not_allowed", NULL,
-			    "use GET");
+			api_method(r, "use GET");
 		else
 			api_ready(r);
 		return;
@@ -524,35 +975,10 @@ api_dispatch(struct request *r, struct evhttp_request *req)
 		api_fail(r, 404, "not_found", NULL, "no such resource");
 		return;
 	}
-	if (strcmp(path, "/v1/calls") == 0)
-		r->rq_route = "calls";
-	else if (strcmp(path, "/v1/reports") == 0)
-		r->rq_route = "reports";
-	else if (strncmp(path, ROUTE_CASES, sizeof(ROUTE_CASES) - 1) == 0)
-		r->rq_route = "case";
+	r->rq_route = api_route_name(path);
 	if (api_authenticate(r) == -1)
 		return;
-	if (strcmp(r->rq_route, "calls") == 0 ||
-	    strcmp(r->rq_route, "reports") == 0) {
-		if (cmd != EVHTTP_REQ_POST) {
-			api_fail(r, 405, "method_not_allowed", NULL,
-			    "use POST");
-			return;
-		}
-		api_intake(r, req, r->rq_route[0] == 'c' ? INTAKE_CALL :
-		    INTAKE_REPORT);
-		return;
-	}
-	if (strcmp(r->rq_route, "case") == 0) {
-		if (!get) {
-			api_fail(r, 405, "method_not_allowed", NULL,
-			    "use GET");
-			return;
-		}
-		api_case(r, path + sizeof(ROUTE_CASES) - 1);
-		return;
-	}
-	api_fail(r, 404, "not_found", NULL, "no such resource");
+	api_v1(r, req, path);
 }
 
 /* Old idempotency keys were expired (or not: it is retried later). */
@@ -592,9 +1018,13 @@ api_init(struct event_base *base, const struct config *cf)
 	struct timeval tv = { 30, 0 };
 
 	api_cf = cf;
-	if ((api_expire_ev = evtimer_new(base, api_expire_cb, NULL)) == NULL)
+	if ((api_expire_ev = evtimer_new(base, api_expire_cb, NULL)) == NULL ||
+	    (api_wait_ev = evtimer_new(base, api_wait_cb, NULL)) == NULL)
 		return -1;
 	evtimer_add(api_expire_ev, &tv);
+	tv.tv_sec = 0;
+	tv.tv_usec = 200000;
+	evtimer_add(api_wait_ev, &tv);
 	return 0;
 }
 
@@ -607,7 +1037,9 @@ api_shutdown(void)
 
 	if (api_expire_ev != NULL)
 		event_free(api_expire_ev);
-	api_expire_ev = NULL;
+	if (api_wait_ev != NULL)
+		event_free(api_wait_ev);
+	api_expire_ev = api_wait_ev = NULL;
 	for (i = 0; i < INFLIGHT_BUCKETS; i++) {
 		for (f = api_inflight[i]; f != NULL; f = next) {
 			next = f->if_next;

@@ -15,6 +15,7 @@
 
 #define DB_CONNECT_TIMEOUT_S	10
 #define DB_MAX_CONNS		64
+#define DB_MAX_CHANNELS		8
 
 enum dbc_state {
 	DBC_DOWN,		/* not connected; a retry timer may be armed */
@@ -66,9 +67,8 @@ static int			 db_nconns;
 static struct dbconn		 db_lconn;
 static struct dbjob		*db_qhead, *db_qtail;
 static int			 db_qlen;
-static const char		*db_channel;
-static void			(*db_notify_cb)(void *);
-static void			*db_notify_arg;
+static const char *const	*db_channels;
+static void			(*db_notify_cb)(const char *);
 static int			 db_stopping;
 
 static void	db_connect(struct dbconn *);
@@ -357,10 +357,10 @@ db_segment_done(struct dbconn *c)
 		}
 		c->dc_state = DBC_LISTENING;
 		c->dc_retry_ms = DB_RECONNECT_MIN_MS;
-		log_info("event=db_listening channel=%s", db_channel);
+		log_info("event=db_listening");
 		/* Anything may have changed while we were not listening. */
 		if (db_notify_cb != NULL)
-			db_notify_cb(db_notify_arg);
+			db_notify_cb(NULL);
 		return;
 	}
 	if (c->dc_state == DBC_PREPARING) {
@@ -474,14 +474,12 @@ static void
 db_drain_notifies(struct dbconn *c)
 {
 	PGnotify *n;
-	int any = 0;
 
 	while ((n = PQnotifies(c->dc_pg)) != NULL) {
-		any = 1;
+		if (db_notify_cb != NULL)
+			db_notify_cb(n->relname);
 		PQfreemem(n);
 	}
-	if (any && db_notify_cb != NULL)
-		db_notify_cb(db_notify_arg);
 }
 
 /* Readable (or writable) socket of a connected connection. */
@@ -540,13 +538,15 @@ db_on_connected(struct dbconn *c)
 	c->dc_nexp = c->dc_hexp = 0;
 	c->dc_failed = 0;
 	if (c->dc_listener) {
-		snprintf(sql, sizeof(sql), "LISTEN %s", db_channel);
-		if (!PQsendQueryParams(c->dc_pg, sql, 0, NULL, NULL, NULL,
-		    NULL, 0)) {
-			db_conn_fail(c, "listen failed");
-			return;
+		for (i = 0; db_channels[i] != NULL; i++) {
+			snprintf(sql, sizeof(sql), "LISTEN %s", db_channels[i]);
+			if (!PQsendQueryParams(c->dc_pg, sql, 0, NULL, NULL,
+			    NULL, NULL, 0)) {
+				db_conn_fail(c, "listen failed");
+				return;
+			}
+			db_expect(c, EXP_LISTEN, NULL);
 		}
-		db_expect(c, EXP_LISTEN, NULL);
 	} else {
 		for (i = 0; i < db_nstmts; i++) {
 			if (!PQsendPrepare(c->dc_pg, db_stmts[i].st_name,
@@ -684,7 +684,7 @@ db_conn_init(struct dbconn *c, int idx, int listener)
 	c->dc_listener = listener;
 	c->dc_retry_ms = DB_RECONNECT_MIN_MS;
 	c->dc_maxexp = (db_cf->cf_batch_max > db_nstmts ?
-	    db_cf->cf_batch_max : db_nstmts) + 4;
+	    db_cf->cf_batch_max : db_nstmts) + DB_MAX_CHANNELS + 4;
 	if ((c->dc_exp = calloc((size_t)c->dc_maxexp,
 	    sizeof(*c->dc_exp))) == NULL)
 		return -1;
@@ -713,13 +713,16 @@ db_init(struct event_base *base, const struct config *cf,
 	return 0;
 }
 
-/* LISTEN on a channel; cb runs on each notification and on reconnect. */
+/*
+ * LISTEN on a NULL-terminated list of channels; cb runs with the channel
+ * of each notification, and with NULL once listening (re)starts, since
+ * anything may have changed while nobody listened.
+ */
 int
-db_listen(const char *channel, void (*cb)(void *), void *arg)
+db_listen(const char *const *channels, void (*cb)(const char *))
 {
-	db_channel = channel;
+	db_channels = channels;
 	db_notify_cb = cb;
-	db_notify_arg = arg;
 	return db_conn_init(&db_lconn, db_nconns, 1);
 }
 
@@ -751,6 +754,6 @@ db_shutdown(void)
 			db_conn_fail(&db_conns[i], "shutdown");
 		db_conn_close(&db_conns[i]);
 	}
-	if (db_channel != NULL)
+	if (db_channels != NULL)
 		db_conn_close(&db_lconn);
 }

@@ -19,6 +19,21 @@ static struct config		 main_cf;
 static struct event		*main_drain_ev;
 static double			 main_drain_deadline;
 
+static const char *const main_channels[] = { CHANNEL_CLIENTS, CHANNEL_QUEUE,
+    CHANNEL_CLOCK, NULL };
+
+/* Route a database notification (NULL: listening restarted) to its users. */
+static void
+main_notify(const char *channel)
+{
+	if (channel == NULL || strcmp(channel, CHANNEL_CLIENTS) == 0)
+		ident_notify();
+	if (channel == NULL || strcmp(channel, CHANNEL_QUEUE) == 0)
+		api_queue_notify();
+	if (channel == NULL || strcmp(channel, CHANNEL_CLOCK) == 0)
+		escalate_notify();
+}
+
 /* Print usage and exit. */
 static void __attribute__((noreturn))
 usage(void)
@@ -48,6 +63,7 @@ main_drain_cb(evutil_socket_t fd, short what, void *arg)
 	server_shutdown();
 	db_shutdown();
 	ident_shutdown();
+	escalate_shutdown();
 	api_shutdown();
 	event_base_loopexit(main_base, NULL);
 }
@@ -136,7 +152,9 @@ main(int argc, char *argv[])
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
 	if (db_init(main_base, &main_cf, api_stmts, api_nstmts) == -1 ||
-	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1)
+	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1 ||
+	    escalate_init(main_base) == -1 ||
+	    db_listen(main_channels, main_notify) == -1)
 		fatalx("event=fatal reason=\"cannot start\"");
 	ev_term = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
 	ev_int = evsignal_new(main_base, SIGINT, main_stop_cb, NULL);

@@ -123,7 +123,7 @@ enum db_outcome {
 	DB_UNAVAILABLE,		/* no connection, or queue full */
 };
 
-#define DB_MAX_PARAMS	4
+#define DB_MAX_PARAMS	5
 struct dbjob;
 typedef void (*db_done_cb)(struct dbjob *, enum db_outcome, PGresult *,
 	    void *);
@@ -233,13 +233,14 @@ int	 db_job_param(struct dbjob *, int idx, const char *value,
 void	 db_job_free(struct dbjob *);
 int	 db_connected(void);
 int	 db_busy(void);
-int	 db_listen(const char *channel, void (*cb)(void *), void *);
+int	 db_listen(const char *const *channels, void (*cb)(const char *));
 void	 db_shutdown(void);
 
 /* ident.c */
 int	 ident_init(struct event_base *);
 const struct ident *ident_lookup(const char *fpr);
 int	 ident_ready(void);
+void	 ident_notify(void);
 void	 ident_shutdown(void);
 
 /* api.c */
@@ -249,6 +250,17 @@ void	 api_dispatch(struct request *, struct evhttp_request *);
 int	 api_init(struct event_base *, const struct config *);
 void	 api_shutdown(void);
 void	 api_request_gone(struct request *);
+void	 api_queue_notify(void);
+
+/* escalate.c */
+int	 escalate_init(struct event_base *);
+void	 escalate_notify(void);
+void	 escalate_shutdown(void);
+
+/* Notification channels (LISTEN) and what they mean. */
+#define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
+#define CHANNEL_QUEUE	"hotline_queue"		/* new assignments */
+#define CHANNEL_CLOCK	"hotline_clock"		/* a clock was started */
 
 /* json.c */
 /*
@@ -264,6 +276,12 @@ int	 validate_call(struct json_object *body, time_t now,
 	    struct api_error *err);
 /* Check a POST /v1/reports body; 0 if valid, else -1 with err filled. */
 int	 validate_report(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/cases/{n}/events body. */
+int	 validate_event(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/assignments/{id}/transfer body. */
+int	 validate_transfer(struct json_object *body, time_t now,
 	    struct api_error *err);
 /* Check an Idempotency-Key header value; 0 if valid. */
 int	 validate_idempotency_key(const char *key);

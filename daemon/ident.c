@@ -11,15 +11,13 @@
 
 #include "hotlined.h"
 
-#define IDENT_CHANNEL	"hotline_clients"
-
 static struct ident	*ident_tab;
 static size_t		 ident_n;
 static int		 ident_loaded;
 static int		 ident_loading, ident_again;
 static struct event	*ident_timer;
 
-static void	ident_reload(void *);
+static void	ident_reload(void);
 
 /* Order identities by fingerprint. */
 static int
@@ -88,17 +86,16 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	ident_loaded = 1;
 	if (ident_again) {
 		ident_again = 0;
-		ident_reload(NULL);
+		ident_reload();
 	}
 }
 
 /* Ask the database for the client table (coalescing repeated asks). */
 static void
-ident_reload(void *arg)
+ident_reload(void)
 {
 	struct dbjob *j;
 
-	(void)arg;
 	if (ident_loading) {
 		ident_again = 1;
 		return;
@@ -121,11 +118,11 @@ ident_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what; (void)arg;
 	if (!ident_loaded)
 		tv.tv_sec = 1;
-	ident_reload(NULL);
+	ident_reload();
 	evtimer_add(ident_timer, &tv);
 }
 
-/* Start listening for client changes and load the cache. */
+/* Start the periodic load of the cache. */
 int
 ident_init(struct event_base *base)
 {
@@ -134,7 +131,14 @@ ident_init(struct event_base *base)
 	if ((ident_timer = evtimer_new(base, ident_timer_cb, NULL)) == NULL)
 		return -1;
 	evtimer_add(ident_timer, &tv);
-	return db_listen(IDENT_CHANNEL, ident_reload, NULL);
+	return 0;
+}
+
+/* The clients table changed (or may have): reload the cache. */
+void
+ident_notify(void)
+{
+	ident_reload();
 }
 
 /* Return nonzero once the cache holds the clients table. */

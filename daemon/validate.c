@@ -149,6 +149,29 @@ static const struct field report_fields[] = {
 };
 static const struct schema report_schema = SCHEMA(report_fields);
 
+static const char *const event_types[] = { "note", "outcome", "feedback",
+    "supervision", NULL };
+static const char *const outcomes[] = { "accepted", "case_opened", "declined",
+    "prosecution", "resolved", "closed", NULL };
+static const char *const supervisions[] = { "case_filing_supervision",
+    "procuratorial_suggestion", NULL };
+
+static const struct field event_fields[] = {
+	{ "type",	F_ENUM,	1, 0, 0, event_types, NULL },
+	{ "outcome",	F_ENUM,	0, 0, 0, outcomes, NULL },
+	{ "police_case_number", F_TEXT, 0, 1, TEXT_NAME_MAX, NULL, NULL },
+	{ "reason",	F_TEXT,	0, 1, TEXT_SUMMARY_MAX, NULL, NULL },
+	{ "supervision", F_ENUM, 0, 0, 0, supervisions, NULL },
+	{ "text",	F_TEXT,	0, 1, TEXT_SUMMARY_MAX, NULL, NULL },
+};
+static const struct schema event_schema = SCHEMA(event_fields);
+
+static const struct field transfer_fields[] = {
+	{ "target_agency", F_TEXT, 1, 1, TEXT_NAME_MAX, NULL, NULL },
+	{ "reason",	F_TEXT,	1, 1, TEXT_SUMMARY_MAX, NULL, NULL },
+};
+static const struct schema transfer_schema = SCHEMA(transfer_fields);
+
 static int check_object(struct json_object *, const struct schema *,
     const char *, time_t, struct api_error *);
 
@@ -707,6 +730,88 @@ validate_report(struct json_object *body, time_t now, struct api_error *err)
 	    member_time(body, "discovered_at"))
 		return bad(err, "inconsistent", "reported_at",
 		    "must not be before discovered_at");
+	return 0;
+}
+
+/* Return the string member of an object, or NULL. */
+static const char *
+member_str(struct json_object *obj, const char *name)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, name, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Require or forbid a member depending on a condition. */
+static int
+needs(struct json_object *obj, const char *name, int required,
+    const char *why_required, const char *why_forbidden, struct api_error *err)
+{
+	int has = json_object_object_get_ex(obj, name, NULL);
+
+	if (required && !has)
+		return bad(err, "missing_field", name, why_required);
+	if (!required && has)
+		return bad(err, "inconsistent", name, why_forbidden);
+	return 0;
+}
+
+/* Check a POST /v1/cases/{n}/events body. */
+int
+validate_event(struct json_object *body, time_t now, struct api_error *err)
+{
+	const char *type, *outcome;
+
+	if (!json_object_is_type(body, json_type_object)) {
+		api_error_set(err, 400, "not_an_object", NULL,
+		    "the body must be a JSON object");
+		return -1;
+	}
+	if (check_object(body, &event_schema, "", now, err) == -1)
+		return -1;
+	type = member_str(body, "type");
+	outcome = member_str(body, "outcome");
+	if (needs(body, "outcome", strcmp(type, "outcome") == 0,
+	    "is required for an outcome", "is only for type outcome", err) ||
+	    needs(body, "supervision", strcmp(type, "supervision") == 0,
+	    "is required for a supervision record",
+	    "is only for type supervision", err) ||
+	    needs(body, "police_case_number", outcome != NULL &&
+	    strcmp(outcome, "case_opened") == 0,
+	    "is required when a criminal case is opened",
+	    "is only for outcome case_opened", err))
+		return -1;
+	if (outcome != NULL && strcmp(outcome, "declined") == 0 &&
+	    !json_object_object_get_ex(body, "reason", NULL))
+		return bad(err, "missing_field", "reason",
+		    "is required when a case is declined");
+	if (strcmp(type, "note") == 0 &&
+	    !json_object_object_get_ex(body, "text", NULL))
+		return bad(err, "missing_field", "text",
+		    "is required for a note");
+	return 0;
+}
+
+/* Check a POST /v1/assignments/{id}/transfer body. */
+int
+validate_transfer(struct json_object *body, time_t now, struct api_error *err)
+{
+	const char *target;
+
+	if (!json_object_is_type(body, json_type_object)) {
+		api_error_set(err, 400, "not_an_object", NULL,
+		    "the body must be a JSON object");
+		return -1;
+	}
+	if (check_object(body, &transfer_schema, "", now, err) == -1)
+		return -1;
+	target = member_str(body, "target_agency");
+	if (strspn(target, "abcdefghijklmnopqrstuvwxyz_-0123456789") !=
+	    strlen(target))
+		return bad(err, "invalid_value", "target_agency",
+		    "must be an agency code such as police-320100");
 	return 0;
 }
 

@@ -189,6 +189,8 @@ begin
 		    from case_create('call', oc#>>'{child,region_code}',
 		    (oc->>'risk_level')::smallint, p_client_id, oc->>'narrative', oc->'child',
 		    oc->'categories') c;
+		-- Routing (004_routing.sql) runs in this same transaction.
+		perform case_route(v_case_id, null, p_client_id);
 	end if;
 	insert into calls (client_id, started_at, ended_at, caller_type, caller_phone, language,
 	    topic_category, topic_subcategory, summary, disposition, case_id)
@@ -253,13 +255,16 @@ begin
 	    (p_body->>'suspected')::boolean, (p_body->>'discovered_at')::timestamptz,
 	    (p_body->>'reported_at')::timestamptz, (p_body->>'immediate_danger')::boolean,
 	    p_body->>'actions_taken');
+	-- Routing (004_routing.sql) runs in this same transaction.
+	perform case_route(v_case.case_id, p_body#>>'{institution,type}', p_client_id);
 	v_resp := jsonb_build_object('case_number', v_case.case_number, 'receipt_id', v_receipt,
 	    'risk_level', v_risk, 'received_at', api_ts(now()));
 	perform idem_store(p_client_id, p_idem_key, 'reports', p_request_hash, v_resp);
 	return query select 201, v_resp, false;
 end $$;
 
--- GET /v1/cases/{n}: the case for an admin or its creator, else null.
+-- GET /v1/cases/{n}: the case for an admin, its creator or an agency with an
+-- assignment on it; else null.
 create function case_view(p_client_id bigint, p_case_number text)
 returns jsonb
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
@@ -270,7 +275,9 @@ declare
 begin
 	select role into v_role from clients where id = p_client_id and revoked_at is null;
 	select * into c from cases where case_number = p_case_number;
-	if v_role is null or c.id is null or (v_role <> 'admin' and c.created_by <> p_client_id) then
+	if v_role is null or c.id is null or (v_role <> 'admin' and c.created_by <> p_client_id
+	    and not exists (select 1 from assignments a join clients k on k.agency_id = a.agency_id
+		where a.case_id = c.id and k.id = p_client_id)) then
 		return null;
 	end if;
 	v := jsonb_build_object(
@@ -288,9 +295,14 @@ begin
 		'age', h.age, 'birth_date', h.birth_date, 'id_number', h.id_number, 'phone', h.phone,
 		'school', h.school, 'address', h.address, 'region_code', h.region_code))
 		from children h where h.case_id = c.id),
-	    'history', (select coalesce(jsonb_agg(jsonb_build_object('seq', e.seq,
-		'at', api_ts(e.at), 'kind', e.kind, 'actor', e.actor) order by e.seq), '[]')
-		from case_events e where e.case_id = c.id));
+	    'history', (select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('seq', e.seq,
+		'at', api_ts(e.at), 'kind', e.kind, 'actor', e.actor, 'assignment', e.data->'assignment',
+		'agency', e.data->'agency', 'clock', e.data->'clock', 'outcome', e.data->'outcome',
+		'from', e.data->'from', 'to', e.data->'to', 'role', e.data->'role',
+		'level', e.data->'level')) order by e.seq), '[]')
+		from case_events e where e.case_id = c.id),
+	    'assignments', (select coalesce(jsonb_agg(assignment_json(a.id) order by a.id), '[]')
+		from assignments a where a.case_id = c.id));
 	if c.source = 'report' then
 		v := v || (select jsonb_build_object('report', jsonb_strip_nulls(jsonb_build_object(
 		    'receipt_id', r.receipt_id,

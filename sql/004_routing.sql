@@ -1,0 +1,668 @@
+-- Routing to agency queues, assignments and their clocks, agency work,
+-- escalation.  Routing is data (routing_rules, deadlines, statutory_clocks)
+-- and runs inside the intake transaction: a committed case always has its
+-- assignments.
+set role hotline_owner;
+set search_path = hotline, pg_temp;
+
+-- Which agency kind gets which categories, at which risk levels, in which role.
+create table routing_rules (
+	id			integer generated always as identity primary key,
+	category		text not null references categories (code),
+	subcategory		text,		-- null: any subcategory of the category
+	risk_min		smallint not null default 1 check (risk_min between 1 and 4),
+	risk_max		smallint not null default 4 check (risk_max between 1 and 4),
+	region_prefix		text not null default '' check (region_prefix ~ '^[0-9]{0,6}$'),
+	institution_types	text[],		-- null: any; else only reports from these
+	agency_kind		text not null references agency_kinds (kind),
+	role			text not null check (role in ('primary', 'inform', 'supervise')),
+	note			text,
+	foreign key (category, subcategory) references subcategories (category, code)
+);
+
+-- Service clocks of a primary assignment by risk level.
+create table deadlines (
+	risk_level	smallint primary key references risk_levels (level),
+	acknowledge	interval not null,
+	first_action	interval not null,
+	resolve		interval not null
+);
+
+-- Statutory clocks started by an agency's outcome.
+create table statutory_clocks (
+	outcome		text not null,
+	clock		text not null,
+	within		interval not null,
+	description	text not null,
+	primary key (outcome, clock)
+);
+
+-- Settings that are data: the warning share of a clock, and so on.
+create table settings (
+	name	text primary key,
+	value	text not null
+);
+
+-- An agency's piece of work on a case.
+create table assignments (
+	id			bigint generated always as identity primary key,
+	assignment_id		uuid not null unique default gen_random_uuid(),
+	case_id			bigint not null references cases (id),
+	agency_id		bigint not null references agencies (id),
+	role			text not null check (role in ('primary', 'inform', 'supervise')),
+	state			text not null default 'open' check (state in ('open', 'acknowledged',
+				    'accepted', 'case_opened', 'declined', 'transferred', 'prosecution',
+				    'resolved', 'closed')),
+	escalation_level	integer not null default 0,
+	escalated_from		bigint references assignments (id),
+	transferred_from	bigint references assignments (id),
+	created_at		timestamptz not null default now(),
+	acknowledged_at		timestamptz
+);
+create index assignments_agency on assignments (agency_id, state);
+create index assignments_case on assignments (case_id);
+
+-- Every clock is a row with a due time, never only a timer in memory.
+create table clocks (
+	id		bigint generated always as identity primary key,
+	assignment_id	bigint not null references assignments (id),
+	kind		text not null,
+	started_at	timestamptz not null default now(),
+	warn_at		timestamptz not null,
+	due_at		timestamptz not null,
+	warned_at	timestamptz,
+	stopped_at	timestamptz,
+	fired_at	timestamptz
+);
+create index clocks_active on clocks (due_at) where stopped_at is null and fired_at is null;
+create index clocks_assignment on clocks (assignment_id);
+
+-- Free text attached to case events (notes, reasons): kept apart from the history.
+create table case_notes (
+	case_id		bigint not null,
+	seq		integer not null,
+	text		text not null,
+	primary key (case_id, seq),
+	foreign key (case_id, seq) references case_events (case_id, seq)
+);
+
+insert into deadlines (risk_level, acknowledge, first_action, resolve) values
+	(1, '10 minutes', '1 hour', '7 days'),
+	(2, '1 hour', '4 hours', '14 days'),
+	(3, '24 hours', '48 hours', '30 days'),
+	(4, '72 hours', '7 days', '60 days');
+
+insert into statutory_clocks (outcome, clock, within, description) values
+	('accepted', 'feedback', '3 days', '受案后3日内向报告单位反馈 (强制报告意见第10条)'),
+	('case_opened', 'feedback', '3 days', '立案后3日内向报告单位反馈 (强制报告意见第10条)'),
+	('declined', 'decline_notice', '3 days', '不予立案决定3日内送达 (公安机关办理刑事案件程序规定第178条)');
+
+insert into settings (name, value) values
+	('warn_share', '0.8'),
+	('bullying_investigation', '10 days');
+
+-- Default routing (domain.md); administrators can change it.
+insert into routing_rules (category, subcategory, risk_min, risk_max, institution_types,
+    agency_kind, role, note) values
+	('abuse', null, 1, 4, null, 'police', 'primary', '侵害: 儿童所在县级公安机关'),
+	('abuse', null, 1, 4, null, 'procuratorate', 'supervise', '检察机关法律监督'),
+	('abuse', 'neglect', 1, 4, null, 'civil_affairs', 'inform', '监护缺失/遗弃: 民政'),
+	('abuse', 'trafficking_missing', 1, 4, null, 'civil_affairs', 'inform', '失踪/拐卖: 民政'),
+	('abuse', null, 1, 4, '{school,kindergarten,nursery}', 'education', 'inform', '报告单位主管部门'),
+	('abuse', null, 1, 4, '{hospital,clinic}', 'health', 'inform', '报告单位主管部门'),
+	('abuse', null, 1, 4, '{welfare_institution,social_work_agency}', 'civil_affairs', 'inform', '报告单位主管部门'),
+	('bullying', null, 1, 4, null, 'education', 'primary', '校园欺凌: 学校所在县教育局'),
+	('bullying', null, 1, 2, null, 'police', 'primary', '严重欺凌: 公安'),
+	('bullying', null, 1, 2, null, 'procuratorate', 'supervise', '公安介入时检察监督'),
+	('psychological', null, 1, 4, null, 'health', 'primary', '心理危机干预'),
+	('psychological', null, 1, 1, null, 'police', 'primary', '生命危险: 公安'),
+	('legal', null, 1, 4, null, 'legal_aid', 'primary', '法律援助中心'),
+	('legal', 'rights_complaint', 1, 4, null, 'procuratorate', 'inform', '12309 权益投诉');
+
+-- The agency of a kind for a region: the region's own, else the nearest ancestor's.
+create function agency_for(p_kind text, p_region text)
+returns bigint language sql stable as $$
+	with recursive up (code, depth) as (
+		select code, 0 from regions where code = p_region
+		union all
+		select r.parent_code, up.depth + 1 from up join regions r on r.code = up.code
+		where r.parent_code is not null)
+	select a.id from up join agencies a on a.region_code = up.code and a.kind = p_kind
+	order by up.depth limit 1
+$$;
+
+-- Routing as a pure function of a case's facts and the rule tables: the
+-- agencies and roles it must reach.  A case no rule matches goes to the
+-- coordination office; an agency reached in several roles keeps the
+-- strongest (primary > supervise > inform).
+create function route_plan(p_categories jsonb, p_risk smallint, p_region text,
+    p_institution_type text)
+returns table (agency_id bigint, role text, rule_id integer)
+language sql stable as $$
+	with matched as (
+		select r.id, r.agency_kind, r.role
+		from routing_rules r
+		join jsonb_array_elements(p_categories) c
+		    on c->>'category' = r.category
+		    and (r.subcategory is null or r.subcategory = c->>'subcategory')
+		where p_risk between r.risk_min and r.risk_max
+		    and p_region like r.region_prefix || '%'
+		    and (r.institution_types is null or p_institution_type = any (r.institution_types))),
+	targets as (
+		select agency_for(m.agency_kind, p_region) as agency_id, m.role, m.id
+		from matched m
+		union all
+		select agency_for('coordination', p_region), 'primary', null
+		where not exists (select 1 from matched m
+		    where agency_for(m.agency_kind, p_region) is not null)),
+	ranked as (
+		select t.*, row_number() over (partition by t.agency_id order by
+		    case t.role when 'primary' then 1 when 'supervise' then 2 else 3 end, t.id) as n
+		from targets t where t.agency_id is not null)
+	select agency_id, role, id from ranked where n = 1
+$$;
+
+-- Append an event to a case's history (the case row is locked for ordering).
+create function case_event(p_case_id bigint, p_kind text, p_actor bigint, p_data jsonb,
+    p_note text default null)
+returns integer language plpgsql as $$
+declare
+	v_seq integer;
+begin
+	perform 1 from cases where id = p_case_id for update;
+	select coalesce(max(seq), 0) + 1 into v_seq from case_events where case_id = p_case_id;
+	insert into case_events (case_id, seq, kind, actor, data)
+	    values (p_case_id, v_seq, p_kind, p_actor, coalesce(p_data, '{}'));
+	if p_note is not null then
+		insert into case_notes (case_id, seq, text) values (p_case_id, v_seq, p_note);
+	end if;
+	return v_seq;
+end $$;
+
+-- Start a clock on an assignment; warns at the configured share of its time.
+create function clock_start(p_assignment bigint, p_kind text, p_within interval)
+returns void language sql as $$
+	insert into clocks (assignment_id, kind, warn_at, due_at)
+	select p_assignment, p_kind,
+	    now() + p_within * (select value::float8 from settings where name = 'warn_share'),
+	    now() + p_within;
+	select pg_notify('hotline_clock', '');
+$$;
+
+-- Stop a kind of clock (or all with null) on an assignment.
+create function clock_stop(p_assignment bigint, p_kind text)
+returns void language sql as $$
+	update clocks set stopped_at = now()
+	where assignment_id = p_assignment and stopped_at is null and fired_at is null
+	    and (p_kind is null or kind = p_kind)
+$$;
+
+-- Create an assignment with its service clocks (primary only) and history.
+create function assignment_create(p_case_id bigint, p_agency bigint, p_role text,
+    p_level integer, p_escalated_from bigint, p_transferred_from bigint, p_actor bigint)
+returns bigint language plpgsql as $$
+declare
+	v_id bigint;
+	d deadlines%rowtype;
+	v_bullying interval;
+begin
+	insert into assignments (case_id, agency_id, role, escalation_level, escalated_from,
+	    transferred_from)
+	values (p_case_id, p_agency, p_role, p_level, p_escalated_from, p_transferred_from)
+	returning id into v_id;
+	if p_role = 'primary' then
+		select * into d from deadlines where risk_level = (select risk_level from cases
+		    where id = p_case_id);
+		perform clock_start(v_id, 'acknowledge', d.acknowledge);
+		perform clock_start(v_id, 'first_action', d.first_action);
+		perform clock_start(v_id, 'resolve', d.resolve);
+		if (select kind from agencies where id = p_agency) = 'education' and exists (
+		    select 1 from case_categories where case_id = p_case_id and category = 'bullying') then
+			select value::interval into v_bullying from settings
+			    where name = 'bullying_investigation';
+			perform clock_start(v_id, 'investigation', v_bullying);
+		end if;
+	end if;
+	perform case_event(p_case_id, 'assigned', p_actor, jsonb_build_object(
+	    'assignment', (select assignment_id from assignments where id = v_id),
+	    'agency', (select code from agencies where id = p_agency), 'role', p_role,
+	    'escalation_level', p_level));
+	perform pg_notify('hotline_queue', '');
+	return v_id;
+end $$;
+
+-- Route a new case: every agency it needs, each with its own clocks.
+create function case_route(p_case_id bigint, p_institution_type text, p_actor bigint)
+returns void language plpgsql as $$
+declare
+	c cases%rowtype;
+	p record;
+	v_cats jsonb;
+begin
+	select * into c from cases where id = p_case_id;
+	select jsonb_agg(jsonb_build_object('category', category, 'subcategory', subcategory))
+	    into v_cats from case_categories where case_id = p_case_id;
+	for p in select * from route_plan(v_cats, c.risk_level, c.region_code, p_institution_type)
+	    order by role, agency_id loop
+		perform assignment_create(p_case_id, p.agency_id, p.role, 0, null, null, p_actor);
+	end loop;
+end $$;
+
+-- The next agency up an escalation chain: the parent agency, then the
+-- coordination office, then the procuratorate's supervision queue.
+create function escalation_target(p_agency bigint, out agency_id bigint, out role text)
+language plpgsql stable as $$
+declare
+	a agencies%rowtype;
+begin
+	select * into a from agencies where id = p_agency;
+	if a.parent_id is not null then
+		agency_id := a.parent_id;
+		role := 'primary';
+	elsif a.kind not in ('coordination', 'procuratorate') then
+		agency_id := agency_for('coordination', a.region_code);
+		role := 'primary';
+	elsif a.kind = 'coordination' then
+		agency_id := agency_for('procuratorate', a.region_code);
+		role := 'supervise';
+	end if;
+end $$;
+
+-- Apply what is due: warnings at the warning share, escalation at the deadline.
+-- Claims due clocks with SKIP LOCKED, so several daemons never act twice.
+-- Returns how many clocks were handled and when the next one is due.
+create function escalate_due(p_limit integer, out handled integer, out next_due timestamptz)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	k record;
+	t record;
+	v_new bigint;
+begin
+	handled := 0;
+	for k in select c.*, a.case_id, a.agency_id, a.escalation_level, a.assignment_id as public_id
+	    from clocks c join assignments a on a.id = c.assignment_id
+	    where c.stopped_at is null and c.fired_at is null
+		and (c.due_at <= now() or (c.warn_at <= now() and c.warned_at is null))
+	    order by c.due_at
+	    for update of c skip locked
+	    limit p_limit loop
+		handled := handled + 1;
+		if k.due_at > now() then
+			update clocks set warned_at = now() where id = k.id;
+			perform case_event(k.case_id, 'clock_warning', null, jsonb_build_object(
+			    'assignment', k.public_id, 'clock', k.kind, 'due_at', api_ts(k.due_at)));
+			continue;
+		end if;
+		update clocks set fired_at = now(), warned_at = coalesce(warned_at, now())
+		    where id = k.id;
+		select * into t from escalation_target(k.agency_id);
+		perform case_event(k.case_id, 'clock_missed', null, jsonb_build_object(
+		    'assignment', k.public_id, 'clock', k.kind, 'due_at', api_ts(k.due_at),
+		    'agency', (select code from agencies where id = k.agency_id)));
+		if t.agency_id is null then
+			continue;
+		end if;
+		v_new := assignment_create(k.case_id, t.agency_id, t.role, k.escalation_level + 1,
+		    k.assignment_id, null, null);
+		perform case_event(k.case_id, 'escalated', null, jsonb_build_object(
+		    'from', k.public_id, 'to', (select assignment_id from assignments where id = v_new),
+		    'agency', (select code from agencies where id = t.agency_id), 'clock', k.kind,
+		    'level', k.escalation_level + 1));
+	end loop;
+	select min(case when warned_at is null then least(warn_at, due_at) else due_at end)
+	    into next_due from clocks where stopped_at is null and fired_at is null;
+end $$;
+
+-- An assignment as its agency sees it in the queue.
+create function assignment_json(p_id bigint)
+returns jsonb language sql stable as $$
+	select jsonb_build_object(
+	    'assignment_id', a.assignment_id, 'case_number', c.case_number, 'role', a.role,
+	    'state', a.state, 'risk_level', c.risk_level, 'region_code', c.region_code,
+	    'escalation_level', a.escalation_level, 'created_at', api_ts(a.created_at),
+	    'agency', g.code,
+	    'categories', (select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
+		'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
+		from case_categories k where k.case_id = c.id),
+	    'clocks', (select coalesce(jsonb_agg(jsonb_build_object('kind', k.kind,
+		'due_at', api_ts(k.due_at), 'status', case when k.stopped_at is not null then 'stopped'
+		    when k.fired_at is not null then 'missed' when k.warned_at is not null then 'warning'
+		    else 'running' end) order by k.due_at), '[]')
+		from clocks k where k.assignment_id = a.id))
+	from assignments a join cases c on c.id = a.case_id join agencies g on g.id = a.agency_id
+	where a.id = p_id
+$$;
+
+-- The acting agency client, or an error row.
+create function agency_client(p_client_id bigint, out agency_id bigint, out kind text,
+    out status integer, out response jsonb)
+language plpgsql stable as $$
+declare
+	v clients%rowtype;
+begin
+	select * into v from clients where id = p_client_id and revoked_at is null;
+	if v.id is null or v.role <> 'agency' then
+		status := 403;
+		response := api_error('forbidden', null, 'only an agency may use this endpoint');
+		return;
+	end if;
+	agency_id := v.agency_id;
+	select a.kind into kind from agencies a where a.id = v.agency_id;
+end $$;
+
+-- GET /v1/queue: the agency's open work, most urgent first.
+create function queue_list(p_client_id bigint, p_state text, p_limit integer)
+returns table (status integer, response jsonb)
+language plpgsql stable security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
+begin
+	select * into ac from agency_client(p_client_id);
+	if ac.status is not null then
+		return query select ac.status, ac.response;
+		return;
+	end if;
+	return query select 200, jsonb_build_object('assignments', coalesce(jsonb_agg(
+	    assignment_json(q.id) order by q.risk_level, q.next_due nulls last, q.id), '[]'))
+	from (select a.id, c.risk_level, (select min(k.due_at) from clocks k where k.assignment_id = a.id
+		and k.stopped_at is null and k.fired_at is null) as next_due
+	    from assignments a join cases c on c.id = a.case_id
+	    where a.agency_id = ac.agency_id
+		and (case when p_state is null then a.state in ('open', 'acknowledged', 'accepted',
+		    'case_opened', 'prosecution') else a.state = p_state end)
+	    order by c.risk_level, next_due nulls last, a.id
+	    limit greatest(1, least(coalesce(p_limit, 50), 500))) q;
+end $$;
+
+-- The assignment of this agency by its public id (null if not its own).
+create function own_assignment(p_agency bigint, p_assignment text)
+returns bigint language sql stable as $$
+	select a.id from assignments a
+	where a.agency_id = p_agency and a.assignment_id::text = lower(p_assignment)
+$$;
+
+-- POST /v1/assignments/{id}/ack: acknowledge receipt (stops that clock only).
+create function assignment_ack(p_client_id bigint, p_idem_key text, p_request_hash bytea,
+    p_assignment text)
+returns table (status integer, response jsonb, replayed boolean)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
+	chk record;
+	v_id bigint;
+	a assignments%rowtype;
+	v_resp jsonb;
+begin
+	select * into ac from agency_client(p_client_id);
+	if ac.status is not null then
+		return query select ac.status, ac.response, false;
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash);
+	if chk.status is not null then
+		return query select chk.status, chk.response, chk.replayed;
+		return;
+	end if;
+	v_id := own_assignment(ac.agency_id, p_assignment);
+	if v_id is null then
+		return query select 404, api_error('not_found', null, 'no such assignment'), false;
+		return;
+	end if;
+	select * into a from assignments where id = v_id for update;
+	if a.state = 'open' then
+		update assignments set state = 'acknowledged', acknowledged_at = now() where id = v_id;
+		perform clock_stop(v_id, 'acknowledge');
+		perform case_event(a.case_id, 'acknowledged', p_client_id,
+		    jsonb_build_object('assignment', a.assignment_id));
+	elsif a.state not in ('acknowledged', 'accepted', 'case_opened', 'prosecution') then
+		return query select 409, api_error('invalid_transition', null,
+		    'this assignment can no longer be acknowledged'), false;
+		return;
+	end if;
+	v_resp := assignment_json(v_id);
+	perform idem_store(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash, v_resp);
+	return query select 200, v_resp, false;
+end $$;
+
+-- The transitions an outcome may make, from which states.
+create function outcome_allowed(p_from text, p_outcome text, p_kind text)
+returns boolean language sql immutable as $$
+	select case p_outcome
+	    when 'accepted' then p_kind = 'police' and p_from in ('open', 'acknowledged')
+	    when 'case_opened' then p_kind = 'police' and p_from in ('open', 'acknowledged', 'accepted')
+	    when 'declined' then p_kind = 'police' and p_from in ('open', 'acknowledged', 'accepted')
+	    when 'prosecution' then p_kind = 'police' and p_from = 'case_opened'
+	    when 'resolved' then p_from in ('open', 'acknowledged', 'accepted', 'case_opened', 'prosecution')
+	    when 'closed' then p_from in ('declined', 'resolved', 'prosecution')
+	    else false end
+$$;
+
+-- POST /v1/cases/{n}/events: a note, an outcome, feedback to the reporter, or a
+-- procuratorate's supervision record.
+create function case_post_event(p_client_id bigint, p_idem_key text, p_request_hash bytea,
+    p_case_number text, p_body jsonb)
+returns table (status integer, response jsonb, replayed boolean)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
+	chk record;
+	c cases%rowtype;
+	a assignments%rowtype;
+	v_type text := p_body->>'type';
+	v_outcome text := p_body->>'outcome';
+	v_seq integer;
+	s record;
+	v_resp jsonb;
+	v_data jsonb;
+begin
+	select * into ac from agency_client(p_client_id);
+	if ac.status is not null then
+		return query select ac.status, ac.response, false;
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, 'events:' || p_case_number,
+	    p_request_hash);
+	if chk.status is not null then
+		return query select chk.status, chk.response, chk.replayed;
+		return;
+	end if;
+	select * into c from cases where case_number = p_case_number;
+	-- The agency's own live assignment on this case, primary first.
+	select * into a from assignments x where x.case_id = c.id and x.agency_id = ac.agency_id
+	    order by (x.state in ('transferred', 'closed')), (x.role <> 'primary'), x.id limit 1
+	    for update;
+	if c.id is null or a.id is null then
+		return query select 404, api_error('not_found', null, 'no such case'), false;
+		return;
+	end if;
+	v_data := jsonb_build_object('assignment', a.assignment_id, 'type', v_type);
+	if v_type = 'outcome' then
+		if a.role <> 'primary' then
+			return query select 403, api_error('forbidden', 'type',
+			    'only the primary assignee records outcomes'), false;
+			return;
+		end if;
+		if not outcome_allowed(a.state, v_outcome, ac.kind) then
+			return query select 409, api_error('invalid_transition', 'outcome',
+			    format('outcome %s is not allowed from state %s for this agency',
+			    v_outcome, a.state)), false;
+			return;
+		end if;
+		update assignments set state = v_outcome,
+		    acknowledged_at = coalesce(acknowledged_at, now()) where id = a.id;
+		perform clock_stop(a.id, 'acknowledge');
+		perform clock_stop(a.id, 'first_action');
+		if v_outcome in ('resolved', 'closed', 'declined') then
+			perform clock_stop(a.id, 'resolve');
+			perform clock_stop(a.id, 'investigation');
+		end if;
+		if v_outcome = 'closed' then
+			perform clock_stop(a.id, null);
+		end if;
+		for s in select * from statutory_clocks where outcome = v_outcome loop
+			perform clock_start(a.id, s.clock, s.within);
+		end loop;
+		v_data := v_data || jsonb_strip_nulls(jsonb_build_object('outcome', v_outcome,
+		    'police_case_number', p_body->>'police_case_number'));
+	elsif v_type = 'feedback' then
+		if ac.kind <> 'police' or a.role <> 'primary' then
+			return query select 403, api_error('forbidden', 'type',
+			    'feedback to the reporter is given by the primary police assignee'), false;
+			return;
+		end if;
+		perform clock_stop(a.id, 'feedback');
+		perform clock_stop(a.id, 'decline_notice');
+	elsif v_type = 'supervision' then
+		if ac.kind <> 'procuratorate' then
+			return query select 403, api_error('forbidden', 'type',
+			    'supervision records are the procuratorate''s'), false;
+			return;
+		end if;
+		v_data := v_data || jsonb_build_object('supervision', p_body->>'supervision');
+	elsif v_type = 'note' then
+		if a.state in ('open') then
+			perform clock_stop(a.id, 'first_action');
+		end if;
+	end if;
+	v_seq := case_event(c.id, v_type, p_client_id, v_data,
+	    coalesce(p_body->>'text', p_body->>'reason'));
+	v_resp := jsonb_build_object('case_number', c.case_number, 'seq', v_seq,
+	    'assignment', assignment_json(a.id));
+	perform idem_store(p_client_id, p_idem_key, 'events:' || p_case_number, p_request_hash, v_resp);
+	return query select 201, v_resp, false;
+end $$;
+
+-- POST /v1/assignments/{id}/transfer: hand the work to another agency.
+create function assignment_transfer(p_client_id bigint, p_idem_key text,
+    p_request_hash bytea, p_assignment text, p_body jsonb)
+returns table (status integer, response jsonb, replayed boolean)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
+	chk record;
+	v_id bigint;
+	a assignments%rowtype;
+	v_target bigint;
+	v_new bigint;
+	v_resp jsonb;
+begin
+	select * into ac from agency_client(p_client_id);
+	if ac.status is not null then
+		return query select ac.status, ac.response, false;
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, 'transfer:' || p_assignment,
+	    p_request_hash);
+	if chk.status is not null then
+		return query select chk.status, chk.response, chk.replayed;
+		return;
+	end if;
+	v_id := own_assignment(ac.agency_id, p_assignment);
+	if v_id is null then
+		return query select 404, api_error('not_found', null, 'no such assignment'), false;
+		return;
+	end if;
+	select id into v_target from agencies where code = p_body->>'target_agency';
+	if v_target is null then
+		return query select 422, api_error('unknown_agency', 'target_agency', 'no such agency'),
+		    false;
+		return;
+	end if;
+	if v_target = ac.agency_id then
+		return query select 422, api_error('invalid_value', 'target_agency',
+		    'an assignment cannot be transferred to its own agency'), false;
+		return;
+	end if;
+	select * into a from assignments where id = v_id for update;
+	if a.state not in ('open', 'acknowledged', 'accepted') then
+		return query select 409, api_error('invalid_transition', null,
+		    'this assignment can no longer be transferred'), false;
+		return;
+	end if;
+	update assignments set state = 'transferred' where id = v_id;
+	perform clock_stop(v_id, null);
+	v_new := assignment_create(a.case_id, v_target, a.role, a.escalation_level, null, v_id,
+	    p_client_id);
+	perform case_event(a.case_id, 'transferred', p_client_id, jsonb_build_object(
+	    'from', a.assignment_id, 'to', (select assignment_id from assignments where id = v_new),
+	    'agency', p_body->>'target_agency'), p_body->>'reason');
+	v_resp := jsonb_build_object('transferred', assignment_json(v_id), 'new', assignment_json(v_new));
+	perform idem_store(p_client_id, p_idem_key, 'transfer:' || p_assignment, p_request_hash, v_resp);
+	return query select 201, v_resp, false;
+end $$;
+
+-- GET /v1/reports/{receipt}/status: the milestones a reporter may see.
+create function report_status(p_client_id bigint, p_receipt text)
+returns jsonb
+language sql stable security definer set search_path = hotline, pg_temp as $$
+	select jsonb_build_object('receipt_id', r.receipt_id, 'milestones', (
+	    select jsonb_agg(m order by m->>'at', m->>'milestone') from (
+		select jsonb_build_object('milestone', 'received', 'at', api_ts(c.created_at)) m
+		union all
+		select jsonb_build_object('milestone', 'accepted', 'at', api_ts(min(e.at)))
+		from case_events e where e.case_id = c.id and e.kind = 'outcome'
+		    and e.data->>'outcome' in ('accepted', 'case_opened')
+		having count(*) > 0
+		union all
+		select jsonb_build_object('milestone', 'case_opened', 'at', api_ts(min(e.at)))
+		from case_events e where e.case_id = c.id and e.kind = 'outcome'
+		    and e.data->>'outcome' = 'case_opened'
+		having count(*) > 0
+		union all
+		select jsonb_build_object('milestone', 'feedback_given', 'at', api_ts(min(e.at)))
+		from case_events e where e.case_id = c.id and e.kind = 'feedback'
+		having count(*) > 0) x))
+	from reports r join cases c on c.id = r.case_id
+	where r.receipt_id = p_receipt and r.client_id = p_client_id
+	    and exists (select 1 from clients where id = p_client_id and revoked_at is null)
+$$;
+
+-- The region prefix an agency oversees (320100 -> 3201, 320000 -> 32).
+create function region_prefix(p_code text)
+returns text language sql immutable as $$
+	select case when p_code like '%0000' then left(p_code, 2)
+	    when p_code like '%00' then left(p_code, 4) else p_code end
+$$;
+
+-- GET /v1/supervision/overdue: every overdue or escalated assignment in the
+-- procuratorate's region, across agencies.
+create function supervision_overdue(p_client_id bigint)
+returns table (status integer, response jsonb)
+language plpgsql stable security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
+	v_prefix text;
+begin
+	select * into ac from agency_client(p_client_id);
+	if ac.status is not null or ac.kind <> 'procuratorate' then
+		return query select 403, api_error('forbidden', null,
+		    'only a procuratorate may see the supervision list'), false;
+		return;
+	end if;
+	select region_prefix(region_code) into v_prefix from agencies where id = ac.agency_id;
+	return query select 200, jsonb_build_object('assignments', coalesce(jsonb_agg(
+	    assignment_json(a.id) order by a.id), '[]'))
+	from assignments a join cases c on c.id = a.case_id
+	where c.region_code like v_prefix || '%'
+	    and (a.escalation_level > 0 or exists (select 1 from clocks k
+		where k.assignment_id = a.id and k.fired_at is not null));
+end $$;
+
+-- The earliest moment a clock needs attention (for the daemon's timer).
+create function clock_next_due()
+returns timestamptz
+language sql stable security definer set search_path = hotline, pg_temp as $$
+	select min(case when warned_at is null then least(warn_at, due_at) else due_at end)
+	from clocks where stopped_at is null and fired_at is null
+$$;
+
+revoke execute on all functions in schema hotline from public;
+grant execute on function intake_call(bigint, text, bytea, jsonb),
+    intake_report(bigint, text, bytea, jsonb), case_view(bigint, text), client_list(),
+    idempotency_expire(interval), queue_list(bigint, text, integer),
+    assignment_ack(bigint, text, bytea, text),
+    case_post_event(bigint, text, bytea, text, jsonb),
+    assignment_transfer(bigint, text, bytea, text, jsonb), report_status(bigint, text),
+    supervision_overdue(bigint), escalate_due(integer), clock_next_due() to hotlined;
+
+reset role;
