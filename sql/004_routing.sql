@@ -299,7 +299,10 @@ begin
 		perform case_event(k.case_id, 'clock_missed', null, jsonb_build_object(
 		    'assignment', k.public_id, 'clock', k.kind, 'due_at', api_ts(k.due_at),
 		    'agency', (select code from agencies where id = k.agency_id)));
-		if t.agency_id is null then
+		-- One escalation per assignment: later misses are on record, and the
+		-- escalated assignment has clocks of its own that climb further.
+		if t.agency_id is null or exists (select 1 from assignments x
+		    where x.escalated_from = k.assignment_id) then
 			continue;
 		end if;
 		v_new := assignment_create(k.case_id, t.agency_id, t.role, k.escalation_level + 1,
@@ -636,7 +639,7 @@ begin
 	select * into ac from agency_client(p_client_id);
 	if ac.status is not null or ac.kind <> 'procuratorate' then
 		return query select 403, api_error('forbidden', null,
-		    'only a procuratorate may see the supervision list'), false;
+		    'only a procuratorate may see the supervision list');
 		return;
 	end if;
 	select region_prefix(region_code) into v_prefix from agencies where id = ac.agency_id;

@@ -37,7 +37,7 @@ run() {	# batch_max connections
 	build/hotlined -d -f "$conf" 2>"$T/daemon.log" &
 	DPID=$!
 	for _ in $(seq 50); do
-		curl -sk --max-time 1 "https://127.0.0.1:$HOTLINED_PORT/readyz" \
+		curl -s --cacert "$T/pki/ca.crt" --max-time 1 "https://127.0.0.1:$HOTLINED_PORT/readyz" \
 		    2>/dev/null | grep -q ready && break
 		sleep 0.2
 	done

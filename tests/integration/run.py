@@ -704,6 +704,404 @@ def sighup_reloads_certificates_and_keeps_serving():
         check(d.stop() == 0, "the reloaded daemon stops cleanly")
 
 
+# ---------------------------------------------------------------- routing and agency work
+
+def file_report(name, client="gateway", daemon=None, **changes):
+    body = json.loads(example(name))
+    for k, v in changes.items():
+        body[k] = v
+    st, h, b = Client(daemon or D, client).post("/v1/reports", body, key())
+    assert st == 201, (st, b)
+    return b
+
+
+def queue(agency, daemon=None, query=""):
+    st, h, b = Client(daemon or D, agency).get("/v1/queue" + query)
+    assert st == 200, (st, b)
+    return b["assignments"]
+
+
+def assignment_of(agency, number, daemon=None):
+    for a in queue(agency, daemon, "?limit=500"):
+        if a["case_number"] == number:
+            return a
+    return None
+
+
+def history(number):
+    return [dict(zip(("seq", "kind", "clock", "agency", "assignment", "at"), r)) for r in psql(
+        "select e.seq, e.kind, coalesce(e.data->>'clock', ''), coalesce(e.data->>'agency', ''),"
+        " coalesce(e.data->>'assignment', ''), extract(epoch from e.at) from hotline.case_events e"
+        " join hotline.cases c on c.id = e.case_id where c.case_number = :'a0' order by e.seq", number)]
+
+
+class ShortDeadlines:
+    """Deadlines of a few seconds for the cases created inside the block."""
+
+    def __init__(self, ack=2, action=30):
+        self.ack, self.action = ack, action
+
+    def __enter__(self):
+        self.saved = psql("select risk_level, acknowledge, first_action, resolve from hotline.deadlines")
+        psql("update hotline.deadlines set acknowledge = make_interval(secs => :a0),"
+             " first_action = make_interval(secs => :a1), resolve = '1 hour'", self.ack, self.action)
+        return self
+
+    def __exit__(self, *exc):
+        for level, a, f, r in self.saved:
+            psql("update hotline.deadlines set acknowledge = :'a0', first_action = :'a1',"
+                 " resolve = :'a2' where risk_level = :a3", a, f, r, level)
+
+
+@test
+def reports_reach_the_agencies_that_must_act():
+    b = file_report("reports.missing-immediate-danger.valid.json")
+    n = b["case_number"]
+    roles = {}
+    for agency in ("police-320104", "procuratorate-320104", "civil_affairs-320104",
+                   "education-320104", "police-320102", "health-320104"):
+        a = assignment_of(agency, n)
+        roles[agency] = a and a["role"]
+    check(roles == {"police-320104": "primary", "procuratorate-320104": "supervise",
+                    "civil_affairs-320104": "inform", "education-320104": None,
+                    "police-320102": None, "health-320104": None},
+          "a trafficking report reaches the child's county police, procuratorate and civil affairs",
+          roles)
+    a = assignment_of("police-320104", n)
+    kinds = sorted(c["kind"] for c in a["clocks"])
+    check(kinds == ["acknowledge", "first_action", "resolve"] and a["risk_level"] == 1,
+          "the primary assignment has its own acknowledge, action and resolve clocks", a)
+    check(not assignment_of("procuratorate-320104", n)["clocks"],
+          "supervision and inform assignments carry no service clocks")
+    st, h, view = Client(D, "police-320104").get("/v1/cases/" + n)
+    check(st == 200 and len(view["assignments"]) == 3 and all(
+        x["clocks"] is not None for x in view["assignments"]),
+          "the case view shows every assignment, its state and each clock", view.get("assignments"))
+    school = file_report("reports.sexual-abuse.valid.json")
+    check(assignment_of("education-320102", school["case_number"])["role"] == "inform",
+          "a report from a school informs the county education bureau")
+    hosp = file_report("reports.domestic-violence-hospital.valid.json")
+    check(assignment_of("health-320104", hosp["case_number"])["role"] == "inform",
+          "a report from a hospital informs the county health commission")
+
+
+@test
+def calls_route_by_category_and_risk():
+    def open_case(categories, risk, region="320102"):
+        body = json.loads(example("calls.case-opened.valid.json"))
+        body["open_case"]["categories"] = categories
+        body["open_case"]["risk_level"] = risk
+        body["open_case"]["child"]["region_code"] = region
+        st, h, b = Client(D, "console").post("/v1/calls", body, key())
+        assert st == 201, b
+        return b["case_number"]
+
+    def agencies(n):
+        return sorted(r[0] + ":" + r[1] for r in psql(
+            "select g.code, a.role from hotline.assignments a join hotline.agencies g on"
+            " g.id = a.agency_id join hotline.cases c on c.id = a.case_id"
+            " where c.case_number = :'a0'", n))
+    n = open_case([{"category": "bullying", "subcategory": "verbal"}], 3)
+    check(agencies(n) == ["education-320102:primary"], "repeated bullying goes to education only",
+          agencies(n))
+    n = open_case([{"category": "bullying", "subcategory": "physical"}], 2)
+    check(agencies(n) == ["education-320102:primary", "police-320102:primary",
+                          "procuratorate-320102:supervise"],
+          "serious bullying also reaches police, with the procuratorate supervising", agencies(n))
+    n = open_case([{"category": "psychological", "subcategory": "suicidal"}], 1, "320104")
+    check(agencies(n) == ["health-320104:primary", "police-320104:primary"],
+          "a suicide in progress reaches the crisis team and police", agencies(n))
+    n = open_case([{"category": "legal", "subcategory": "rights_complaint"},
+                   {"category": "psychological", "subcategory": "study_pressure"}], 4)
+    check(agencies(n) == ["health-320102:primary", "legal_aid-320102:primary",
+                          "procuratorate-320102:inform"],
+          "a case with two categories reaches every agency each needs", agencies(n))
+
+
+@test
+def a_long_poll_wakes_when_work_arrives_in_another_daemon():
+    other = Daemon("poller").start()
+    try:
+        res = [None]
+        t0 = time.monotonic()
+
+        def poll():
+            try:
+                res[0] = Client(other, "police-320104", timeout=30).get(
+                    "/v1/queue?state=open&limit=500&wait=20")
+            except Exception as e:
+                res[0] = e
+        # Drain what is open already so the poll waits for the new report.
+        for a in queue("police-320104", query="?state=open&limit=500"):
+            Client(D, "police-320104").post("/v1/assignments/%s/ack" % a["assignment_id"], None,
+                                            key())
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(1.0)
+        check(t.is_alive(), "with nothing open the long poll waits")
+        b = file_report("reports.missing-immediate-danger.valid.json")
+        t.join(25)
+        elapsed = time.monotonic() - t0
+        got = res[0]
+        ok = (not isinstance(got, Exception) and got[0] == 200 and
+              any(a["case_number"] == b["case_number"] for a in got[2]["assignments"]))
+        check(ok and elapsed < 10, "a report filed through one daemon wakes a long poll in another"
+              " (%.1fs)" % elapsed, got)
+        t0 = time.monotonic()
+        st, h, body = Client(other, "police-320102").get("/v1/queue?state=declined&wait=2")
+        check(st == 200 and body["assignments"] == [] and 1.5 < time.monotonic() - t0 < 5,
+              "a long poll with nothing new answers an empty list when the wait ends")
+        st, h, body = Client(other, "police-320102").get("/v1/queue?wait=9999")
+        check(st == 400 and body["error"]["field"] == "wait", "an excessive wait is refused", body)
+        st, h, body = Client(other, "police-320102").get("/v1/queue?state=lost")
+        check(st == 400 and body["error"]["field"] == "state", "an unknown state is refused", body)
+    finally:
+        check(other.stop() == 0, "the polling daemon stops cleanly")
+
+
+@test
+def acknowledging_in_time_prevents_escalation():
+    with ShortDeadlines(ack=3, action=4):
+        b = file_report("reports.self-harm.valid.json")
+    n = b["case_number"]
+    a = assignment_of("health-320102", n)
+    st, h, r = Client(D, "health-320102").post("/v1/assignments/%s/ack" % a["assignment_id"],
+                                               None, key())
+    check(st == 200 and r["state"] == "acknowledged", "the crisis team acknowledges", (st, r))
+    st, h, r = Client(D, "health-320102").post("/v1/cases/%s/events" % n,
+                                               {"type": "outcome", "outcome": "resolved"}, key())
+    check(st == 201, "and records a first action", (st, r))
+    time.sleep(5)
+    kinds = [e["kind"] for e in history(n)]
+    check("clock_missed" not in kinds and "escalated" not in kinds,
+          "no clock fires for work done in time", kinds)
+
+
+@test
+def a_missed_deadline_escalates_up_the_chain_in_order():
+    with ShortDeadlines(ack=2, action=30):
+        b = file_report("reports.self-harm.valid.json")
+        n = b["case_number"]
+        filed = time.time()
+        ok = wait_until(lambda: any(e["kind"] == "escalated" and e["agency"] == "procuratorate-320100"
+                                    for e in history(n)), 15, 0.25)
+    h = history(n)
+    check(ok, "nobody acts: the case climbs to the procuratorate within seconds",
+          [(e["kind"], e["clock"], e["agency"]) for e in h])
+    esc = [e["agency"] for e in h if e["kind"] == "escalated"]
+    check(esc == ["health-320100", "coordination-320100", "procuratorate-320100"],
+          "escalation goes county -> city -> coordination office -> procuratorate", esc)
+    first_warn = next((e for e in h if e["kind"] == "clock_warning"), None)
+    first_miss = next((e for e in h if e["kind"] == "clock_missed"), None)
+    check(first_warn and first_miss and first_warn["seq"] < first_miss["seq"],
+          "a warning comes before the deadline is missed")
+    check(first_miss and float(first_miss["at"]) - filed < 3.5,
+          "the clock fires within about a second of its due time (%.2fs after filing, due at 2s)"
+          % (float(first_miss["at"]) - filed if first_miss else -1))
+    st, h2, body = Client(D, "procuratorate-320100").get("/v1/supervision/overdue")
+    check(st == 200 and any(a["case_number"] == n for a in body["assignments"]),
+          "the city procuratorate sees it in its overdue list", st)
+    st, h2, body = Client(D, "procuratorate-320104").get("/v1/supervision/overdue")
+    check(st == 200 and not any(a["case_number"] == n for a in body["assignments"]),
+          "another county's procuratorate does not", st)
+    st, h2, body = Client(D, "police-320102").get("/v1/supervision/overdue")
+    check(st == 403, "only a procuratorate has an overdue list", (st, body))
+    st, h2, view = Client(D, "health-320102").get("/v1/cases/" + n)
+    orig = [a for a in view["assignments"] if a["agency"] == "health-320102"]
+    check(orig and orig[0]["state"] == "open" and any(c["status"] == "missed"
+                                                       for c in orig[0]["clocks"]),
+          "the original assignment stays visible with its missed clock", orig)
+    st, h2, r = Client(D, "procuratorate-320100").post(
+        "/v1/cases/%s/events" % n, {"type": "supervision", "supervision": "procuratorial_suggestion",
+                                    "text": "（测试）检察建议"}, key())
+    check(st == 201, "the procuratorate records a supervision record on the case", (st, r))
+
+
+@test
+def escalation_survives_a_daemon_outage_and_happens_once():
+    D.stop()
+    x = Daemon("outage").start()
+    try:
+        with ShortDeadlines(ack=2, action=60):
+            b = file_report("reports.self-harm.valid.json", daemon=x)
+        n = b["case_number"]
+        x.kill9()
+        time.sleep(3.5)
+        check(not any(e["kind"] == "clock_missed" for e in history(n)),
+              "with no daemon running nothing fires")
+        x2 = Daemon("after-outage").start()
+        ok = wait_until(lambda: any(e["kind"] == "escalated" for e in history(n)), 5, 0.2)
+        time.sleep(1)
+        missed = [e for e in history(n) if e["kind"] == "clock_missed" and e["clock"] == "acknowledge"
+                  and e["agency"] == "health-320102"]
+        check(ok and len(missed) == 1, "the restarted daemon catches up, exactly once", missed)
+        check(x2.stop() == 0, "the catching-up daemon stops cleanly")
+    finally:
+        D.start()
+
+
+@test
+def two_daemons_never_fire_the_same_clock_twice():
+    other = Daemon("rival").start()
+    try:
+        with ShortDeadlines(ack=2, action=60):
+            numbers = [file_report("reports.self-harm.valid.json",
+                                   daemon=(D if i % 2 else other))["case_number"] for i in range(6)]
+            wait_until(lambda: all(any(e["kind"] == "escalated" and e["agency"] ==
+                                       "procuratorate-320100" for e in history(n))
+                                   for n in numbers), 20, 0.5)
+        dup = psql("select e.data->>'assignment', e.data->>'clock', count(*) from hotline.case_events e"
+                   " join hotline.cases c on c.id = e.case_id where e.kind = 'clock_missed'"
+                   " and c.case_number = any (string_to_array(:'a0', ','))"
+                   " group by 1, 2 having count(*) > 1", ",".join(numbers))
+        esc = psql("select count(*) from hotline.assignments a join hotline.cases c on c.id = a.case_id"
+                   " where a.escalation_level > 0 and c.case_number = any (string_to_array(:'a0', ','))"
+                   " group by a.escalated_from having count(*) > 1", ",".join(numbers))
+        fired = scalar("select count(*) from hotline.case_events e join hotline.cases c on"
+                       " c.id = e.case_id where e.kind = 'escalated'"
+                       " and c.case_number = any (string_to_array(:'a0', ','))", ",".join(numbers))
+        check(not dup and not esc and fired == str(6 * 3),
+              "two daemons: every clock fired once, one escalation per step (%s escalations)" % fired,
+              (dup, esc))
+    finally:
+        check(other.stop() == 0, "the rival daemon stops cleanly")
+
+
+@test
+def police_outcomes_start_the_statutory_clocks():
+    b = file_report("reports.sexual-abuse.valid.json")
+    n = b["case_number"]
+    p = Client(D, "police-320102")
+
+    def event(body, who=p):
+        return who.post("/v1/cases/%s/events" % n, body, key())
+
+    def clocks():
+        a = assignment_of("police-320102", n) or {}
+        return {c["kind"]: c["status"] for c in a.get("clocks", [])}
+    st, h, r = event({"type": "outcome", "outcome": "accepted"})
+    check(st == 201 and clocks().get("feedback") == "running",
+          "受案 starts the 3-day feedback clock", clocks())
+    due = [c for c in assignment_of("police-320102", n)["clocks"] if c["kind"] == "feedback"][0]
+    days = scalar("select round(extract(epoch from (:'a0'::timestamptz - now())) / 86400)", due["due_at"])
+    check(days == "3", "and it is due in three days", due)
+    st, h, r = event({"type": "outcome", "outcome": "case_opened"})
+    check(st == 400 and r["error"]["field"] == "police_case_number",
+          "立案 needs the police case number", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "case_opened",
+                      "police_case_number": "A3201020000002026110001"})
+    check(st == 201, "立案 with its number is recorded", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "accepted"})
+    check(st == 409 and r["error"]["code"] == "invalid_transition",
+          "going back from 立案 to 受案 is refused", (st, r))
+    st, h, r = event({"type": "feedback"})
+    check(st == 201 and clocks().get("feedback") == "stopped",
+          "feedback to the reporting unit stops the feedback clock", clocks())
+    st, h, r = event({"type": "outcome", "outcome": "prosecution"})
+    check(st == 201 and assignment_of("police-320102", n)["state"] == "prosecution",
+          "移送审查起诉 follows 立案", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "accepted"},
+                     Client(D, "education-320102"))
+    check(st == 403, "an informed agency cannot record outcomes", (st, r))
+    b2 = file_report("reports.sexual-abuse.valid.json")
+    st, h, r = Client(D, "police-320102").post("/v1/cases/%s/events" % b2["case_number"],
+                                               {"type": "outcome", "outcome": "declined"}, key())
+    check(st == 400 and r["error"]["field"] == "reason", "不予立案 needs a reason", (st, r))
+    st, h, r = Client(D, "police-320102").post("/v1/cases/%s/events" % b2["case_number"],
+                                               {"type": "outcome", "outcome": "declined",
+                                                "reason": "（测试）不构成犯罪"}, key())
+    row = psql("select k.kind, k.stopped_at is null from hotline.clocks k join hotline.assignments a"
+               " on a.id = k.assignment_id join hotline.cases c on c.id = a.case_id"
+               " where c.case_number = :'a0' and k.kind = 'decline_notice'", b2["case_number"])
+    check(st == 201 and row == [["decline_notice", "t"]],
+          "不予立案 starts the 3-day notice clock", (st, row))
+    status = Client(D, "gateway").get("/v1/reports/%s/status" % b["receipt_id"])
+    ms = [m["milestone"] for m in status[2]["milestones"]]
+    check(status[0] == 200 and ms == ["received", "accepted", "case_opened", "feedback_given"],
+          "the reporter's status shows the milestones in order", status)
+    text = json.dumps(status[2], ensure_ascii=False)
+    check(set(status[2]) == {"receipt_id", "milestones"} and "测试" not in text
+          and n not in text, "and nothing of the case's content", text)
+    st, h, r = Client(D, "gateway2").get("/v1/reports/%s/status" % b["receipt_id"])
+    check(st == 404, "another gateway cannot read that status", (st, r))
+
+
+@test
+def an_assignment_can_be_transferred():
+    b = file_report("reports.missing-immediate-danger.valid.json")
+    n = b["case_number"]
+    a = assignment_of("police-320104", n)
+    c = Client(D, "police-320104")
+    st, h, r = c.post("/v1/assignments/%s/transfer" % a["assignment_id"],
+                      {"target_agency": "police-320102", "reason": "（测试）属地管辖"}, key())
+    check(st == 201 and r["transferred"]["state"] == "transferred" and r["new"]["agency"] ==
+          "police-320102" and r["new"]["state"] == "open", "the work is handed over", (st, r))
+    new = assignment_of("police-320102", n)
+    check(new is not None and {x["kind"] for x in new["clocks"]} >= {"acknowledge", "first_action"}
+          and all(x["status"] == "running" for x in new["clocks"]),
+          "the new agency gets a fresh assignment with fresh clocks", new)
+    for who in ("police-320104", "police-320102"):
+        st, h, v = Client(D, who).get("/v1/cases/" + n)
+        check(st == 200 and any(e["kind"] == "transferred" for e in v["history"]),
+              "%s sees the transfer in the history" % who, st)
+    st, h, r = c.post("/v1/assignments/%s/transfer" % a["assignment_id"],
+                      {"target_agency": "police-320100", "reason": "again"}, key())
+    check(st == 409, "a transferred assignment cannot be transferred again", (st, r))
+    st, h, r = Client(D, "police-320102").post("/v1/assignments/%s/transfer" % new["assignment_id"],
+                                               {"target_agency": "nowhere", "reason": "x"}, key())
+    check(st == 422 and r["error"]["code"] == "unknown_agency", "an unknown target is 422", (st, r))
+
+
+@test
+def nobody_sees_what_is_not_theirs():
+    b = file_report("reports.sexual-abuse.valid.json")          # police-320102 primary
+    n, receipt = b["case_number"], b["receipt_id"]
+    own = assignment_of("police-320102", n)["assignment_id"]
+    matrix = []
+
+    def expect(who, method, path, body, want):
+        c = Client(D, who)
+        if method == "GET":
+            st, h, r = c.get(path)
+        else:
+            st, h, r = c.post(path, body, key())
+        matrix.append((who, method, path.split("/")[2], want, st))
+        return st == want
+    rows = [
+        # (client, method, path, body, expected)
+        ("police-320102", "GET", "/v1/cases/" + n, None, 200),
+        ("police-320104", "GET", "/v1/cases/" + n, None, 404),
+        ("education-320102", "GET", "/v1/cases/" + n, None, 200),
+        ("education-320104", "GET", "/v1/cases/" + n, None, 404),
+        ("console", "GET", "/v1/cases/" + n, None, 404),
+        ("gateway2", "GET", "/v1/cases/" + n, None, 404),
+        ("police-320104", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 404),
+        ("console", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 403),
+        ("gateway", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 403),
+        ("police-320104", "POST", "/v1/assignments/%s/ack" % own, None, 404),
+        ("education-320102", "POST", "/v1/assignments/%s/ack" % own, None, 404),
+        ("console", "POST", "/v1/assignments/%s/ack" % own, None, 403),
+        ("police-320104", "POST", "/v1/assignments/%s/transfer" % own,
+         {"target_agency": "police-320104", "reason": "x"}, 404),
+        ("admin", "POST", "/v1/assignments/%s/transfer" % own,
+         {"target_agency": "police-320104", "reason": "x"}, 403),
+        ("console", "GET", "/v1/queue", None, 403),
+        ("gateway", "GET", "/v1/queue", None, 403),
+        ("police-320102", "GET", "/v1/reports/%s/status" % receipt, None, 403),
+        ("gateway2", "GET", "/v1/reports/%s/status" % receipt, None, 404),
+        ("gateway", "GET", "/v1/reports/%s/status" % receipt, None, 200),
+        ("console", "GET", "/v1/supervision/overdue", None, 403),
+        ("education-320102", "GET", "/v1/supervision/overdue", None, 403),
+        ("police-320102", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "（测试）"}, 201),
+        ("police-320102", "POST", "/v1/assignments/%s/ack" % own, None, 200),
+    ]
+    bad = [r for r in rows if not expect(*r)]
+    check(not bad, "the authorization matrix holds (%d role x endpoint x object cases)" % len(rows),
+          [m for m in matrix if m[3] != m[4]])
+    theirs = [a["case_number"] for a in queue("police-320104", query="?limit=500")]
+    check(n not in theirs, "another county's police queue never lists the case")
+
+
 # ---------------------------------------------------------------- logs
 
 PERSONAL = ["测试儿童", "测试教师", "测试医生", "13800000001", "13800000002", "13800000003",

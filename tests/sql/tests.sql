@@ -1,6 +1,7 @@
 -- SQL-level tests of the API functions and of the daemon role's privileges.
 -- Each check prints one TAP line.
 \set QUIET on
+set search_path = hotline, public;
 \o /dev/null
 select hotline.client_upsert('t-op', 'operator', null, repeat('a', 64));
 select hotline.client_upsert('t-gw', 'gateway', null, repeat('b', 64));
@@ -112,3 +113,62 @@ select case when (select setting from pg_settings where name = 'synchronous_comm
     and exists (select 1 from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
         where r.rolname = 'hotlined' and 'synchronous_commit=on' = any (s.setconfig))
     then 'ok' else 'not ok' end || ' - the daemon role commits synchronously';
+
+-- Routing is a pure function of a case's facts and the rule table.
+create temporary table plans as
+select 'trafficking' as t, string_agg(g.code || ':' || p.role, ',' order by g.code) as got
+from hotline.route_plan('[{"category":"abuse","subcategory":"trafficking_missing"}]', 1::smallint,
+    '320104', 'hotel') p join hotline.agencies g on g.id = p.agency_id
+union all
+select 'bullying-3', string_agg(g.code || ':' || p.role, ',' order by g.code)
+from hotline.route_plan('[{"category":"bullying","subcategory":"cyber"}]', 3::smallint, '320102', null) p
+    join hotline.agencies g on g.id = p.agency_id
+union all
+select 'bullying-1', string_agg(g.code || ':' || p.role, ',' order by g.code)
+from hotline.route_plan('[{"category":"bullying","subcategory":"cyber"}]', 1::smallint, '320102', null) p
+    join hotline.agencies g on g.id = p.agency_id
+union all
+select 'school-abuse', string_agg(g.code || ':' || p.role, ',' order by g.code)
+from hotline.route_plan('[{"category":"abuse","subcategory":"sexual_abuse"},{"category":"abuse","subcategory":"neglect"}]',
+    2::smallint, '320102', 'school') p join hotline.agencies g on g.id = p.agency_id;
+select case when got = 'civil_affairs-320104:inform,police-320104:primary,procuratorate-320104:supervise'
+    then 'ok' else 'not ok' end || ' - trafficking: county police, procuratorate, civil affairs (' || got || ')'
+from plans where t = 'trafficking';
+select case when got = 'education-320102:primary' then 'ok' else 'not ok' end
+    || ' - bullying at level 3: education only (' || got || ')' from plans where t = 'bullying-3';
+select case when got = 'education-320102:primary,police-320102:primary,procuratorate-320102:supervise'
+    then 'ok' else 'not ok' end || ' - bullying at level 1: police too (' || got || ')'
+from plans where t = 'bullying-1';
+select case when got = 'civil_affairs-320102:inform,education-320102:inform,police-320102:primary,procuratorate-320102:supervise'
+    then 'ok' else 'not ok' end || ' - two abuse subcategories from a school: one assignment per agency (' || got || ')'
+from plans where t = 'school-abuse';
+
+-- A district without agencies of its own falls back to the city's.
+insert into hotline.regions (code, name, parent_code) values ('320105', '测试区', '320100');
+select case when (select string_agg(g.code || ':' || p.role, ',' order by g.code)
+    from hotline.route_plan('[{"category":"legal","subcategory":"legal_aid"}]', 4::smallint, '320105', null) p
+    join hotline.agencies g on g.id = p.agency_id) = 'legal_aid-320100:primary'
+    then 'ok' else 'not ok' end || ' - a region without its own agency is served by its parent''s';
+
+-- With no matching rule a case goes to the coordination office: never unrouted.
+begin;
+delete from hotline.routing_rules where category = 'legal';
+select case when (select string_agg(g.code || ':' || p.role, ',')
+    from hotline.route_plan('[{"category":"legal","subcategory":"legal_aid"}]', 4::smallint, '320104', null) p
+    join hotline.agencies g on g.id = p.agency_id) = 'coordination-320104:primary'
+    then 'ok' else 'not ok' end || ' - a case no rule matches goes to the coordination office';
+rollback;
+
+-- Escalation targets: county -> city -> coordination office -> procuratorate.
+select case when (select g.code || ':' || t.role from hotline.escalation_target(
+        (select id from hotline.agencies where code = 'police-320102')) t
+        join hotline.agencies g on g.id = t.agency_id) = 'police-320100:primary'
+    and (select g.code || ':' || t.role from hotline.escalation_target(
+        (select id from hotline.agencies where code = 'police-320100')) t
+        join hotline.agencies g on g.id = t.agency_id) = 'coordination-320100:primary'
+    and (select g.code || ':' || t.role from hotline.escalation_target(
+        (select id from hotline.agencies where code = 'coordination-320100')) t
+        join hotline.agencies g on g.id = t.agency_id) = 'procuratorate-320100:supervise'
+    and (select t.agency_id from hotline.escalation_target(
+        (select id from hotline.agencies where code = 'procuratorate-320100')) t) is null
+    then 'ok' else 'not ok' end || ' - the escalation chain climbs county, city, coordination, procuratorate';
