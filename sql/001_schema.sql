@@ -1,6 +1,9 @@
 -- hotlined schema: reference data, clients, calls, cases, reports, history
--- and idempotency.  Objects belong to hotline_owner; the daemon's role
--- hotlined owns nothing and may only execute the API functions (003).
+-- and idempotency.  Every object belongs to hotline_owner; the daemon's role
+-- hotlined owns nothing and may only execute the API functions (003, 004).
+-- Personal data (names, phones, ID numbers, addresses, schools, narratives,
+-- summaries) lives in its own columns, each commented 'personal data: ...',
+-- so that a later migration can encrypt exactly those.
 
 do $$
 begin
@@ -10,67 +13,92 @@ begin
 	if not exists (select 1 from pg_roles where rolname = 'hotlined') then
 		create role hotlined login;
 	end if;
+	-- A database owner that is not a superuser needs the membership to
+	-- hand the schema over and to create objects as hotline_owner.
+	if not (select rolsuper from pg_roles where rolname = current_user)
+	    and not pg_has_role(current_user, 'hotline_owner', 'member') then
+		execute format('grant hotline_owner to %I', current_user);
+	end if;
 end $$;
 
 alter schema hotline owner to hotline_owner;
 alter table hotline.schema_migrations owner to hotline_owner;
 revoke all on schema hotline from public;
 grant usage on schema hotline to hotlined;
+
+-- No function of hotline_owner is ever executable by PUBLIC, not even
+-- between its creation and the explicit REVOKE at the end of a migration.
+alter default privileges for role hotline_owner revoke execute on functions from public;
+
+-- The daemon's session: durable commits, bounded statements, a fixed path,
+-- and READ COMMITTED (idempotency re-reads after taking its lock).
 alter role hotlined set synchronous_commit = on;
 alter role hotlined set statement_timeout = '10s';
+alter role hotlined set idle_in_transaction_session_timeout = '60s';
+alter role hotlined set default_transaction_isolation = 'read committed';
 alter role hotlined set search_path = hotline, pg_temp;
 
 set role hotline_owner;
 set search_path = hotline, pg_temp;
 
+comment on table schema_migrations is 'The migrations (sql/NNN_*.sql) applied to this database, by sql/migrate.sh.';
+
 -- Administrative regions (GB/T 2260): province, city, county.
 create table regions (
 	code		text primary key check (code ~ '^[1-9][0-9]{5}$'),
-	name		text not null,
-	parent_code	text references regions (code)
+	name		text not null check (name <> ''),
+	parent_code	text references regions (code) check (parent_code <> code)
 );
+comment on table regions is 'Administrative regions (GB/T 2260 six-digit codes) with their parent region.';
 
 -- Kinds of agency that can receive assignments.
 create table agency_kinds (
-	kind	text primary key,
+	kind	text primary key check (kind in ('police', 'procuratorate', 'education',
+		    'civil_affairs', 'health', 'legal_aid', 'coordination')),
 	name	text not null
 );
+comment on table agency_kinds is 'The kinds of agency that receive cases (police, procuratorate, ...).';
 
 -- Agencies by kind and region; parent_id is the next level for escalation.
 create table agencies (
 	id		bigint generated always as identity primary key,
-	code		text not null unique,
+	code		text not null unique check (code ~ '^[a-z][a-z0-9_-]{0,63}$'),
 	kind		text not null references agency_kinds (kind),
 	region_code	text not null references regions (code),
-	name		text not null,
-	parent_id	bigint references agencies (id)
+	name		text not null check (name <> ''),
+	parent_id	bigint references agencies (id) check (parent_id <> id),
+	unique (kind, region_code)
 );
+comment on table agencies is 'Agencies by kind and region (one per kind and region); parent_id is the next level up for escalation.';
 
 -- Clients identified by their certificate; the role decides what they may do.
 create table clients (
 	id		bigint generated always as identity primary key,
-	name		text not null unique,
+	name		text not null unique check (name <> ''),
 	role		text not null check (role in ('operator', 'gateway', 'agency', 'admin')),
 	agency_id	bigint references agencies (id),
-	cert_sha256	text not null unique check (cert_sha256 ~ '^[0-9a-f]{64}$'),
+	cert_sha256	char(64) not null unique check (cert_sha256 ~ '^[0-9a-f]{64}$'),
 	created_at	timestamptz not null default now(),
 	revoked_at	timestamptz,
 	check ((role = 'agency') = (agency_id is not null))
 );
+comment on table clients is 'API clients identified by the SHA-256 of their certificate; the role decides what they may do.';
 
 -- Case categories (the routing key).
 create table categories (
-	code	text primary key,
+	code	text primary key check (code ~ '^[a-z][a-z_]{0,31}$'),
 	name	text not null
 );
+comment on table categories is 'Case categories, the routing key (bullying, abuse, psychological, legal).';
 
 -- Subcategories of each category.
 create table subcategories (
 	category	text not null references categories (code),
-	code		text not null,
+	code		text not null check (code ~ '^[a-z][a-z_]{0,31}$'),
 	name		text not null,
 	primary key (category, code)
 );
+comment on table subcategories is 'The subcategories of each category (data, editable by administrators).';
 
 -- Four-level risk grading.
 create table risk_levels (
@@ -78,32 +106,46 @@ create table risk_levels (
 	colour	text not null,
 	name	text not null
 );
+comment on table risk_levels is 'The four risk levels, 1 红 critical to 4 蓝 low.';
 
 -- The nine statutory situations of a mandatory report and what they imply.
 create table situations (
 	situation	smallint primary key check (situation between 1 and 9),
-	description	text not null,
+	description_zh	text not null,
+	description_en	text not null,
 	min_risk	smallint not null references risk_levels (level),
 	category	text not null,
 	subcategory	text not null,
 	foreign key (category, subcategory) references subcategories (category, code)
 );
+comment on table situations is 'The nine statutory situations of a mandatory report, with the minimum risk and the category each implies.';
 
+-- Case numbers: one global sequence (YYYY-RRRRRR-NNNNNNNN).
 create sequence case_number_seq;
+comment on sequence case_number_seq is 'The global sequence of case numbers (the last part of YYYY-RRRRRR-NNNNNNNN).';
+
+-- True when an array holds no element twice.
+create function array_is_set(p anyarray)
+returns boolean language sql immutable strict parallel safe as $$
+	select cardinality(p) = (select count(distinct x) from unnest(p) x)
+$$;
+comment on function array_is_set(anyarray) is 'True when the array holds no element twice (for CHECK constraints).';
 
 -- A case: one child, one or more categories; personal fields are kept in
 -- their own columns (children, reports) apart from the routing data.
 create table cases (
 	id		bigint generated always as identity primary key,
-	case_number	text not null unique,
+	case_number	text not null unique check (case_number ~ '^20[0-9]{2}-[1-9][0-9]{5}-[0-9]{8,}$'),
 	source		text not null check (source in ('call', 'report')),
 	region_code	text not null references regions (code),
 	risk_level	smallint not null references risk_levels (level),
 	status		text not null default 'open' check (status in ('open', 'closed')),
 	created_by	bigint not null references clients (id),
 	created_at	timestamptz not null default now(),
-	narrative	text not null
+	narrative	text not null check (char_length(narrative) between 1 and 16000)
 );
+comment on table cases is 'Cases opened by a call or a mandatory report; the region is the child''s county.';
+comment on column cases.narrative is 'personal data: what happened, as told by the caller or reporter';
 
 -- The categories of a case.
 create table case_categories (
@@ -113,20 +155,28 @@ create table case_categories (
 	primary key (case_id, category, subcategory),
 	foreign key (category, subcategory) references subcategories (category, code)
 );
+comment on table case_categories is 'The (category, subcategory) pairs of a case: what routes it.';
 
 -- The child a case is about (personal data).
 create table children (
 	case_id		bigint primary key references cases (id),
-	name		text,
+	name		text check (char_length(name) between 1 and 64),
 	gender		text check (gender in ('female', 'male', 'unknown')),
 	age		smallint check (age between 0 and 17),
-	birth_date	date,
-	id_number	text,
-	phone		text,
-	school		text,
-	address		text,
+	birth_date	date check (birth_date between '1990-01-01' and '2099-12-31'),
+	id_number	text check (id_number ~ '^[0-9]{17}[0-9X]$'),
+	phone		text check (phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
+	school		text check (char_length(school) between 1 and 128),
+	address		text check (char_length(address) between 1 and 256),
 	region_code	text not null references regions (code)
 );
+comment on table children is 'The child a case is about, one per case (personal data apart from region_code, gender and age).';
+comment on column children.name is 'personal data: the child''s name';
+comment on column children.birth_date is 'personal data: the child''s date of birth';
+comment on column children.id_number is 'personal data: the child''s resident ID number';
+comment on column children.phone is 'personal data: the child''s phone number';
+comment on column children.school is 'personal data: the child''s school';
+comment on column children.address is 'personal data: the child''s address';
 
 -- Every hotline call, including silent, hang-up and prank calls.
 create table calls (
@@ -134,64 +184,138 @@ create table calls (
 	call_id			uuid not null unique default gen_random_uuid(),
 	client_id		bigint not null references clients (id),
 	started_at		timestamptz not null,
-	ended_at		timestamptz not null check (ended_at >= started_at),
+	ended_at		timestamptz not null,
 	caller_type		text not null check (caller_type in ('child_self', 'about_child', 'unknown')),
-	caller_phone		text,
-	language		text not null,
+	caller_phone		text check (caller_phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
+	language		text not null default 'zh' check (char_length(language) <= 35
+				    and language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$'),
 	topic_category		text references categories (code),
 	topic_subcategory	text,
-	summary			text,
+	summary			text check (char_length(summary) between 1 and 4000),
 	disposition		text not null check (disposition in ('counselled', 'information',
 				    'referred', 'silent', 'hang_up', 'prank', 'abusive', 'case_opened')),
 	case_id			bigint references cases (id),
 	received_at		timestamptz not null default now(),
-	check ((disposition = 'case_opened') = (case_id is not null))
+	check (ended_at >= started_at and ended_at <= started_at + interval '24 hours'),
+	check (topic_subcategory is null or topic_category is not null),
+	check ((disposition = 'case_opened') = (case_id is not null)),
+	foreign key (topic_category, topic_subcategory) references subcategories (category, code)
 );
 create index calls_case_id on calls (case_id) where case_id is not null;
+create index calls_started_at on calls (started_at);
+comment on table calls is 'Every hotline call, including silent, hang-up and prank calls; case_id is the case it opened.';
+comment on column calls.caller_phone is 'personal data: the caller''s number (null when withheld)';
+comment on column calls.summary is 'personal data: the operator''s summary of the call';
 
 -- Mandatory reports (强制报告): the reporter's identity is confidential.
 create table reports (
 	case_id			bigint primary key references cases (id),
 	client_id		bigint not null references clients (id),
 	receipt_id		text not null unique check (receipt_id ~ '^R[A-Z2-7]{20}$'),
-	reporter_name		text not null,
-	reporter_phone		text not null,
-	reporter_id_number	text,
-	reporter_profession	text not null,
-	institution_name	text not null,
-	institution_type	text not null,
+	reporter_name		text not null check (char_length(reporter_name) between 1 and 64),
+	reporter_phone		text not null check (reporter_phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
+	reporter_id_number	text check (reporter_id_number ~ '^[0-9]{17}[0-9X]$'),
+	reporter_profession	text not null check (reporter_profession in ('teacher',
+				    'kindergarten_staff', 'doctor', 'nurse', 'social_worker',
+				    'hotel_staff', 'community_worker', 'other')),
+	institution_name	text not null check (char_length(institution_name) between 1 and 128),
+	institution_type	text not null check (institution_type in ('school', 'kindergarten',
+				    'nursery', 'hospital', 'clinic', 'welfare_institution',
+				    'social_work_agency', 'hotel', 'residents_committee',
+				    'villagers_committee', 'other')),
 	institution_region	text references regions (code),
-	situations		smallint[] not null check (cardinality(situations) between 1 and 9),
+	situations		smallint[] not null check (cardinality(situations) between 1 and 9
+				    and situations <@ '{1,2,3,4,5,6,7,8,9}'::smallint[]
+				    and array_is_set(situations)),
 	suspected		boolean not null,
 	discovered_at		timestamptz not null,
 	reported_at		timestamptz not null check (reported_at >= discovered_at),
 	immediate_danger	boolean not null,
-	actions_taken		text
+	actions_taken		text check (char_length(actions_taken) between 1 and 4000)
 );
+comment on table reports is 'Mandatory reports (强制报告), one per case; the reporter''s identity is confidential.';
+comment on column reports.reporter_name is 'personal data: the reporter''s name (confidential)';
+comment on column reports.reporter_phone is 'personal data: the reporter''s phone number (confidential)';
+comment on column reports.reporter_id_number is 'personal data: the reporter''s resident ID number (confidential)';
+comment on column reports.institution_name is 'personal data: the reporting institution''s name (identifies the reporter)';
+comment on column reports.actions_taken is 'personal data: what the reporting unit has done';
 
--- The history of a case, in order; never holds personal data.
+-- The history of a case, in order; never holds personal data.  Append-only,
+-- and each event's hash covers the previous one (tamper-evident).
 create table case_events (
 	case_id		bigint not null references cases (id),
-	seq		integer not null,
+	seq		integer not null check (seq >= 1),
 	at		timestamptz not null default now(),
-	kind		text not null,
+	kind		text not null check (kind ~ '^[a-z][a-z_]{0,31}$'),
 	actor		bigint references clients (id),
-	data		jsonb not null default '{}',
-	primary key (case_id, seq)
+	data		jsonb not null default '{}' check (jsonb_typeof(data) = 'object'),
+	hash		bytea not null,
+	primary key (case_id, seq),
+	check ((seq = 1) = (kind = 'created'))
 );
+comment on table case_events is 'The history of a case (append-only, hash-chained); data never holds personal data.';
+comment on column case_events.hash is 'SHA-256 over the previous event''s hash and this event (see case_event_hash).';
+
+-- The hash of one event, chained to the previous event's hash.
+create function case_event_hash(p_prev bytea, p_case_id bigint, p_seq integer,
+    p_at timestamptz, p_kind text, p_actor bigint, p_data jsonb)
+returns bytea language sql immutable parallel safe as $$
+	select sha256(coalesce(p_prev, '\x'::bytea) || convert_to(concat_ws('|', p_case_id, p_seq,
+	    to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), p_kind,
+	    coalesce(p_actor::text, ''), p_data::text), 'UTF8'))
+$$;
+comment on function case_event_hash(bytea, bigint, integer, timestamptz, text, bigint, jsonb) is 'The SHA-256 chaining one history event to the previous one.';
+
+-- Chain each new event to its predecessor; events are numbered without gaps.
+create function case_events_chain() returns trigger
+language plpgsql as $$
+declare
+	v_prev bytea;
+begin
+	if new.seq > 1 then
+		select e.hash into v_prev from case_events e
+		    where e.case_id = new.case_id and e.seq = new.seq - 1;
+		if not found then
+			raise exception 'case history events must be numbered without gaps'
+			    using errcode = 'integrity_constraint_violation';
+		end if;
+	end if;
+	new.hash := case_event_hash(v_prev, new.case_id, new.seq, new.at, new.kind, new.actor,
+	    new.data);
+	return new;
+end $$;
+comment on function case_events_chain() is 'Trigger: computes the hash chaining a new history event to its predecessor.';
+
+create trigger case_events_chain before insert on case_events
+	for each row execute function case_events_chain();
+
+-- The history is append-only: no update, delete or truncate.
+create function case_events_append_only() returns trigger
+language plpgsql as $$
+begin
+	raise exception 'the case history is append-only'
+	    using errcode = 'insufficient_privilege';
+end $$;
+comment on function case_events_append_only() is 'Trigger: refuses any change to the history other than appending.';
+
+create trigger case_events_no_update before update or delete on case_events
+	for each row execute function case_events_append_only();
+create trigger case_events_no_truncate before truncate on case_events
+	for each statement execute function case_events_append_only();
 
 -- Idempotency records: the stored response of each (client, key).
 create table idempotency (
 	client_id	bigint not null references clients (id),
-	key		text not null,
-	endpoint	text not null,
+	key		text not null check (key ~ '^[A-Za-z0-9._:-]{1,128}$'),
+	endpoint	text not null check (endpoint <> ''),
 	request_hash	bytea not null,
-	status		integer not null,
+	status		integer not null check (status between 200 and 299),
 	response	jsonb not null,
 	created_at	timestamptz not null default now(),
 	primary key (client_id, key)
 );
 create index idempotency_created_at on idempotency (created_at);
+comment on table idempotency is 'The stored successful response of each (client, Idempotency-Key), kept at least 7 days.';
 
 -- Tell every daemon to reload its identity cache when clients change.
 create function clients_notify() returns trigger
@@ -200,6 +324,7 @@ begin
 	perform pg_notify('hotline_clients', '');
 	return null;
 end $$;
+comment on function clients_notify() is 'Trigger: NOTIFY hotline_clients so that every daemon reloads its identity cache.';
 
 create trigger clients_notify after insert or update or delete on clients
 	for each statement execute function clients_notify();
