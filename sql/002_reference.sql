@@ -50,15 +50,24 @@ insert into risk_levels (level, colour, name) values
 	(3, '黄', 'medium'),
 	(4, '蓝', 'low');
 
-insert into situations (situation, description, min_risk, category, subcategory) values
-	(1, '未成年人的生殖器官或隐私部位遭受或疑似遭受非正常损伤', 2, 'abuse', 'sexual_abuse'),
-	(2, '不满十四周岁的女性未成年人遭受或疑似遭受性侵害、怀孕、流产', 2, 'abuse', 'sexual_abuse'),
-	(3, '十四周岁以上女性未成年人遭受或疑似遭受性侵害所致怀孕、流产', 2, 'abuse', 'sexual_abuse'),
-	(4, '未成年人身体存在多处损伤、严重营养不良、意识不清，存在或疑似存在受到家庭暴力、欺凌、虐待、殴打或者被人麻醉等情形', 2, 'abuse', 'physical_abuse'),
-	(5, '未成年人因自杀、自残、工伤、中毒、被人麻醉、殴打等非正常原因导致伤残、死亡情形', 2, 'psychological', 'self_harm'),
-	(6, '未成年人被遗弃或长期处于无人照料状态', 3, 'abuse', 'neglect'),
-	(7, '发现未成年人来源不明、失踪或者被拐卖、收买', 1, 'abuse', 'trafficking_missing'),
-	(8, '发现未成年人被组织乞讨', 2, 'abuse', 'exploitation'),
-	(9, '其他严重侵害未成年人身心健康的情形或未成年人正在面临不法侵害危险', 2, 'abuse', 'other_serious');
+insert into situations (situation, description_zh, description_en, min_risk, category, subcategory) values
+	(1, '未成年人的生殖器官或隐私部位遭受或疑似遭受非正常损伤',
+	    'abnormal injury, or suspected abnormal injury, to the genitals or private parts', 2, 'abuse', 'sexual_abuse'),
+	(2, '不满十四周岁的女性未成年人遭受或疑似遭受性侵害、怀孕、流产',
+	    'a girl under 14 sexually assaulted or suspected so, or pregnant or miscarried', 2, 'abuse', 'sexual_abuse'),
+	(3, '十四周岁以上女性未成年人遭受或疑似遭受性侵害所致怀孕、流产',
+	    'a girl aged 14 or over pregnant or miscarried because of sexual assault, or suspected so', 2, 'abuse', 'sexual_abuse'),
+	(4, '未成年人身体存在多处损伤、严重营养不良、意识不清，存在或疑似存在受到家庭暴力、欺凌、虐待、殴打或者被人麻醉等情形',
+	    'multiple injuries, severe malnutrition or impaired consciousness where domestic violence, bullying, abuse, beating or drugging is present or suspected', 2, 'abuse', 'physical_abuse'),
+	(5, '未成年人因自杀、自残、工伤、中毒、被人麻醉、殴打等非正常原因导致伤残、死亡情形',
+	    'disability or death from suicide, self-harm, work injury, poisoning, drugging, beating or other abnormal causes', 2, 'psychological', 'self_harm'),
+	(6, '未成年人被遗弃或长期处于无人照料状态',
+	    'abandonment or long-term lack of care', 3, 'abuse', 'neglect'),
+	(7, '发现未成年人来源不明、失踪或者被拐卖、收买',
+	    'a minor of unknown origin, missing, trafficked or bought', 1, 'abuse', 'trafficking_missing'),
+	(8, '发现未成年人被组织乞讨',
+	    'a minor made to beg by an organiser', 2, 'abuse', 'exploitation'),
+	(9, '其他严重侵害未成年人身心健康的情形或未成年人正在面临不法侵害危险',
+	    'other serious infringement of a minor''s physical or mental health, or a minor in imminent danger of unlawful harm', 2, 'abuse', 'other_serious');
 
 reset role;

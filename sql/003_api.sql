@@ -95,9 +95,12 @@ create function case_create(p_source text, p_region text, p_risk smallint,
     p_client_id bigint, p_narrative text, p_child jsonb, p_categories jsonb,
     out case_id bigint, out case_number text)
 language plpgsql as $$
+declare
+	v_n bigint;
 begin
+	v_n := nextval('case_number_seq');
 	case_number := to_char(now() at time zone 'Asia/Shanghai', 'YYYY') || '-' ||
-	    p_region || '-' || lpad(nextval('case_number_seq')::text, 8, '0');
+	    p_region || '-' || lpad(v_n::text, greatest(8, length(v_n::text)), '0');
 	insert into cases (case_number, source, region_code, risk_level, created_by, narrative)
 	    values (case_number, p_source, p_region, p_risk, p_client_id, p_narrative)
 	    returning id into case_id;
@@ -116,10 +119,10 @@ end $$;
 
 -- Record a successful response under its idempotency key.
 create function idem_store(p_client_id bigint, p_key text, p_endpoint text,
-    p_hash bytea, p_response jsonb)
+    p_hash bytea, p_response jsonb, p_status integer default 201)
 returns void language sql as $$
 	insert into idempotency (client_id, key, endpoint, request_hash, status, response)
-	values (p_client_id, p_key, p_endpoint, p_hash, 201, p_response)
+	values (p_client_id, p_key, p_endpoint, p_hash, p_status, p_response)
 $$;
 
 -- An unguessable receipt id: 'R' and 20 base32 characters (100 random bits).
@@ -171,11 +174,6 @@ begin
 		end if;
 	end if;
 	if oc is not null then
-		err := check_region(oc#>>'{child,region_code}', 'open_case.child.region_code');
-		if err is not null then
-			return query select 422, err, false;
-			return;
-		end if;
 		for cat in select e.value, e.ordinality - 1 as i
 		    from jsonb_array_elements(oc->'categories') with ordinality e loop
 			err := check_category(cat.value->>'category', cat.value->>'subcategory',
@@ -185,6 +183,11 @@ begin
 				return;
 			end if;
 		end loop;
+		err := check_region(oc#>>'{child,region_code}', 'open_case.child.region_code');
+		if err is not null then
+			return query select 422, err, false;
+			return;
+		end if;
 		select c.case_id, c.case_number into v_case_id, v_case_number
 		    from case_create('call', oc#>>'{child,region_code}',
 		    (oc->>'risk_level')::smallint, p_client_id, oc->>'narrative', oc->'child',
@@ -217,7 +220,7 @@ declare
 	v_risk smallint;
 	v_cats jsonb;
 	v_case record;
-	v_receipt text := receipt_new();
+	v_receipt text;
 	v_resp jsonb;
 begin
 	select * into chk from api_client_check(p_client_id, 'gateway');
@@ -230,8 +233,8 @@ begin
 		return query select chk.status, chk.response, chk.replayed;
 		return;
 	end if;
-	err := coalesce(check_region(p_body#>>'{child,region_code}', 'child.region_code'),
-	    check_region(p_body#>>'{institution,region_code}', 'institution.region_code'));
+	err := coalesce(check_region(p_body#>>'{institution,region_code}', 'institution.region_code'),
+	    check_region(p_body#>>'{child,region_code}', 'child.region_code'));
 	if err is not null then
 		return query select 422, err, false;
 		return;
@@ -242,6 +245,7 @@ begin
 	    jsonb_agg(distinct jsonb_build_object('category', s.category, 'subcategory', s.subcategory))
 	    into v_risk, v_cats
 	    from situations s where s.situation = any (v_sits);
+	v_receipt := receipt_new();
 	select * into v_case from case_create('report', p_body#>>'{child,region_code}', v_risk,
 	    p_client_id, p_body->>'narrative', p_body->'child', v_cats);
 	insert into reports (case_id, client_id, receipt_id, reporter_name, reporter_phone,
