@@ -27,7 +27,9 @@ LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 VAR	?= var
 PGPORT	?= 55432
 
-.PHONY: all deps run test test-asan unit bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps run test test-asan unit bench fuzz clean
 
 all: build/hotlined build/hotline-bench
 
@@ -68,6 +70,17 @@ test-asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
+
+build/fuzz_body: tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c $(HDRS)
+	@mkdir -p build
+	clang -std=c17 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Idaemon \
+	    $(shell pkg-config --cflags json-c libpq) -o $@ tests/fuzz/fuzz_body.c \
+	    daemon/json.c daemon/validate.c daemon/error.c $(shell pkg-config --libs json-c)
+
+fuzz: build/fuzz_body
+	@mkdir -p build/fuzz-corpus
+	@cp -n proto/examples/*.json build/fuzz-corpus/ 2>/dev/null || true
+	build/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 
 clean:
 	rm -rf build

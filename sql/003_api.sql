@@ -268,22 +268,28 @@ begin
 end $$;
 
 -- GET /v1/cases/{n}: the case for an admin, its creator or an agency with an
--- assignment on it; else null.
+-- assignment on it; else null.  The reporter's identity is shown only to an
+-- admin, the filing gateway, police and the procuratorate (opinion art. 12).
 create function case_view(p_client_id bigint, p_case_number text)
 returns jsonb
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
 declare
-	v_role text;
+	v_client clients%rowtype;
 	c cases%rowtype;
 	v jsonb;
+	v_reporter boolean;
 begin
-	select role into v_role from clients where id = p_client_id and revoked_at is null;
+	select * into v_client from clients where id = p_client_id and revoked_at is null;
 	select * into c from cases where case_number = p_case_number;
-	if v_role is null or c.id is null or (v_role <> 'admin' and c.created_by <> p_client_id
-	    and not exists (select 1 from assignments a join clients k on k.agency_id = a.agency_id
-		where a.case_id = c.id and k.id = p_client_id)) then
+	if v_client.id is null or c.id is null or (v_client.role <> 'admin'
+	    and c.created_by <> v_client.id and (v_client.role <> 'agency'
+		or not exists (select 1 from assignments a
+		    where a.case_id = c.id and a.agency_id = v_client.agency_id))) then
 		return null;
 	end if;
+	v_reporter := v_client.role = 'admin' or c.created_by = v_client.id
+	    or (v_client.role = 'agency' and (select g.kind from agencies g
+		where g.id = v_client.agency_id) in ('police', 'procuratorate'));
 	v := jsonb_build_object(
 	    'case_number', c.case_number,
 	    'source', c.source,
@@ -310,9 +316,10 @@ begin
 	if c.source = 'report' then
 		v := v || (select jsonb_build_object('report', jsonb_strip_nulls(jsonb_build_object(
 		    'receipt_id', r.receipt_id,
-		    'reporter', jsonb_strip_nulls(jsonb_build_object('name', r.reporter_name,
-			'phone', r.reporter_phone, 'id_number', r.reporter_id_number,
-			'profession', r.reporter_profession)),
+		    'reporter', case when v_reporter then jsonb_strip_nulls(jsonb_build_object(
+			'name', r.reporter_name, 'phone', r.reporter_phone,
+			'id_number', r.reporter_id_number, 'profession', r.reporter_profession))
+			else jsonb_build_object('withheld', true) end,
 		    'institution', jsonb_strip_nulls(jsonb_build_object('name', r.institution_name,
 			'type', r.institution_type, 'region_code', r.institution_region)),
 		    'situations', to_jsonb(r.situations), 'suspected', r.suspected,
@@ -334,7 +341,8 @@ create function client_list()
 returns table (id bigint, name text, role text, agency_id bigint, cert_sha256 text,
     revoked boolean)
 language sql stable security definer set search_path = hotline, pg_temp as $$
-	select id, name, role, agency_id, cert_sha256, revoked_at is not null from clients
+	select id, name, role, agency_id, cert_sha256::text, revoked_at is not null from clients
+	order by id
 $$;
 
 -- Delete idempotency records older than the interval; returns how many.
@@ -352,7 +360,9 @@ begin
 	return n;
 end $$;
 
--- Register (or re-key) a client certificate.  Administrators only.
+-- Register (or re-key, or re-instate) a client certificate by name; the
+-- fingerprint may be given as openssl prints it (colons, upper case).
+-- Administrators only: raises on bad input.
 create function client_upsert(p_name text, p_role text, p_agency_code text,
     p_cert_sha256 text)
 returns bigint
@@ -362,10 +372,14 @@ declare
 	v_id bigint;
 begin
 	if p_agency_code is not null then
-		select id into strict v_agency from agencies where code = p_agency_code;
+		select id into v_agency from agencies where code = p_agency_code;
+		if not found then
+			raise exception 'client_upsert: no agency with this code'
+			    using errcode = 'foreign_key_violation';
+		end if;
 	end if;
 	insert into clients (name, role, agency_id, cert_sha256)
-	values (p_name, p_role, v_agency, lower(p_cert_sha256))
+	values (p_name, p_role, v_agency, lower(replace(p_cert_sha256, ':', '')))
 	on conflict (name) do update set role = excluded.role, agency_id = excluded.agency_id,
 	    cert_sha256 = excluded.cert_sha256, revoked_at = null
 	returning id into v_id;
@@ -375,9 +389,54 @@ end $$;
 -- Revoke a client: its certificate is refused from then on.  Administrators only.
 create function client_revoke(p_name text)
 returns void
-language sql security definer set search_path = hotline, pg_temp as $$
-	update clients set revoked_at = coalesce(revoked_at, now()) where name = p_name
-$$;
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+begin
+	update clients set revoked_at = coalesce(revoked_at, now()) where name = p_name;
+	if not found then
+		raise exception 'client_revoke: no client with this name'
+		    using errcode = 'no_data_found';
+	end if;
+end $$;
+
+-- Check a case's history chain: null if it holds, else the first event
+-- (seq) whose hash does not match.  Administrators only.
+create function case_history_verify(p_case_number text)
+returns integer
+language plpgsql stable security definer set search_path = hotline, pg_temp as $$
+declare
+	e record;
+	v_prev bytea;
+	v_expect integer := 1;
+begin
+	for e in select x.* from case_events x join cases c on c.id = x.case_id
+	    where c.case_number = p_case_number order by x.seq loop
+		if e.seq <> v_expect or e.hash is distinct from case_event_hash(v_prev, e.case_id,
+		    e.seq, e.at, e.kind, e.actor, e.data) then
+			return v_expect;
+		end if;
+		v_prev := e.hash;
+		v_expect := v_expect + 1;
+	end loop;
+	return null;
+end $$;
+
+comment on function api_error(text, text, text) is 'An error body {"error":{code, field, message}} (field omitted when null).';
+comment on function api_ts(timestamptz) is 'An instant as RFC 3339 in UTC, as every response shows it.';
+comment on function api_client_check(bigint, text) is 'Whether a client is registered, not revoked and of the role: status null if so, else the 403 row.';
+comment on function idem_begin(bigint, text, text, bytea) is 'Idempotency check under an advisory lock: status null to proceed, else 409, 422 or the stored response.';
+comment on function check_region(text, text) is 'Null if the region code exists (or is null), else a 422 unknown_region body naming the field.';
+comment on function check_category(text, text, text) is 'Null if the category (and subcategory, if given) exist and belong together, else a 422 unknown_category body.';
+comment on function case_create(text, text, smallint, bigint, text, jsonb, jsonb) is 'Creates a case with its child, categories and first history event; returns its id and number.';
+comment on function idem_store(bigint, text, text, bytea, jsonb, integer) is 'Stores a successful response under its client and idempotency key.';
+comment on function receipt_new() is 'A new unguessable receipt id: R and 20 base32 characters (100 random bits).';
+comment on function intake_call(bigint, text, bytea, jsonb) is 'API POST /v1/calls: stores a call (and the case it opened); returns (status, response, replayed), never raises for expected errors.';
+comment on function intake_report(bigint, text, bytea, jsonb) is 'API POST /v1/reports: stores a mandatory report as a new case; returns (status, response, replayed), never raises for expected errors.';
+comment on function case_view(bigint, text) is 'API GET /v1/cases/{n}: the case as this client may see it, or null if not found or not visible.';
+comment on function client_list() is 'API: every client (id, name, role, agency, fingerprint, revoked) for the daemon''s identity cache.';
+comment on function idempotency_expire(interval) is 'API: deletes idempotency records older than the interval (at least 7 days); returns how many.';
+comment on function client_upsert(text, text, text, text) is 'Admin: registers or re-keys a client certificate by client name; returns the client id.';
+comment on function client_revoke(text) is 'Admin: revokes a client by name; its certificate is refused from then on.';
+comment on function case_history_verify(text) is 'Admin: null if the case history''s hash chain holds, else the first seq that does not.';
 
 revoke execute on all functions in schema hotline from public;
 grant execute on function intake_call(bigint, text, bytea, jsonb),
