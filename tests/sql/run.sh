@@ -1,27 +1,162 @@
 #!/usr/bin/env bash
-# SQL tests: run against a scratch database (created here from the
-# migrations) through the daemon's role where they test its privileges.
-# Prints TAP lines; exits 1 if any failed.
-#   run.sh <database>        (PG* variables point at the server)
+# SQL tests.  Builds database <name> from the migrations and the demo data,
+# registers the test clients with client_upsert, then runs every
+# tests/sql/*.sql in a fresh copy of it (CREATE DATABASE ... TEMPLATE), plus
+# the checks that need two sessions.  API behaviour is tested through the
+# daemon's role (SET ROLE hotlined).  Prints TAP lines ("ok - ..." /
+# "not ok - ..."); exits 1 if any failed.
+#   run.sh <database>      (PG* variables point at the server; connect as a superuser)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+sql=$(cd "$here/../../sql" && pwd)
 db=${1:?usage: run.sh <database>}
-export PGDATABASE=postgres
-psql -X -q -c "drop database if exists $db" >/dev/null 2>&1
-psql -X -q -c "create database $db" >/dev/null || { echo "not ok - create $db"; exit 1; }
+[[ $db =~ ^[a-z_][a-z0-9_]{0,40}$ ]] || { echo "not ok - database name must match [a-z_][a-z0-9_]*"; exit 1; }
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+failed=0
+tap() {		# tap <condition-exit-status> <name> [diagnostic]
+	if [ "$1" -eq 0 ]; then
+		echo "ok - $2"
+	else
+		echo "not ok - $2${3:+: $3}"
+		failed=1
+	fi
+}
+admin() { "${PSQL[@]}" -d postgres "$@"; }
+copies=()
+cleanup() {
+	local d
+	for d in "${copies[@]}" "$db"; do
+		admin -c "drop database if exists $d" >/dev/null 2>&1
+	done
+}
+trap cleanup EXIT
+
+admin -c "drop database if exists $db" >/dev/null 2>&1
+admin -c "create database $db" >/dev/null || { echo "not ok - create database $db"; exit 1; }
 export PGDATABASE=$db
-if bash "$here/../../sql/migrate.sh" >/dev/null && psql -X -q -1 -v ON_ERROR_STOP=1 \
-    -f "$here/../../sql/demo/demo.sql" >/dev/null; then
-	echo "ok - migrations and demo data apply to an empty database"
-else
-	echo "not ok - migrations and demo data apply to an empty database"
-	exit 1
-fi
-again=$(bash "$here/../../sql/migrate.sh")
-[ -z "$again" ] && echo "ok - re-running the migrations is a no-op" ||
-    echo "not ok - re-running the migrations is a no-op: $again"
-out=$(psql -X -q -At -v ON_ERROR_STOP=1 -f "$here/tests.sql" 2>&1)
+
+out=$(bash "$sql/migrate.sh" 2>&1 && "${PSQL[@]}" -1 -f "$sql/demo/demo.sql" 2>&1)
+tap $? "migrations and demo data apply to an empty database" "$out"
+[ $failed -eq 0 ] || exit 1
+nfiles=$(ls "$sql"/[0-9][0-9][0-9]_*.sql | wc -l)
+tap $([ "$(grep -c '^migrate: applied ' <<<"$out")" -eq "$nfiles" ]; echo $?) \
+    "migrate.sh prints one line per applied migration ($nfiles)" "$out"
+again=$(bash "$sql/migrate.sh" 2>&1)
+tap $? "re-running migrate.sh succeeds"
+tap $([ -z "$again" ]; echo $?) "re-running migrate.sh is a no-op (prints nothing)" "$again"
+n=$("${PSQL[@]}" -At -c "select count(*) from hotline.schema_migrations")
+tap $([ "$n" = "$nfiles" ]; echo $?) "schema_migrations records each migration once" "$n"
+again=$("${PSQL[@]}" -1 -f "$sql/demo/demo.sql" 2>&1 &&
+    "${PSQL[@]}" -At -c "select count(*) from hotline.agencies")
+tap $([ "$again" = 21 ]; echo $?) "the demo data is idempotent" "$again"
+
+# A failing migration is rolled back whole and stops the run with an error.
+bad=$(mktemp -d)
+cp "$sql"/[0-9][0-9][0-9]_*.sql "$bad/"
+cp "$sql/migrate.sh" "$bad/"
+printf 'create table hotline.zz_half (x int);\nselect 1/0;\n' >"$bad/999_broken.sql"
+out=$(bash "$bad/migrate.sh" 2>&1)
 rc=$?
-echo "$out"
-psql -X -q -d postgres -c "drop database $db" >/dev/null 2>&1
-[ $rc -eq 0 ] && ! grep -q '^not ok' <<<"$out"
+left=$("${PSQL[@]}" -At -c "select (to_regclass('hotline.zz_half') is null)::int +
+    (select count(*) from hotline.schema_migrations where version = '999_broken')")
+tap $([ $rc -ne 0 ] && [ "$left" = 1 ]; echo $?) \
+    "a failing migration exits non-zero and leaves nothing behind" "rc=$rc left=$left"
+rm -rf "$bad"
+
+# Test clients (fake fingerprints: the SHA-256 of the name, except the ones
+# tests.sql registers itself, which keep its fingerprints).
+"${PSQL[@]}" >/dev/null <<'SQL' || { echo "not ok - register the test clients"; exit 1; }
+select hotline.client_upsert(n, r, a, coalesce(f, encode(sha256(convert_to(n, 'UTF8')), 'hex')))
+from (values
+	('t-op', 'operator', null, repeat('a', 64)),
+	('t-op2', 'operator', null, null),
+	('t-gw', 'gateway', null, repeat('b', 64)),
+	('t-gw2', 'gateway', null, repeat('c', 64)),
+	('t-gw3', 'gateway', null, null),
+	('t-admin', 'admin', null, repeat('d', 64)),
+	('t-police', 'agency', 'police-320102', repeat('e', 64)),
+	('t-police4', 'agency', 'police-320104', null),
+	('t-proc', 'agency', 'procuratorate-320102', null),
+	('t-edu', 'agency', 'education-320102', null),
+	('t-gone', 'gateway', null, repeat('f', 64))) c (n, r, a, f);
+select hotline.client_revoke('t-gone');
+SQL
+
+# Each test file runs in its own copy of the prepared database.
+i=0
+for f in "$here"/*.sql; do
+	i=$((i + 1))
+	copy="${db}_t$i"
+	copies+=("$copy")
+	admin -c "drop database if exists $copy" >/dev/null 2>&1
+	if ! admin -c "create database $copy template $db" >/dev/null; then
+		tap 1 "$(basename "$f"): copy the test database"
+		continue
+	fi
+	out=$(cd "$here" && PGDATABASE=$copy "${PSQL[@]}" -At -f "$f" 2>&1)
+	rc=$?
+	echo "$out"
+	if [ $rc -ne 0 ] || grep -q '^not ok' <<<"$out"; then
+		failed=1
+	fi
+	[ $rc -eq 0 ] || tap 1 "$(basename "$f") runs to its end" "psql exited $rc"
+	admin -c "drop database if exists $copy" >/dev/null 2>&1
+done
+
+# --- Checks that need two sessions (in the prepared database itself).
+client_id_of() { "${PSQL[@]}" -At -c "select id from hotline.clients where name = '$1'"; }
+gw=$(client_id_of t-gw)
+body='{"reporter":{"name":"测试教师","phone":"13800000002","profession":"teacher"},"institution":{"name":"测试学校","type":"school"},"child":{"region_code":"320104"},"situations":[2],"suspected":true,"discovered_at":"2026-11-01T08:00:00+08:00","reported_at":"2026-11-01T09:00:00+08:00","narrative":"（测试）","immediate_danger":false}'
+
+# 1. While one transaction holds (client, key), another gets 409 at once;
+#    after the first commits, the retry replays its response.
+first=$(mktemp)
+"${PSQL[@]}" -At -v gw="$gw" -v body="$body" >"$first" 2>&1 <<'SQL' &
+set application_name = 'sqltest-inflight';
+begin;
+set local role hotlined;
+select response from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
+select pg_sleep(3);
+commit;
+SQL
+bg=$!
+held=0
+for _ in $(seq 1 50); do
+	n=$("${PSQL[@]}" -At -c "select count(*) from pg_locks l join pg_stat_activity a on a.pid = l.pid
+	    where l.locktype = 'advisory' and l.granted and a.application_name = 'sqltest-inflight'")
+	[ "$n" -ge 1 ] && { held=1; break; }
+	sleep 0.1
+done
+second=$("${PSQL[@]}" -At -v gw="$gw" -v body="$body" <<'SQL'
+set role hotlined;
+select status, response->'error'->>'code', replayed
+from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
+SQL
+)
+tap $([ $held = 1 ] && [ "$second" = "409|idempotency_in_flight|f" ]; echo $?) \
+    "the same client and key while the first is in flight is 409 idempotency_in_flight" "$second"
+wait $bg
+orig=$(head -1 "$first")
+third=$("${PSQL[@]}" -At -v gw="$gw" -v body="$body" <<'SQL'
+set role hotlined;
+select status || '|' || replayed || '|' || response::text
+from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
+SQL
+)
+tap $([ -n "$orig" ] && [ "$third" = "201|true|$orig" ]; echo $?) \
+    "once the first has committed, the retry replays its response" "$third / $orig"
+n=$("${PSQL[@]}" -At -c "select count(*) from hotline.idempotency where key = 'inflight'")
+tap $([ "$n" = 1 ]; echo $?) "the in-flight race stored one record" "$n"
+rm -f "$first"
+
+# 2. Any change to clients notifies hotline_clients (the daemons' cache).
+out=$("${PSQL[@]}" -c "listen hotline_clients" \
+    -c "select hotline.client_upsert('t-notify', 'operator', null, repeat('9', 64))" 2>&1)
+grep -q 'notification "hotline_clients" received' <<<"$out"
+tap $? "registering a client sends NOTIFY hotline_clients" "$out"
+out=$("${PSQL[@]}" -c "listen hotline_clients" -c "select hotline.client_revoke('t-notify')" 2>&1)
+grep -q 'notification "hotline_clients" received' <<<"$out"
+tap $? "revoking a client sends NOTIFY hotline_clients" "$out"
+
+[ $failed -eq 0 ]
