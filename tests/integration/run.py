@@ -1647,6 +1647,15 @@ def nobody_sees_what_is_not_theirs():
     bad = [r for r in rows if not expect(*r)]
     check(not bad, "the authorization matrix holds (%d role x endpoint x object cases)" % len(rows),
           [m for m in matrix if m[3] != m[4]])
+    st, h, view = Client(D, "education-320102").get("/v1/cases/" + n)
+    check(st == 200 and view["report"]["reporter"] == {"withheld": True}
+          and "测试教师" not in json.dumps(view, ensure_ascii=False),
+          "an informed education bureau never sees who reported", view.get("report"))
+    st, h, view = Client(D, "police-320102").get("/v1/cases/" + n)
+    check(st == 200 and view["report"]["reporter"]["name"].startswith("测试"),
+          "the police see the reporter", st)
+    st, h, view = Client(D, "procuratorate-320102").get("/v1/cases/" + n)
+    check(st == 200 and "name" in view["report"]["reporter"], "so does the procuratorate", st)
     theirs = [a["case_number"] for a in queue("police-320104", query="?limit=500")]
     check(n not in theirs, "another county's police queue never lists the case")
 
