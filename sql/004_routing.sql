@@ -75,6 +75,8 @@ create table clocks (
 	fired_at	timestamptz
 );
 create index clocks_active on clocks (due_at) where stopped_at is null and fired_at is null;
+create index clocks_unwarned on clocks (warn_at)
+    where stopped_at is null and fired_at is null and warned_at is null;
 create index clocks_assignment on clocks (assignment_id);
 
 -- Free text attached to case events (notes, reasons): kept apart from the history.
@@ -281,8 +283,13 @@ begin
 	handled := 0;
 	for k in select c.*, a.case_id, a.agency_id, a.escalation_level, a.assignment_id as public_id
 	    from clocks c join assignments a on a.id = c.assignment_id
-	    where c.stopped_at is null and c.fired_at is null
-		and (c.due_at <= now() or (c.warn_at <= now() and c.warned_at is null))
+	    where c.id in (
+		select id from clocks where stopped_at is null and fired_at is null
+		    and due_at <= now()
+		union
+		select id from clocks where stopped_at is null and fired_at is null
+		    and warned_at is null and warn_at <= now())
+		and c.stopped_at is null and c.fired_at is null
 	    order by c.due_at
 	    for update of c skip locked
 	    limit p_limit loop
@@ -312,8 +319,7 @@ begin
 		    'agency', (select code from agencies where id = t.agency_id), 'clock', k.kind,
 		    'level', k.escalation_level + 1));
 	end loop;
-	select min(case when warned_at is null then least(warn_at, due_at) else due_at end)
-	    into next_due from clocks where stopped_at is null and fired_at is null;
+	next_due := clock_next_due();
 end $$;
 
 -- An assignment as its agency sees it in the queue.
@@ -651,12 +657,15 @@ begin
 		where k.assignment_id = a.id and k.fired_at is not null));
 end $$;
 
--- The earliest moment a clock needs attention (for the daemon's timer).
+-- The earliest moment a clock needs attention (for the daemon's timer): two
+-- index lookups, however many clocks are running.
 create function clock_next_due()
 returns timestamptz
 language sql stable security definer set search_path = hotline, pg_temp as $$
-	select min(case when warned_at is null then least(warn_at, due_at) else due_at end)
-	from clocks where stopped_at is null and fired_at is null
+	select least(
+	    (select min(warn_at) from clocks
+		where stopped_at is null and fired_at is null and warned_at is null),
+	    (select min(due_at) from clocks where stopped_at is null and fired_at is null))
 $$;
 
 revoke execute on all functions in schema hotline from public;
