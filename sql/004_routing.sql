@@ -123,15 +123,24 @@ insert into routing_rules (category, subcategory, risk_min, risk_max, institutio
 
 -- The agency of a kind for a region: the region's own, else the nearest ancestor's.
 create function agency_for(p_kind text, p_region text)
-returns bigint language sql stable as $$
-	with recursive up (code, depth) as (
-		select code, 0 from regions where code = p_region
-		union all
-		select r.parent_code, up.depth + 1 from up join regions r on r.code = up.code
-		where r.parent_code is not null)
-	select a.id from up join agencies a on a.region_code = up.code and a.kind = p_kind
-	order by up.depth limit 1
-$$;
+returns bigint language plpgsql stable as $$
+declare
+	v_code text := p_region;
+	v_id bigint;
+	v_depth integer := 0;
+begin
+	while v_code is not null and v_depth < 8 loop
+		select id into v_id from agencies where region_code = v_code and kind = p_kind
+		    order by id limit 1;
+		if v_id is not null then
+			return v_id;
+		end if;
+		select parent_code into v_code from regions where code = v_code;
+		v_depth := v_depth + 1;
+	end loop;
+	return null;
+end $$;
+create index agencies_region_kind on agencies (region_code, kind);
 
 -- Routing as a pure function of a case's facts and the rule tables: the
 -- agencies and roles it must reach.  A case no rule matches goes to the
@@ -150,13 +159,14 @@ language sql stable as $$
 		where p_risk between r.risk_min and r.risk_max
 		    and p_region like r.region_prefix || '%'
 		    and (r.institution_types is null or p_institution_type = any (r.institution_types))),
-	targets as (
+	found as materialized (
 		select agency_for(m.agency_kind, p_region) as agency_id, m.role, m.id
-		from matched m
+		from matched m),
+	targets as (
+		select * from found
 		union all
 		select agency_for('coordination', p_region), 'primary', null
-		where not exists (select 1 from matched m
-		    where agency_for(m.agency_kind, p_region) is not null)),
+		where not exists (select 1 from found f where f.agency_id is not null)),
 	ranked as (
 		select t.*, row_number() over (partition by t.agency_id order by
 		    case t.role when 'primary' then 1 when 'supervise' then 2 else 3 end, t.id) as n
@@ -182,14 +192,21 @@ begin
 end $$;
 
 -- Start a clock on an assignment; warns at the configured share of its time.
+-- Daemons are told (NOTIFY hotline_clock) only when this clock needs attention
+-- before every other running one: otherwise their timers are already early enough.
 create function clock_start(p_assignment bigint, p_kind text, p_within interval)
-returns void language sql as $$
+returns void language plpgsql as $$
+declare
+	v_warn timestamptz := now() + p_within *
+	    (select value::float8 from settings where name = 'warn_share');
+	v_next timestamptz := clock_next_due();
+begin
 	insert into clocks (assignment_id, kind, warn_at, due_at)
-	select p_assignment, p_kind,
-	    now() + p_within * (select value::float8 from settings where name = 'warn_share'),
-	    now() + p_within;
-	select pg_notify('hotline_clock', '');
-$$;
+	    values (p_assignment, p_kind, v_warn, now() + p_within);
+	if v_next is null or v_warn < v_next then
+		perform pg_notify('hotline_clock', '');
+	end if;
+end $$;
 
 -- Stop a kind of clock (or all with null) on an assignment.
 create function clock_stop(p_assignment bigint, p_kind text)
