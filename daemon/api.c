@@ -211,13 +211,15 @@ api_submit(struct request *r, struct dbjob *j)
  * Returns -1 (request finished) if the client was already answered.
  */
 static int
-api_job_begin(struct request *r, struct dbjob *j, enum db_outcome oc)
+api_job_begin(struct request *r, struct dbjob *j, enum db_outcome oc,
+    PGresult *res)
 {
 	r->rq_job = NULL;
 	inflight_release(r);
 	if (r->rq_state == REQ_HANDLING)
 		return 0;
 	log_info("event=late_result id=%s outcome=%d", r->rq_id, (int)oc);
+	PQclear(res);
 	db_job_free(j);
 	request_finish(r);
 	return -1;
@@ -362,7 +364,7 @@ api_mutate_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	const char *body;
 	int status, replayed;
 
-	if (api_job_begin(r, j, oc) == -1)
+	if (api_job_begin(r, j, oc, res) == -1)
 		return;
 	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
 	    PQgetisnull(res, 0, 1)) {
@@ -494,7 +496,7 @@ api_ready_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 
-	if (api_job_begin(r, j, oc) == -1)
+	if (api_job_begin(r, j, oc, res) == -1)
 		return;
 	PQclear(res);
 	db_job_free(j);
@@ -523,7 +525,7 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 
-	if (api_job_begin(r, j, oc) == -1)
+	if (api_job_begin(r, j, oc, res) == -1)
 		return;
 	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
 		PQclear(res);
@@ -545,7 +547,7 @@ api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 
-	if (api_job_begin(r, j, oc) == -1)
+	if (api_job_begin(r, j, oc, res) == -1)
 		return;
 	if (oc != DB_OK || PQntuples(res) != 1) {
 		PQclear(res);
