@@ -155,6 +155,7 @@ struct conn {
 	struct request		*cn_req;	/* being handled, or NULL */
 	unsigned long long	 cn_id;
 	int			 cn_handshaken;
+	int			 cn_nul;	/* a NUL byte arrived */
 };
 
 /* A request handed to api.c; owned by server.c until replied. */

@@ -113,6 +113,28 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Watch the decrypted input for NUL bytes.  NUL is valid nowhere in an
+ * HTTP/1.1 request line or header field, but evhttp's parser silently cuts
+ * a header value at the first one; the request is refused when it arrives.
+ */
+static void
+server_nul_watch(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *cn = arg;
+	struct evbuffer_ptr start, p;
+
+	if (info->n_added == 0 || cn->cn_nul)
+		return;
+	if (evbuffer_ptr_set(buf, &start, info->orig_size - info->n_deleted,
+	    EVBUFFER_PTR_SET) == -1)
+		return;
+	p = evbuffer_search(buf, "", 1, &start);
+	if (p.pos >= 0)
+		cn->cn_nul = 1;
+}
+
+/*
  * evhttp asks for the bufferevent of a new connection.  If TLS cannot be
  * set up evhttp would silently serve plain HTTP on this port: never.
  */
@@ -135,6 +157,9 @@ server_bevcb(struct event_base *base, void *arg)
 	if (bev == NULL)
 		fatalx("event=fatal reason=\"cannot create TLS bufferevent\"");
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (evbuffer_add_cb(bufferevent_get_input(bev), server_nul_watch, cn) ==
+	    NULL)
+		fatalx("event=fatal reason=\"cannot watch input\"");
 	cn->cn_bev = bev;
 	conn_arm(cn, sv_cf->cf_handshake_timeout);
 	server_accept_update();
@@ -208,6 +233,18 @@ server_http_check(struct evhttp_request *req)
 	return NULL;
 }
 
+/*
+ * A NUL byte was seen on the connection.  If it is in this request's body the
+ * JSON parser refuses the body precisely; otherwise it was in the headers.
+ */
+static int
+server_nul_in_body(struct evhttp_request *req)
+{
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+
+	return evbuffer_search(body, "", 1, NULL).pos >= 0;
+}
+
 /* Name an HTTP method for logs. */
 static const char *
 method_name(enum evhttp_cmd_type t)
@@ -262,7 +299,11 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	sv_inflight++;
 	/* Reading is over; handling gets the full request time. */
 	conn_arm(cn, sv_cf->cf_request_timeout);
-	if ((why = server_http_check(req)) != NULL) {
+	if (cn->cn_nul && !server_nul_in_body(req))
+		why = "NUL byte in the request line or a header";
+	else
+		why = server_http_check(req);
+	if (why != NULL) {
 		r->rq_close = 1;
 		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
 		request_reply_error(r, &err);
