@@ -259,7 +259,7 @@ comment on column case_events.hash is 'SHA-256 over the previous event''s hash a
 -- The hash of one event, chained to the previous event's hash.
 create function case_event_hash(p_prev bytea, p_case_id bigint, p_seq integer,
     p_at timestamptz, p_kind text, p_actor bigint, p_data jsonb)
-returns bytea language sql immutable parallel safe as $$
+returns bytea language sql stable parallel safe as $$
 	select sha256(coalesce(p_prev, '\x'::bytea) || convert_to(concat_ws('|', p_case_id, p_seq,
 	    to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), p_kind,
 	    coalesce(p_actor::text, ''), p_data::text), 'UTF8'))
@@ -268,7 +268,7 @@ comment on function case_event_hash(bytea, bigint, integer, timestamptz, text, b
 
 -- Chain each new event to its predecessor; events are numbered without gaps.
 create function case_events_chain() returns trigger
-language plpgsql as $$
+language plpgsql set search_path = hotline, pg_temp as $$
 declare
 	v_prev bytea;
 begin
@@ -291,7 +291,7 @@ create trigger case_events_chain before insert on case_events
 
 -- The history is append-only: no update, delete or truncate.
 create function case_events_append_only() returns trigger
-language plpgsql as $$
+language plpgsql set search_path = hotline, pg_temp as $$
 begin
 	raise exception 'the case history is append-only'
 	    using errcode = 'insufficient_privilege';
@@ -319,7 +319,7 @@ comment on table idempotency is 'The stored successful response of each (client,
 
 -- Tell every daemon to reload its identity cache when clients change.
 create function clients_notify() returns trigger
-language plpgsql as $$
+language plpgsql set search_path = hotline, pg_temp as $$
 begin
 	perform pg_notify('hotline_clients', '');
 	return null;

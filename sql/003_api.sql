@@ -24,7 +24,7 @@ $$;
 -- Check that a client is active and has the role; status null when it is.
 create function api_client_check(p_client_id bigint, p_role text,
     out status integer, out response jsonb)
-language plpgsql stable as $$
+language plpgsql stable set search_path = hotline, pg_temp as $$
 declare
 	v clients%rowtype;
 begin
@@ -44,7 +44,7 @@ end $$;
 -- Idempotency: status null to proceed; else 409, 422, or the stored reply.
 create function idem_begin(p_client_id bigint, p_key text, p_endpoint text,
     p_hash bytea, out status integer, out response jsonb, out replayed boolean)
-language plpgsql as $$
+language plpgsql set search_path = hotline, pg_temp as $$
 declare
 	v idempotency%rowtype;
 begin
@@ -72,14 +72,14 @@ end $$;
 
 -- Check a region code exists; an error body naming the field if not.
 create function check_region(p_code text, p_field text)
-returns jsonb language sql stable as $$
+returns jsonb language sql stable set search_path = hotline, pg_temp as $$
 	select case when p_code is null or exists (select 1 from regions where code = p_code)
 	    then null else api_error('unknown_region', p_field, 'no such region code') end
 $$;
 
 -- Check a category and optional subcategory exist and belong together.
 create function check_category(p_category text, p_subcategory text, p_path text)
-returns jsonb language sql stable as $$
+returns jsonb language sql stable set search_path = hotline, pg_temp as $$
 	select case
 	    when not exists (select 1 from categories where code = p_category)
 		then api_error('unknown_category', p_path || 'category', 'no such category')
@@ -94,7 +94,7 @@ $$;
 create function case_create(p_source text, p_region text, p_risk smallint,
     p_client_id bigint, p_narrative text, p_child jsonb, p_categories jsonb,
     out case_id bigint, out case_number text)
-language plpgsql as $$
+language plpgsql set search_path = hotline, pg_temp as $$
 declare
 	v_n bigint;
 begin
@@ -120,14 +120,14 @@ end $$;
 -- Record a successful response under its idempotency key.
 create function idem_store(p_client_id bigint, p_key text, p_endpoint text,
     p_hash bytea, p_response jsonb, p_status integer default 201)
-returns void language sql as $$
+returns void language sql set search_path = hotline, pg_temp as $$
 	insert into idempotency (client_id, key, endpoint, request_hash, status, response)
 	values (p_client_id, p_key, p_endpoint, p_hash, p_status, p_response)
 $$;
 
 -- An unguessable receipt id: 'R' and 20 base32 characters (100 random bits).
 create function receipt_new()
-returns text language plpgsql volatile as $$
+returns text language plpgsql volatile set search_path = hotline, pg_temp as $$
 declare
 	b bytea := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
 	alphabet constant text := 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

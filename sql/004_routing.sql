@@ -446,7 +446,7 @@ begin
 		return;
 	end if;
 	v_resp := assignment_json(v_id);
-	perform idem_store(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash, v_resp);
+	perform idem_store(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash, v_resp, 200);
 	return query select 200, v_resp, false;
 end $$;
 

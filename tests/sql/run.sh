@@ -39,17 +39,40 @@ export PGDATABASE=$db
 out=$(bash "$sql/migrate.sh" 2>&1 && "${PSQL[@]}" -1 -f "$sql/demo/demo.sql" 2>&1)
 tap $? "migrations and demo data apply to an empty database" "$out"
 [ $failed -eq 0 ] || exit 1
-nfiles=$(ls "$sql"/[0-9][0-9][0-9]_*.sql | wc -l)
-tap $([ "$(grep -c '^migrate: applied ' <<<"$out")" -eq "$nfiles" ]; echo $?) \
-    "migrate.sh prints one line per applied migration ($nfiles)" "$out"
+files=("$sql"/[0-9][0-9][0-9]_*.sql)
+nfiles=${#files[@]}
+[ "$(grep -c '^migrate: applied ' <<<"$out")" -eq "$nfiles" ]
+tap $? "migrate.sh prints one line per applied migration ($nfiles)" "$out"
 again=$(bash "$sql/migrate.sh" 2>&1)
 tap $? "re-running migrate.sh succeeds"
-tap $([ -z "$again" ]; echo $?) "re-running migrate.sh is a no-op (prints nothing)" "$again"
+[ -z "$again" ]
+tap $? "re-running migrate.sh is a no-op (prints nothing)" "$again"
 n=$("${PSQL[@]}" -At -c "select count(*) from hotline.schema_migrations")
-tap $([ "$n" = "$nfiles" ]; echo $?) "schema_migrations records each migration once" "$n"
+[ "$n" = "$nfiles" ]
+tap $? "schema_migrations records each migration once" "$n"
 again=$("${PSQL[@]}" -1 -f "$sql/demo/demo.sql" 2>&1 &&
     "${PSQL[@]}" -At -c "select count(*) from hotline.agencies")
-tap $([ "$again" = 21 ]; echo $?) "the demo data is idempotent" "$again"
+[ "$again" = 21 ]
+tap $? "the demo data is idempotent" "$again"
+
+# Two migrate.sh at once on an empty database: each migration applied once.
+par="${db}_par"
+copies+=("$par")
+admin -c "drop database if exists $par" >/dev/null 2>&1
+admin -c "create database $par" >/dev/null
+o1=$(mktemp)
+o2=$(mktemp)
+PGDATABASE=$par bash "$sql/migrate.sh" >"$o1" 2>&1 &
+p1=$!
+PGDATABASE=$par bash "$sql/migrate.sh" >"$o2" 2>&1
+r2=$?
+wait $p1
+r1=$?
+n=$(cat "$o1" "$o2" | grep -c '^migrate: applied ')
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$n" = "$nfiles" ]
+tap $? "two migrate.sh run at once apply each migration once" "rc=$r1,$r2 applied=$n $(cat "$o1" "$o2")"
+rm -f "$o1" "$o2"
+admin -c "drop database if exists $par" >/dev/null 2>&1
 
 # A failing migration is rolled back whole and stops the run with an error.
 bad=$(mktemp -d)
@@ -60,8 +83,8 @@ out=$(bash "$bad/migrate.sh" 2>&1)
 rc=$?
 left=$("${PSQL[@]}" -At -c "select (to_regclass('hotline.zz_half') is null)::int +
     (select count(*) from hotline.schema_migrations where version = '999_broken')")
-tap $([ $rc -ne 0 ] && [ "$left" = 1 ]; echo $?) \
-    "a failing migration exits non-zero and leaves nothing behind" "rc=$rc left=$left"
+[ $rc -ne 0 ] && [ "$left" = 1 ]
+tap $? "a failing migration exits non-zero and leaves nothing behind" "rc=$rc left=$left"
 rm -rf "$bad"
 
 # Test clients (fake fingerprints: the SHA-256 of the name, except the ones
@@ -134,8 +157,8 @@ select status, response->'error'->>'code', replayed
 from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
 SQL
 )
-tap $([ $held = 1 ] && [ "$second" = "409|idempotency_in_flight|f" ]; echo $?) \
-    "the same client and key while the first is in flight is 409 idempotency_in_flight" "$second"
+[ $held = 1 ] && [ "$second" = "409|idempotency_in_flight|f" ]
+tap $? "the same client and key while the first is in flight is 409 idempotency_in_flight" "$second"
 wait $bg
 orig=$(head -1 "$first")
 third=$("${PSQL[@]}" -At -v gw="$gw" -v body="$body" <<'SQL'
@@ -144,10 +167,11 @@ select status || '|' || replayed || '|' || response::text
 from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
 SQL
 )
-tap $([ -n "$orig" ] && [ "$third" = "201|true|$orig" ]; echo $?) \
-    "once the first has committed, the retry replays its response" "$third / $orig"
+[ -n "$orig" ] && [ "$third" = "201|true|$orig" ]
+tap $? "once the first has committed, the retry replays its response" "$third / $orig"
 n=$("${PSQL[@]}" -At -c "select count(*) from hotline.idempotency where key = 'inflight'")
-tap $([ "$n" = 1 ]; echo $?) "the in-flight race stored one record" "$n"
+[ "$n" = 1 ]
+tap $? "the in-flight race stored one record" "$n"
 rm -f "$first"
 
 # 2. Any change to clients notifies hotline_clients (the daemons' cache).
