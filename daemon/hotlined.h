@@ -156,6 +156,7 @@ struct conn {
 	unsigned long long	 cn_id;
 	int			 cn_handshaken;
 	int			 cn_nul;	/* a NUL byte arrived */
+	int			 cn_idle;	/* between requests */
 };
 
 /* A request handed to api.c; owned by server.c until replied. */

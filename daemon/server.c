@@ -113,18 +113,26 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Watch the decrypted input for NUL bytes.  NUL is valid nowhere in an
- * HTTP/1.1 request line or header field, but evhttp's parser silently cuts
- * a header value at the first one; the request is refused when it arrives.
+ * Watch the decrypted input as it arrives.  The first bytes of a request on
+ * an idle keep-alive connection start that request's deadline.  NUL is valid
+ * nowhere in an HTTP/1.1 request line or header field, but evhttp's parser
+ * silently cuts a header value at the first one: note it, and the request is
+ * refused when it arrives.
  */
 static void
-server_nul_watch(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+server_input_watch(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct conn *cn = arg;
 	struct evbuffer_ptr start, p;
 
-	if (info->n_added == 0 || cn->cn_nul)
+	if (info->n_added == 0)
+		return;
+	if (cn->cn_idle) {
+		cn->cn_idle = 0;
+		conn_arm(cn, sv_cf->cf_request_timeout);
+	}
+	if (cn->cn_nul)
 		return;
 	if (evbuffer_ptr_set(buf, &start, info->orig_size - info->n_deleted,
 	    EVBUFFER_PTR_SET) == -1)
@@ -157,8 +165,8 @@ server_bevcb(struct event_base *base, void *arg)
 	if (bev == NULL)
 		fatalx("event=fatal reason=\"cannot create TLS bufferevent\"");
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	if (evbuffer_add_cb(bufferevent_get_input(bev), server_nul_watch, cn) ==
-	    NULL)
+	if (evbuffer_add_cb(bufferevent_get_input(bev), server_input_watch,
+	    cn) == NULL)
 		fatalx("event=fatal reason=\"cannot watch input\"");
 	cn->cn_bev = bev;
 	conn_arm(cn, sv_cf->cf_handshake_timeout);
@@ -299,11 +307,18 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	sv_inflight++;
 	/* Reading is over; handling gets the full request time. */
 	conn_arm(cn, sv_cf->cf_request_timeout);
-	if (cn->cn_nul && !server_nul_in_body(req))
-		why = "NUL byte in the request line or a header";
-	else
-		why = server_http_check(req);
+	why = server_http_check(req);
+	if (cn->cn_nul) {
+		if (!server_nul_in_body(req))
+			why = "NUL byte in the request line or a header";
+		else	/* the parser refuses the body; look at what follows */
+			cn->cn_nul = evbuffer_search(bufferevent_get_input(
+			    cn->cn_bev), "", 1, NULL).pos >= 0;
+	}
 	if (why != NULL) {
+		/* Never echo an absurd version back in the status line. */
+		req->major = 1;
+		req->minor = 1;
 		r->rq_close = 1;
 		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
 		request_reply_error(r, &err);
@@ -386,6 +401,8 @@ request_reply(struct request *r, int status, const char *body,
 	if (cn != NULL) {
 		cn->cn_req = NULL;
 		r->rq_conn = NULL;
+		/* Idle until the next request's first byte starts its clock. */
+		cn->cn_idle = 1;
 		conn_arm(cn, sv_cf->cf_idle_timeout +
 		    sv_cf->cf_request_timeout);
 	}
