@@ -376,6 +376,27 @@ begin
 	select a.kind into kind from agencies a where a.id = v.agency_id;
 end $$;
 
+-- The start of every agency mutation: the acting agency, then its
+-- Idempotency-Key.  status is null to proceed; else the row to answer.
+create function agency_begin(p_client_id bigint, p_idem_key text, p_endpoint text,
+    p_hash bytea, out agency_id bigint, out kind text, out status integer,
+    out response jsonb, out replayed boolean)
+language plpgsql as $$
+declare
+	chk record;
+begin
+	replayed := false;
+	select a.agency_id, a.kind, a.status, a.response into agency_id, kind, status, response
+	    from agency_client(p_client_id) a;
+	if status is not null then
+		return;
+	end if;
+	select * into chk from idem_begin(p_client_id, p_idem_key, p_endpoint, p_hash);
+	status := chk.status;
+	response := chk.response;
+	replayed := coalesce(chk.replayed, false);
+end $$;
+
 -- GET /v1/queue: the agency's open work, most urgent first.
 create function queue_list(p_client_id bigint, p_state text, p_limit integer)
 returns table (status integer, response jsonb)
@@ -414,19 +435,13 @@ returns table (status integer, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
 	ac record;
-	chk record;
 	v_id bigint;
 	a assignments%rowtype;
 	v_resp jsonb;
 begin
-	select * into ac from agency_client(p_client_id);
+	select * into ac from agency_begin(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash);
 	if ac.status is not null then
-		return query select ac.status, ac.response, false;
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
+		return query select ac.status, ac.response, ac.replayed;
 		return;
 	end if;
 	v_id := own_assignment(ac.agency_id, p_assignment);
@@ -471,7 +486,6 @@ returns table (status integer, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
 	ac record;
-	chk record;
 	c cases%rowtype;
 	a assignments%rowtype;
 	v_type text := p_body->>'type';
@@ -481,15 +495,10 @@ declare
 	v_resp jsonb;
 	v_data jsonb;
 begin
-	select * into ac from agency_client(p_client_id);
-	if ac.status is not null then
-		return query select ac.status, ac.response, false;
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, 'events:' || p_case_number,
+	select * into ac from agency_begin(p_client_id, p_idem_key, 'events:' || p_case_number,
 	    p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
+	if ac.status is not null then
+		return query select ac.status, ac.response, ac.replayed;
 		return;
 	end if;
 	select * into c from cases where case_number = p_case_number;
@@ -565,22 +574,16 @@ returns table (status integer, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
 	ac record;
-	chk record;
 	v_id bigint;
 	a assignments%rowtype;
 	v_target bigint;
 	v_new bigint;
 	v_resp jsonb;
 begin
-	select * into ac from agency_client(p_client_id);
-	if ac.status is not null then
-		return query select ac.status, ac.response, false;
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, 'transfer:' || p_assignment,
+	select * into ac from agency_begin(p_client_id, p_idem_key, 'transfer:' || p_assignment,
 	    p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
+	if ac.status is not null then
+		return query select ac.status, ac.response, ac.replayed;
 		return;
 	end if;
 	v_id := own_assignment(ac.agency_id, p_assignment);
