@@ -17,10 +17,10 @@ SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
-	   daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
+	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
 	   daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
-UNITS	 = test_json test_validate test_config test_examples
+UNITS	 = test_json test_validate test_config test_examples test_crypto
 # Objects the unit tests link against (everything but main).
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 
@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test test-asan unit bench fuzz clean
 
-all: build/hotlined build/hotline-bench
+all: build/hotlined build/hotline-bench build/hotlinectl
 
 build/hotlined: $(SRCS) $(HDRS)
 	@mkdir -p build
@@ -48,6 +48,12 @@ build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
 build/hotline-bench: clients/hotline-bench.c
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
+
+# The administrator's tool: audit, keys, retention, access log.
+CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
+build/hotlinectl: $(CTLSRCS) $(HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Idaemon -o $@ $(CTLSRCS) $(LDLIBS)
 
 deps:
 	@bash daemon/dev/deps.sh

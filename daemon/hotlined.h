@@ -79,7 +79,8 @@ struct config {
 	char	 cf_tls_key[1024];
 	char	 cf_tls_client_ca[1024];
 	char	 cf_database[1024];	/* libpq conninfo */
-	char	 cf_master_key[1024];	/* field-encryption key file */
+	char	 cf_master_key[1024];	/* master key file (wraps data keys) */
+	char	 cf_hash_key[1024];	/* keyed-hash key file (dedupe) */
 	int	 cf_db_pool;
 	int	 cf_batch_max;
 	int	 cf_queue_max;
@@ -289,6 +290,71 @@ int	 validate_transfer(struct json_object *body, time_t now,
 int	 validate_idempotency_key(const char *key);
 /* Check a case number path component; 0 if well formed. */
 int	 validate_case_number(const char *s);
+
+/* crypto.c: envelope encryption of personal data and keyed hashes */
+/*
+ * The master key file holds one key per line, "<kid> <64 hex digits>"
+ * ('#' comments and blank lines allowed); the first is current (wraps new
+ * data keys), the others only unwrap.  The hash key file holds one line of
+ * 64 hex digits.  Both must not be readable by group or others.
+ *
+ * A data key (DEK) is 32 random bytes with a random UUID; it is stored
+ * wrapped: AES-256-GCM under the master key <kid>, with associated data
+ * "hotlined/dek/v1|<uid>|<kid>", as nonce(12) | ciphertext(32) | tag(16).
+ * A field is sealed with AES-256-GCM under its DEK, associated data
+ * "hotlined/field/v1|<uid>|<field>", as 0x01 | nonce(12) | ct | tag(16):
+ * a value moved to another case (uid) or field fails to open.
+ */
+#define KEY_LEN		32
+#define KID_MAX		32	/* [a-z0-9_-]{1,32} */
+#define DEK_UID_LEN	36	/* UUID text */
+#define WRAPPED_LEN	(12 + KEY_LEN + 16)
+#define SEAL_OVERHEAD	(1 + 12 + 16)
+#define DIGEST_LEN	32
+
+struct keyring;
+struct dek {
+	char		 dk_uid[DEK_UID_LEN + 1];
+	char		 dk_kid[KID_MAX + 1];	/* the master key that wraps it */
+	unsigned char	 dk_key[KEY_LEN];
+};
+
+/* Load both key files; NULL with a message in err (no key material). */
+struct keyring *keyring_load(const char *master_path, const char *hash_path,
+	    char *err, size_t errlen);
+void	 keyring_free(struct keyring *);
+const char *keyring_current(const struct keyring *);	/* current kid */
+int	 keyring_has(const struct keyring *, const char *kid);
+/* A fresh DEK wrapped under the current master key; 0 on success. */
+int	 dek_new(const struct keyring *, struct dek *,
+	    unsigned char wrapped[WRAPPED_LEN]);
+/* Unwrap; -1 if the kid is unknown or the wrapped key does not open. */
+int	 dek_unwrap(const struct keyring *, const char *uid, const char *kid,
+	    const unsigned char *wrapped, size_t len, struct dek *);
+/* Wrap a DEK under master key kid (rotation); sets d->dk_kid. */
+int	 dek_wrap(const struct keyring *, struct dek *d, const char *kid,
+	    unsigned char wrapped[WRAPPED_LEN]);
+void	 dek_clear(struct dek *);
+/* Seal plen bytes into out (plen + SEAL_OVERHEAD bytes); 0 on success. */
+int	 field_seal(const struct dek *, const char *field, const void *pt,
+	    size_t plen, unsigned char *out);
+/* Open a sealed field: *out is malloc'd and NUL-terminated; -1 on any
+ * failure (wrong key, field, case, version or a changed byte). */
+int	 field_open(const struct dek *, const char *field,
+	    const unsigned char *ct, size_t clen, char **out, size_t *outlen);
+/* HMAC-SHA256 under the hash key of "hotlined/<kind>/v1|" + data. */
+int	 keyed_digest(const struct keyring *, const char *kind,
+	    const void *data, size_t len, unsigned char out[DIGEST_LEN]);
+/* Normalise an identifier for a keyed digest: "id" (ID number: upper
+ * case), "name_birth" (name without white space, ASCII lower-cased, "|",
+ * birth date), "phone" (digits only; a +86/0086 prefix dropped).
+ * a2 is the birth date for name_birth, else NULL.  0, or -1 if empty. */
+int	 ident_normalise(const char *kind, const char *a1, const char *a2,
+	    char *out, size_t outlen);
+/* Standard base64 without line breaks; the result is malloc'd. */
+char	*b64_encode(const unsigned char *, size_t);
+/* Decode strict standard base64; malloc'd bytes, NULL if malformed. */
+unsigned char *b64_decode(const char *, size_t len, size_t *outlen);
 
 /* error.c */
 /* Fill err; fmt is the message (never include submitted values). */
