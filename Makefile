@@ -18,7 +18,7 @@ SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
 	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
-	   daemon/server.c daemon/tls.c daemon/validate.c
+	   daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
 UNITS	 = test_json test_validate test_config test_examples test_crypto
 # Objects the unit tests link against (everything but main).

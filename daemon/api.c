@@ -52,13 +52,37 @@ const struct db_stmt api_stmts[] = {
 	    "hotline.escalate_due($1::integer)", 1 },
 	{ "clock_next_due", "select extract(epoch from "
 	    "hotline.clock_next_due())", 0 },
+	{ "case_key", "select hotline.case_key($1::bigint, $2::text, $3::text)"
+	    "::text", 3 },
+	{ "access_request_create", "select status, response::text, replayed "
+	    "from hotline.access_request_create($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	{ "access_approve", "select status, response::text, replayed from "
+	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, 'approve')", 4 },
+	{ "access_deny", "select status, response::text, replayed from "
+	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, 'deny')", 4 },
+	{ "access_request_list", "select status, response::text from "
+	    "hotline.access_request_list($1::bigint, $2::text)", 2 },
+	{ "access_log_view", "select status, response::text from "
+	    "hotline.access_log_view($1::bigint, $2::text)", 2 },
 };
 const int api_nstmts = sizeof(api_stmts) / sizeof(api_stmts[0]);
 
+/* What personal data a mutation's body carries (sealed before SQL). */
+enum seal {
+	SEAL_NONE,
+	SEAL_SUBMISSION,	/* a call or report: a fresh data key */
+	SEAL_CASE_NOTE,		/* text/reason under the case's key (by number) */
+	SEAL_ASSIGNMENT_NOTE,	/* reason under the case's key (by assignment) */
+};
+
 /*
- * A POST that changes something: its statement, who may call it, how its
- * body is checked, and whether a path parameter goes before the body.
- * Every one is idempotent under the client's Idempotency-Key.
+ * A POST that changes something: its statement, who may call it (ROLE_NONE:
+ * decided in SQL), how its body is checked, whether a path parameter goes
+ * before the body, and what in it is sealed.  Every one is idempotent
+ * under the client's Idempotency-Key.
  */
 struct mutation {
 	const char	*mu_name;	/* route name, also hashed */
@@ -67,18 +91,39 @@ struct mutation {
 	int		(*mu_validate)(struct json_object *, time_t,
 			    struct api_error *);	/* NULL: no body */
 	int		 mu_target;	/* path parameter is $4 */
+	enum seal	 mu_seal;
 };
 
 static const struct mutation mu_call = { "calls", "intake_call",
-    ROLE_OPERATOR, validate_call, 0 };
+    ROLE_OPERATOR, validate_call, 0, SEAL_SUBMISSION };
 static const struct mutation mu_report = { "reports", "intake_report",
-    ROLE_GATEWAY, validate_report, 0 };
+    ROLE_GATEWAY, validate_report, 0, SEAL_SUBMISSION };
 static const struct mutation mu_ack = { "ack", "assignment_ack",
-    ROLE_AGENCY, NULL, 1 };
+    ROLE_AGENCY, NULL, 1, SEAL_NONE };
 static const struct mutation mu_event = { "events", "case_post_event",
-    ROLE_AGENCY, validate_event, 1 };
+    ROLE_AGENCY, validate_event, 1, SEAL_CASE_NOTE };
 static const struct mutation mu_transfer = { "transfer",
-    "assignment_transfer", ROLE_AGENCY, validate_transfer, 1 };
+    "assignment_transfer", ROLE_AGENCY, validate_transfer, 1,
+    SEAL_ASSIGNMENT_NOTE };
+static const struct mutation mu_access = { "access",
+    "access_request_create", ROLE_AGENCY, validate_access_request, 1,
+    SEAL_NONE };
+static const struct mutation mu_approve = { "approve", "access_approve",
+    ROLE_NONE, NULL, 1, SEAL_NONE };
+static const struct mutation mu_deny = { "deny", "access_deny",
+    ROLE_NONE, NULL, 1, SEAL_NONE };
+
+/* A mutation between its validation and its transaction. */
+struct mctx {
+	struct request		*mc_req;
+	const struct mutation	*mc_mu;
+	struct json_object	*mc_body;	/* NULL: none */
+	char			*mc_data;	/* the body to send, or NULL */
+	size_t			 mc_len;
+	char			 mc_key[IDEMPOTENCY_KEY_MAX + 1];
+	char			 mc_hash[2 + 2 * DIGEST_LEN + 1];
+	char			 mc_target[64];
+};
 
 /* A long-polling queue request waiting for new work. */
 struct waiter {
@@ -189,10 +234,42 @@ api_unavailable(struct request *r, const char *message)
 	api_fail(r, 503, "unavailable", NULL, message);
 }
 
+/*
+ * The row-level security scope of a request's transaction: what its
+ * client may see (sql/005_protection.sql).  A submission by an operator
+ * or gateway writes across tables ("intake").
+ */
+static void
+api_scope(struct request *r, struct dbjob *j, int intake)
+{
+	const struct ident *id = &r->rq_ident;
+	char s[sizeof(j->dj_scope)];
+
+	switch (id->id_role) {
+	case ROLE_ADMIN:
+		snprintf(s, sizeof(s), "admin");
+		break;
+	case ROLE_AGENCY:
+		snprintf(s, sizeof(s), "agency:%lld", id->id_agency);
+		break;
+	case ROLE_OPERATOR:
+	case ROLE_GATEWAY:
+		snprintf(s, sizeof(s), "%s:%lld", intake ? "intake" : "client",
+		    id->id_client);
+		break;
+	default:
+		s[0] = '\0';	/* no rows */
+		break;
+	}
+	db_job_scope(j, s);
+}
+
 /* Submit a job for a request; answers 503 itself on failure. */
 static int
 api_submit(struct request *r, struct dbjob *j)
 {
+	if (j != NULL && j->dj_scope[0] == '\0')
+		api_scope(r, j, 0);
 	if (j == NULL) {
 		api_fail(r, 500, "internal", NULL, "internal error");
 		return -1;
@@ -307,39 +384,6 @@ api_json_content_type(const char *ct)
 	return *p == '\0' ? 0 : -1;
 }
 
-/* SHA-256 of endpoint, target and body, as a bytea literal "\x...". */
-static int
-api_request_hash(const char *endpoint, const char *target, const char *body,
-    size_t len, char out[2 + 64 + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int mdlen = 0, i;
-	EVP_MD_CTX *ctx;
-	int ok;
-
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, endpoint, strlen(endpoint)) == 1 &&
-	    EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
-	    (target == NULL || (EVP_DigestUpdate(ctx, target, strlen(target)) ==
-	    1 && EVP_DigestUpdate(ctx, "\n", 1) == 1)) &&
-	    EVP_DigestUpdate(ctx, body, len) == 1 &&
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return -1;
-	out[0] = '\\';
-	out[1] = 'x';
-	for (i = 0; i < 32; i++) {
-		out[2 + 2 * i] = hex[md[i] >> 4];
-		out[3 + 2 * i] = hex[md[i] & 0xf];
-	}
-	out[66] = '\0';
-	return 0;
-}
-
 /* Pull the error code out of an error body for the log line. */
 static const char *
 api_error_code_of(const char *body)
@@ -347,7 +391,8 @@ api_error_code_of(const char *body)
 	static const char *const codes[] = { "idempotency_in_flight",
 	    "idempotency_key_reused", "unknown_region", "unknown_category",
 	    "unknown_agency", "invalid_transition", "invalid_value",
-	    "client_unknown", "client_revoked", "forbidden", "not_found" };
+	    "client_unknown", "client_revoked", "forbidden", "not_found",
+	    "access_not_needed", "case_purged", "out_of_range" };
 	size_t i;
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
@@ -388,7 +433,152 @@ api_mutate_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* A POST that changes something: validate, then one idempotent transaction. */
+/* Free a mutation's context. */
+static void
+mctx_free(struct mctx *m)
+{
+	if (m == NULL)
+		return;
+	json_object_put(m->mc_body);
+	free(m->mc_data);
+	free(m);
+}
+
+/* Send a mutation's one idempotent transaction; frees the context. */
+static void
+mutate_send(struct mctx *m)
+{
+	struct request *r = m->mc_req;
+	const struct mutation *mu = m->mc_mu;
+	struct dbjob *j;
+	char client[24];
+	const char *s;
+	int p = 3;
+
+	if (m->mc_body != NULL && mu->mu_seal != SEAL_NONE) {
+		/* The sealed body replaces the one received. */
+		s = json_object_to_json_string_ext(m->mc_body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		free(m->mc_data);
+		m->mc_data = s ? strdup(s) : NULL;
+		m->mc_len = m->mc_data ? strlen(m->mc_data) : 0;
+		if (m->mc_data == NULL) {
+			mctx_free(m);
+			inflight_release(r);
+			api_fail(r, 500, "internal", NULL, "internal error");
+			return;
+		}
+	}
+	snprintf(client, sizeof(client), "%lld", r->rq_client);
+	j = db_job_new(mu->mu_stmt, 1, api_mutate_done, r);
+	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
+	    db_job_param(j, 1, m->mc_key, strlen(m->mc_key)) == -1 ||
+	    db_job_param(j, 2, m->mc_hash, strlen(m->mc_hash)) == -1 ||
+	    (mu->mu_target && db_job_param(j, p++, m->mc_target,
+	    strlen(m->mc_target)) == -1) ||
+	    (mu->mu_validate != NULL && db_job_param(j, p, m->mc_data,
+	    m->mc_len) == -1))) {
+		db_job_free(j);
+		j = NULL;
+	}
+	if (j != NULL)
+		api_scope(r, j, mu->mu_seal == SEAL_SUBMISSION);
+	mctx_free(m);
+	if (api_submit(r, j) == -1)
+		inflight_release(r);
+}
+
+/* The case's wrapped data key came back: seal the note, then send. */
+static void
+mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct mctx *m = arg;
+	struct request *r = m->mc_req;
+	const char *key;
+
+	r->rq_job = NULL;
+	if (r->rq_state != REQ_HANDLING) {
+		PQclear(res);
+		db_job_free(j);
+		mctx_free(m);
+		inflight_release(r);
+		request_finish(r);
+		return;
+	}
+	if (oc != DB_OK || PQntuples(res) != 1) {
+		PQclear(res);
+		db_job_free(j);
+		mctx_free(m);
+		inflight_release(r);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		r->rq_errcode = "not_found";
+		api_fail(r, 404, "not_found", NULL, m->mc_mu->mu_seal ==
+		    SEAL_CASE_NOTE ? "no such case" : "no such assignment");
+	} else if (strstr((key = PQgetvalue(res, 0, 0)), "\"purged\"") !=
+	    NULL) {
+		r->rq_errcode = "case_purged";
+		api_fail(r, 409, "case_purged", NULL,
+		    "this case's personal data has been purged");
+	} else if (protect_note(m->mc_body, key) == -1) {
+		log_errorx("event=seal_failed id=%s", r->rq_id);
+		api_fail(r, 500, "internal", NULL, "internal error");
+	} else {
+		PQclear(res);
+		db_job_free(j);
+		mutate_send(m);
+		return;
+	}
+	PQclear(res);
+	db_job_free(j);
+	mctx_free(m);
+	inflight_release(r);
+}
+
+/* Look up the case's data key to seal a note; the mutation follows. */
+static void
+mutate_key(struct mctx *m)
+{
+	struct request *r = m->mc_req;
+	const char *number = NULL, *assignment = NULL;
+	char client[24];
+	struct dbjob *j;
+
+	if (m->mc_mu->mu_seal == SEAL_CASE_NOTE)
+		number = m->mc_target;
+	else
+		assignment = m->mc_target;
+	snprintf(client, sizeof(client), "%lld", r->rq_client);
+	j = db_job_new("case_key", 0, mutate_key_done, m);
+	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
+	    (number != NULL && db_job_param(j, 1, number, strlen(number)) ==
+	    -1) || (assignment != NULL && db_job_param(j, 2, assignment,
+	    strlen(assignment)) == -1))) {
+		db_job_free(j);
+		j = NULL;
+	}
+	if (j != NULL)
+		j->dj_nparams = 3;	/* unset ones are SQL NULL */
+	if (api_submit(r, j) == -1) {
+		mctx_free(m);
+		inflight_release(r);
+	}
+}
+
+/* Whether a body has a free text to seal under the case's key. */
+static int
+has_note(struct json_object *body)
+{
+	struct json_object *v;
+
+	return body != NULL && (json_object_object_get_ex(body, "text", &v) ||
+	    json_object_object_get_ex(body, "reason", &v));
+}
+
+/* A POST that changes something: validate, seal, then one idempotent
+ * transaction. */
 static void
 api_mutate(struct request *r, struct evhttp_request *req,
     const struct mutation *mu, const char *target)
@@ -397,13 +587,12 @@ api_mutate(struct request *r, struct evhttp_request *req,
 	struct evbuffer *buf = evhttp_request_get_input_buffer(req);
 	struct json_object *body = NULL;
 	struct api_error err;
-	struct dbjob *j;
-	char hash[67], client[24], slot[IDEMPOTENCY_KEY_MAX + 32];
+	struct mctx *m;
+	char slot[IDEMPOTENCY_KEY_MAX + 32];
 	const char *key, *data;
 	size_t len;
-	int p = 3;
 
-	if (r->rq_ident.id_role != mu->mu_role) {
+	if (mu->mu_role != ROLE_NONE && r->rq_ident.id_role != mu->mu_role) {
 		api_fail(r, 403, "forbidden", NULL,
 		    "this client's role may not use this endpoint");
 		return;
@@ -463,31 +652,46 @@ api_mutate(struct request *r, struct evhttp_request *req,
 			request_reply_error(r, &err);
 			return;
 		}
-		json_object_put(body);
 	}
-	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	snprintf(slot, sizeof(slot), "%s:%s", client, key);
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->mc_data = malloc(len + 1)) == NULL) {
+		free(m);
+		json_object_put(body);
+		api_fail(r, 500, "internal", NULL, "internal error");
+		return;
+	}
+	m->mc_req = r;
+	m->mc_mu = mu;
+	m->mc_body = body;
+	memcpy(m->mc_data, data, len);
+	m->mc_data[len] = '\0';
+	m->mc_len = len;
+	snprintf(m->mc_key, sizeof(m->mc_key), "%s", key);
+	snprintf(m->mc_target, sizeof(m->mc_target), "%s", target ? target :
+	    "");
+	snprintf(slot, sizeof(slot), "%lld:%s", r->rq_client, key);
 	if (inflight_claim(r, slot) == -1) {
+		mctx_free(m);
 		api_fail(r, 409, "idempotency_in_flight", NULL,
 		    "a request with this Idempotency-Key is still being "
 		    "processed");
 		return;
 	}
-	if (api_request_hash(mu->mu_name, target, data, len, hash) == -1) {
+	/* The hash is of the body as received, before sealing. */
+	if (protect_request_hash(mu->mu_name, target, data, len,
+	    m->mc_hash) == -1 || (mu->mu_seal == SEAL_SUBMISSION &&
+	    protect_submission(body, mu == &mu_report) == -1)) {
+		log_errorx("event=seal_failed id=%s", r->rq_id);
+		mctx_free(m);
+		inflight_release(r);
 		api_fail(r, 500, "internal", NULL, "internal error");
 		return;
 	}
-	j = db_job_new(mu->mu_stmt, 1, api_mutate_done, r);
-	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
-	    db_job_param(j, 1, key, strlen(key)) == -1 ||
-	    db_job_param(j, 2, hash, strlen(hash)) == -1 ||
-	    (mu->mu_target && db_job_param(j, p++, target, strlen(target)) ==
-	    -1) ||
-	    (mu->mu_validate != NULL && db_job_param(j, p, data, len) == -1))) {
-		db_job_free(j);
-		j = NULL;
-	}
-	api_submit(r, j);
+	if ((mu->mu_seal == SEAL_CASE_NOTE ||
+	    mu->mu_seal == SEAL_ASSIGNMENT_NOTE) && has_note(body))
+		mutate_key(m);
+	else
+		mutate_send(m);
 }
 
 /* The readiness probe's round trip came back. */
@@ -559,6 +763,34 @@ api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		api_fail(r, 404, "not_found", NULL, "not found");
 	else
 		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
+	PQclear(res);
+	db_job_free(j);
+}
+
+/* A case view came back: open its sealed values, then answer. */
+static void
+api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct request *r = arg;
+	char *view;
+
+	if (api_job_begin(r, j, oc, res) == -1)
+		return;
+	if (oc != DB_OK || PQntuples(res) != 1) {
+		PQclear(res);
+		db_job_free(j);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0))
+		api_fail(r, 404, "not_found", NULL, "no such case");
+	else if ((view = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
+		log_errorx("event=view_failed id=%s", r->rq_id);
+		api_fail(r, 500, "internal", NULL, "internal error");
+	} else {
+		request_reply(r, 200, view, NULL, NULL);
+		free(view);
+	}
 	PQclear(res);
 	db_job_free(j);
 }
@@ -663,7 +895,8 @@ queue_query(struct waiter *w)
 	struct dbjob *j;
 
 	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	j = db_job_new("queue_list", 0, queue_done, w);
+	if ((j = db_job_new("queue_list", 0, queue_done, w)) != NULL)
+		api_scope(r, j, 0);
 	if (j == NULL || db_job_param(j, 0, client, strlen(client)) == -1 ||
 	    (w->wt_state[0] != '\0' && db_job_param(j, 1, w->wt_state,
 	    strlen(w->wt_state)) == -1) ||
@@ -850,6 +1083,43 @@ path_split(const char *path, char seg[3][64])
 	return n;
 }
 
+/* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
+ * access request. */
+static void
+api_access_list(struct request *r, struct evhttp_request *req)
+{
+	static const char *const states[] = { "pending", "approved", "denied",
+	    "expired", NULL };
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = evhttp_uri_get_query(uri), *state;
+	struct evkeyvalq params;
+	char st[16] = "";
+	size_t i;
+
+	memset(&params, 0, sizeof(params));
+	params.tqh_first = NULL;
+	params.tqh_last = &params.tqh_first;
+	if (q != NULL && evhttp_parse_query_str(q, &params) == -1) {
+		api_fail(r, 400, "bad_request", NULL, "malformed query");
+		return;
+	}
+	if ((state = evhttp_find_header(&params, "state")) != NULL) {
+		for (i = 0; states[i] != NULL; i++)
+			if (strcmp(state, states[i]) == 0)
+				break;
+		if (states[i] == NULL) {
+			evhttp_clear_headers(&params);
+			api_fail(r, 400, "invalid_value", "state",
+			    "must be pending, approved, denied or expired");
+			return;
+		}
+		snprintf(st, sizeof(st), "%s", states[i]);
+	}
+	evhttp_clear_headers(&params);
+	api_read(r, "access_request_list", api_read_done,
+	    st[0] != '\0' ? st : NULL, NOPARAM, NOPARAM);
+}
+
 /* Answer 405 naming the method to use. */
 static void
 api_method(struct request *r, const char *use)
@@ -881,8 +1151,37 @@ api_v1(struct request *r, struct evhttp_request *req, const char *path)
 		else if (validate_case_number(seg[1]) == -1)
 			api_fail(r, 404, "not_found", NULL, "no such case");
 		else
-			api_read(r, "case_view", api_value_done, seg[1],
+			api_read(r, "case_view", api_case_done, seg[1],
 			    NOPARAM, NOPARAM);
+	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
+	    strcmp(seg[2], "access-requests") == 0) {
+		if (!post)
+			api_method(r, "use POST");
+		else if (validate_case_number(seg[1]) == -1)
+			api_fail(r, 404, "not_found", NULL, "no such case");
+		else
+			api_mutate(r, req, &mu_access, seg[1]);
+	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
+	    strcmp(seg[2], "access-log") == 0) {
+		if (!get)
+			api_method(r, "use GET");
+		else if (validate_case_number(seg[1]) == -1)
+			api_fail(r, 404, "not_found", NULL, "no such case");
+		else
+			api_read(r, "access_log_view", api_read_done, seg[1],
+			    NOPARAM, NOPARAM);
+	} else if (n == 1 && strcmp(seg[0], "access-requests") == 0) {
+		get ? api_access_list(r, req) : api_method(r, "use GET");
+	} else if (n == 3 && strcmp(seg[0], "access-requests") == 0 &&
+	    (strcmp(seg[2], "approve") == 0 || strcmp(seg[2], "deny") == 0)) {
+		if (!post)
+			api_method(r, "use POST");
+		else if (!valid_uuid(seg[1]))
+			api_fail(r, 404, "not_found", NULL,
+			    "no such access request");
+		else
+			api_mutate(r, req, seg[2][0] == 'a' ? &mu_approve :
+			    &mu_deny, seg[1]);
 	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
 	    strcmp(seg[2], "events") == 0) {
 		if (!post)
@@ -933,6 +1232,7 @@ api_route_name(const char *path)
 		{ "/v1/reports", "reports" }, { "/v1/queue", "queue" },
 		{ "/v1/cases/", "case" }, { "/v1/assignments/", "assignment" },
 		{ "/v1/supervision/", "supervision" },
+		{ "/v1/access-requests", "access_requests" },
 	};
 	size_t i;
 
@@ -1006,6 +1306,7 @@ api_expire_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what; (void)arg;
 	if ((j = db_job_new("idem_expire", 0, api_expire_done, NULL)) !=
 	    NULL) {
+		db_job_scope(j, "system");
 		if (db_job_param(j, 0, IDEM_KEEP, strlen(IDEM_KEEP)) == -1 ||
 		    db_submit(j) == -1)
 			db_job_free(j);

@@ -6,6 +6,7 @@
  * after that segment's Sync, that is after COMMIT.  A dedicated
  * connection LISTENs.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,11 @@ enum exp_role {
 	EXP_JOB,
 	EXP_LISTEN,		/* LISTEN command on the listen connection */
 	EXP_SYNC,		/* end of a segment */
+	EXP_SCOPE,		/* a job's set_config('hotline.scope') */
 };
+
+#define DB_SCOPE_STMT	"hotlined_scope"
+#define DB_SCOPE_SQL	"select set_config('hotline.scope', $1, true)"
 
 /* One result the connection waits for, in the order sent. */
 struct expect {
@@ -88,6 +93,13 @@ db_job_new(const char *stmt, int batchable, db_done_cb done, void *arg)
 	j->dj_done = done;
 	j->dj_arg = arg;
 	return j;
+}
+
+/* Set the job's row-level security scope (see sql/005_protection.sql). */
+void
+db_job_scope(struct dbjob *j, const char *scope)
+{
+	snprintf(j->dj_scope, sizeof(j->dj_scope), "%s", scope);
 }
 
 /* Set text parameter idx (a copy of len bytes); 0 on success. */
@@ -243,10 +255,20 @@ db_flush(struct dbconn *c)
 	return 0;
 }
 
-/* Send a job's statement; 0 on success. */
+/*
+ * Send a job's statement, preceded by its row-level security scope (SET
+ * LOCAL hotline.scope): always sent, so that in a batch no job runs with
+ * the scope of the one before it.  0 on success.
+ */
 static int
 db_send_job(struct dbconn *c, struct dbjob *j)
 {
+	const char *scope = j->dj_scope;
+
+	if (!PQsendQueryPrepared(c->dc_pg, DB_SCOPE_STMT, 1, &scope, NULL, NULL,
+	    0))
+		return -1;
+	db_expect(c, EXP_SCOPE, j);
 	if (!PQsendQueryPrepared(c->dc_pg, j->dj_stmt, j->dj_nparams,
 	    (const char *const *)j->dj_params, NULL, NULL, 0))
 		return -1;
@@ -421,6 +443,13 @@ db_handle_result(struct dbconn *c, struct expect *e, PGresult *res)
 			db_log_result_error(c, res, e->ex_job->dj_stmt);
 		c->dc_failed = 1;
 		break;
+	case EXP_SCOPE:
+		if (st != PGRES_TUPLES_OK) {
+			if (st != PGRES_PIPELINE_ABORTED)
+				db_log_result_error(c, res, "scope");
+			c->dc_failed = 1;
+		}
+		break;
 	default:
 		if (st != PGRES_COMMAND_OK) {
 			if (st != PGRES_PIPELINE_ABORTED)
@@ -548,6 +577,12 @@ db_on_connected(struct dbconn *c)
 			db_expect(c, EXP_LISTEN, NULL);
 		}
 	} else {
+		if (!PQsendPrepare(c->dc_pg, DB_SCOPE_STMT, DB_SCOPE_SQL, 1,
+		    NULL)) {
+			db_conn_fail(c, "prepare failed");
+			return;
+		}
+		db_expect(c, EXP_PREPARE, NULL);
 		for (i = 0; i < db_nstmts; i++) {
 			if (!PQsendPrepare(c->dc_pg, db_stmts[i].st_name,
 			    db_stmts[i].st_sql, db_stmts[i].st_nparams,
@@ -683,8 +718,9 @@ db_conn_init(struct dbconn *c, int idx, int listener)
 	c->dc_idx = idx;
 	c->dc_listener = listener;
 	c->dc_retry_ms = DB_RECONNECT_MIN_MS;
-	c->dc_maxexp = (db_cf->cf_batch_max > db_nstmts ?
-	    db_cf->cf_batch_max : db_nstmts) + DB_MAX_CHANNELS + 4;
+	/* Per job a scope and a statement; or every prepare; and the Sync. */
+	c->dc_maxexp = (2 * db_cf->cf_batch_max > db_nstmts + 1 ?
+	    2 * db_cf->cf_batch_max : db_nstmts + 1) + DB_MAX_CHANNELS + 4;
 	if ((c->dc_exp = calloc((size_t)c->dc_maxexp,
 	    sizeof(*c->dc_exp))) == NULL)
 		return -1;

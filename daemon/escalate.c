@@ -87,8 +87,10 @@ esc_next(void)
 		esc_again = 1;
 		return;
 	}
-	if ((j = db_job_new("clock_next_due", 0, esc_next_done, NULL)) ==
-	    NULL || db_submit(j) == -1) {
+	if ((j = db_job_new("clock_next_due", 0, esc_next_done, NULL)) !=
+	    NULL)
+		db_job_scope(j, "system");
+	if (j == NULL || db_submit(j) == -1) {
 		db_job_free(j);
 		esc_retry();
 		return;
@@ -138,7 +140,8 @@ esc_timer_cb(evutil_socket_t fd, short what, void *arg)
 		esc_again = 1;
 		return;
 	}
-	j = db_job_new("escalate_due", 0, esc_due_done, NULL);
+	if ((j = db_job_new("escalate_due", 0, esc_due_done, NULL)) != NULL)
+		db_job_scope(j, "system");
 	if (j == NULL || db_job_param(j, 0, ESCALATE_BATCH,
 	    strlen(ESCALATE_BATCH)) == -1 || db_submit(j) == -1) {
 		db_job_free(j);

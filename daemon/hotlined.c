@@ -65,6 +65,7 @@ main_drain_cb(evutil_socket_t fd, short what, void *arg)
 	ident_shutdown();
 	escalate_shutdown();
 	api_shutdown();
+	protect_shutdown();
 	event_base_loopexit(main_base, NULL);
 }
 
@@ -86,12 +87,13 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	main_drain_cb(-1, 0, NULL);
 }
 
-/* SIGHUP: reload the TLS certificate files. */
+/* SIGHUP: reload the TLS certificate files and the key files. */
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig; (void)what; (void)arg;
 	server_reload_tls();
+	protect_reload();
 }
 
 int
@@ -138,11 +140,19 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		SSL_CTX_free(ctx);
+		if (protect_init(&main_cf) == -1) {
+			fprintf(stderr, "%s: key files unusable\n", path);
+			return 1;
+		}
+		protect_shutdown();
 		printf("configuration OK\n");
 		return 0;
 	}
 	log_init(foreground, main_cf.cf_log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/* No keys, no service: personal data is never stored unsealed. */
+	if (protect_init(&main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot load the key files\"");
 	if (tls_init() == -1)
 		fatalx("event=fatal reason=\"tls init\"");
 	if ((main_base = event_base_new()) == NULL)

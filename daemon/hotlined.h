@@ -139,6 +139,7 @@ struct dbjob {
 	PGresult	*dj_result;	/* held until COMMIT */
 	db_done_cb	 dj_done;
 	void		*dj_arg;
+	char		 dj_scope[32];	/* hotline.scope; "" sees no rows */
 };
 
 /* A prepared statement the pool prepares on every connection. */
@@ -234,6 +235,7 @@ struct dbjob *db_job_new(const char *stmt, int batchable, db_done_cb,
 int	 db_job_param(struct dbjob *, int idx, const char *value,
 	    size_t len);
 void	 db_job_free(struct dbjob *);
+void	 db_job_scope(struct dbjob *, const char *);
 int	 db_connected(void);
 int	 db_busy(void);
 int	 db_listen(const char *const *channels, void (*cb)(const char *));
@@ -285,6 +287,9 @@ int	 validate_event(struct json_object *body, time_t now,
 	    struct api_error *err);
 /* Check a POST /v1/assignments/{id}/transfer body. */
 int	 validate_transfer(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/cases/{n}/access-requests body. */
+int	 validate_access_request(struct json_object *body, time_t now,
 	    struct api_error *err);
 /* Check an Idempotency-Key header value; 0 if valid. */
 int	 validate_idempotency_key(const char *key);
@@ -355,6 +360,16 @@ int	 ident_normalise(const char *kind, const char *a1, const char *a2,
 char	*b64_encode(const unsigned char *, size_t);
 /* Decode strict standard base64; malloc'd bytes, NULL if malformed. */
 unsigned char *b64_decode(const char *, size_t len, size_t *outlen);
+
+/* protect.c: personal data sealed on the way in, opened on the way out */
+int	 protect_init(const struct config *);
+int	 protect_reload(void);
+void	 protect_shutdown(void);
+int	 protect_submission(struct json_object *body, int report);
+int	 protect_note(struct json_object *body, const char *key);
+char	*protect_view(const char *json);
+int	 protect_request_hash(const char *endpoint, const char *target,
+	    const char *body, size_t len, char out[2 + 2 * DIGEST_LEN + 1]);
 
 /* error.c */
 /* Fill err; fmt is the message (never include submitted values). */

@@ -102,6 +102,7 @@ ident_reload(void)
 	}
 	if ((j = db_job_new("client_list", 0, ident_loaded_cb, NULL)) == NULL)
 		return;
+	db_job_scope(j, "system");
 	if (db_submit(j) == -1) {
 		db_job_free(j);
 		return;

@@ -268,6 +268,15 @@ static const struct field transfer_fields[] = {
 };
 static const struct schema transfer_schema = SCHEMA(transfer_fields);
 
+/* POST /v1/cases/{n}/access-requests: why, and for how many hours. */
+#define PURPOSE_MAX	500
+#define ACCESS_HOURS_MAX 720
+static const struct field access_fields[] = {
+	TEXT("purpose", REQUIRED, PURPOSE_MAX),
+	INT("hours", OPTIONAL, 1, ACCESS_HOURS_MAX),
+};
+static const struct schema access_schema = SCHEMA(access_fields);
+
 static int	check_object(struct json_object *, const struct schema *,
 		    const char *, time_t, struct api_error *);
 
@@ -974,6 +983,14 @@ validate_transfer(struct json_object *body, time_t now,
     struct api_error *err)
 {
 	return check_body(body, &transfer_schema, now, err);
+}
+
+/* Check a POST /v1/cases/{n}/access-requests body. */
+int
+validate_access_request(struct json_object *body, time_t now,
+    struct api_error *err)
+{
+	return check_body(body, &access_schema, now, err);
 }
 
 /* Check an Idempotency-Key: 1-128 of A-Z a-z 0-9 . _ : - */

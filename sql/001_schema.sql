@@ -2,8 +2,11 @@
 -- and idempotency.  Every object belongs to hotline_owner; the daemon's role
 -- hotlined owns nothing and may only execute the API functions (003, 004).
 -- Personal data (names, phones, ID numbers, addresses, schools, narratives,
--- summaries) lives in its own columns, each commented 'personal data: ...',
--- so that a later migration can encrypt exactly those.
+-- summaries, notes) is never stored in plain text: each such column is of
+-- domain `sealed`, AES-256-GCM ciphertext made by the daemon under the
+-- case's (or call's) own data key, which is stored wrapped by a master key
+-- the database never sees (see daemon/crypto.c).  Each such column is
+-- commented 'personal data: ...'.
 
 do $$
 begin
@@ -80,9 +83,12 @@ create table clients (
 	cert_sha256	char(64) not null unique check (cert_sha256 ~ '^[0-9a-f]{64}$'),
 	created_at	timestamptz not null default now(),
 	revoked_at	timestamptz,
-	check ((role = 'agency') = (agency_id is not null))
+	approver	boolean not null default false,
+	check ((role = 'agency') = (agency_id is not null)),
+	check (not approver or role = 'agency')
 );
 comment on table clients is 'API clients identified by the SHA-256 of their certificate; the role decides what they may do.';
+comment on column clients.approver is 'An agency client that may approve its agency''s requests for access to personal data.';
 
 -- Case categories (the routing key).
 create table categories (
@@ -120,6 +126,12 @@ create table situations (
 );
 comment on table situations is 'The nine statutory situations of a mandatory report, with the minimum risk and the category each implies.';
 
+-- A sealed personal value: version byte 1, nonce, ciphertext, tag.  A
+-- plain-text value cannot satisfy it by accident.
+create domain sealed as bytea
+	check (octet_length(value) between 29 and 65536 and get_byte(value, 0) = 1);
+comment on domain sealed is 'Personal data sealed by the daemon (AES-256-GCM: 0x01, nonce, ciphertext, tag); never plain text.';
+
 -- Case numbers: one global sequence (YYYY-RRRRRR-NNNNNNNN).
 create sequence case_number_seq;
 comment on sequence case_number_seq is 'The global sequence of case numbers (the last part of YYYY-RRRRRR-NNNNNNNN).';
@@ -142,10 +154,23 @@ create table cases (
 	status		text not null default 'open' check (status in ('open', 'closed')),
 	created_by	bigint not null references clients (id),
 	created_at	timestamptz not null default now(),
-	narrative	text not null check (char_length(narrative) between 1 and 16000)
+	closed_at	timestamptz,
+	narrative	sealed,
+	dek_uid		uuid not null,
+	dek_kid		text check (dek_kid ~ '^[a-z0-9_-]{1,32}$'),
+	dek_wrapped	bytea check (octet_length(dek_wrapped) = 60),
+	purged_at	timestamptz,
+	history_len	integer not null default 0,
+	history_head	bytea,
+	check ((status = 'closed') = (closed_at is not null)),
+	check ((purged_at is null) = (dek_wrapped is not null and dek_kid is not null)),
+	check (purged_at is not null or narrative is not null)
 );
 comment on table cases is 'Cases opened by a call or a mandatory report; the region is the child''s county.';
 comment on column cases.narrative is 'personal data: what happened, as told by the caller or reporter';
+comment on column cases.history_len is 'How many history events the case has, and history_head the last one''s hash (a deleted last event is detected).';
+comment on column cases.dek_uid is 'The id of the case''s data key (bound into every ciphertext of the case).';
+comment on column cases.dek_wrapped is 'The case''s data key wrapped by master key dek_kid; null once purged (crypto-shredded).';
 
 -- The categories of a case.
 create table case_categories (
@@ -160,14 +185,14 @@ comment on table case_categories is 'The (category, subcategory) pairs of a case
 -- The child a case is about (personal data).
 create table children (
 	case_id		bigint primary key references cases (id),
-	name		text check (char_length(name) between 1 and 64),
+	name		sealed,
 	gender		text check (gender in ('female', 'male', 'unknown')),
 	age		smallint check (age between 0 and 17),
-	birth_date	date check (birth_date between '1990-01-01' and '2099-12-31'),
-	id_number	text check (id_number ~ '^[0-9]{17}[0-9X]$'),
-	phone		text check (phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
-	school		text check (char_length(school) between 1 and 128),
-	address		text check (char_length(address) between 1 and 256),
+	birth_date	sealed,
+	id_number	sealed,
+	phone		sealed,
+	school		sealed,
+	address		sealed,
 	region_code	text not null references regions (code)
 );
 comment on table children is 'The child a case is about, one per case (personal data apart from region_code, gender and age).';
@@ -186,16 +211,24 @@ create table calls (
 	started_at		timestamptz not null,
 	ended_at		timestamptz not null,
 	caller_type		text not null check (caller_type in ('child_self', 'about_child', 'unknown')),
-	caller_phone		text check (caller_phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
+	caller_phone		sealed,
 	language		text not null default 'zh' check (char_length(language) <= 35
 				    and language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$'),
 	topic_category		text references categories (code),
 	topic_subcategory	text,
-	summary			text check (char_length(summary) between 1 and 4000),
+	summary			sealed,
 	disposition		text not null check (disposition in ('counselled', 'information',
 				    'referred', 'silent', 'hang_up', 'prank', 'abusive', 'case_opened')),
 	case_id			bigint references cases (id),
 	received_at		timestamptz not null default now(),
+	dek_uid			uuid,
+	dek_kid			text check (dek_kid ~ '^[a-z0-9_-]{1,32}$'),
+	dek_wrapped		bytea check (octet_length(dek_wrapped) = 60),
+	purged_at		timestamptz,
+	-- A call that opened a case uses the case's data key; any other its own.
+	check ((case_id is null) = (dek_uid is not null)),
+	check (case_id is not null or (purged_at is null) =
+	    (dek_wrapped is not null and dek_kid is not null)),
 	check (ended_at >= started_at and ended_at <= started_at + interval '24 hours'),
 	check (topic_subcategory is null or topic_category is not null),
 	check ((disposition = 'case_opened') = (case_id is not null)),
@@ -206,19 +239,20 @@ create index calls_started_at on calls (started_at);
 comment on table calls is 'Every hotline call, including silent, hang-up and prank calls; case_id is the case it opened.';
 comment on column calls.caller_phone is 'personal data: the caller''s number (null when withheld)';
 comment on column calls.summary is 'personal data: the operator''s summary of the call';
+comment on column calls.dek_wrapped is 'A call that opened no case: its own data key, wrapped; null once purged.';
 
 -- Mandatory reports (强制报告): the reporter's identity is confidential.
 create table reports (
 	case_id			bigint primary key references cases (id),
 	client_id		bigint not null references clients (id),
 	receipt_id		text not null unique check (receipt_id ~ '^R[A-Z2-7]{20}$'),
-	reporter_name		text not null check (char_length(reporter_name) between 1 and 64),
-	reporter_phone		text not null check (reporter_phone ~ '^(1[3-9][0-9]{9}|0[1-9][0-9]{1,3}-?[1-9][0-9]{6,7}|\+[1-9][0-9]{6,14})$'),
-	reporter_id_number	text check (reporter_id_number ~ '^[0-9]{17}[0-9X]$'),
+	reporter_name		sealed,
+	reporter_phone		sealed,
+	reporter_id_number	sealed,
 	reporter_profession	text not null check (reporter_profession in ('teacher',
 				    'kindergarten_staff', 'doctor', 'nurse', 'social_worker',
 				    'hotel_staff', 'community_worker', 'other')),
-	institution_name	text not null check (char_length(institution_name) between 1 and 128),
+	institution_name	sealed,
 	institution_type	text not null check (institution_type in ('school', 'kindergarten',
 				    'nursery', 'hospital', 'clinic', 'welfare_institution',
 				    'social_work_agency', 'hotel', 'residents_committee',
@@ -231,7 +265,7 @@ create table reports (
 	discovered_at		timestamptz not null,
 	reported_at		timestamptz not null check (reported_at >= discovered_at),
 	immediate_danger	boolean not null,
-	actions_taken		text check (char_length(actions_taken) between 1 and 4000)
+	actions_taken		sealed
 );
 comment on table reports is 'Mandatory reports (强制报告), one per case; the reporter''s identity is confidential.';
 comment on column reports.reporter_name is 'personal data: the reporter''s name (confidential)';
@@ -282,6 +316,7 @@ begin
 	end if;
 	new.hash := case_event_hash(v_prev, new.case_id, new.seq, new.at, new.kind, new.actor,
 	    new.data);
+	update cases set history_len = new.seq, history_head = new.hash where id = new.case_id;
 	return new;
 end $$;
 comment on function case_events_chain() is 'Trigger: computes the hash chaining a new history event to its predecessor.';

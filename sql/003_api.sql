@@ -90,10 +90,18 @@ returns jsonb language sql stable set search_path = hotline, pg_temp as $$
 	    end
 $$;
 
--- Create a case with its child, categories and first history event.
+-- A sealed value as the daemon sends it (base64), or null.
+create function sealed_in(p text)
+returns sealed language sql immutable as $$
+	select decode(p, 'base64')::sealed
+$$;
+
+-- Create a case with its child, categories and first history event.  The
+-- personal fields arrive sealed (base64) and p_key is the case's wrapped
+-- data key {"uid", "kid", "wrapped"}, all made by the daemon.
 create function case_create(p_source text, p_region text, p_risk smallint,
     p_client_id bigint, p_narrative text, p_child jsonb, p_categories jsonb,
-    out case_id bigint, out case_number text)
+    p_key jsonb, out case_id bigint, out case_number text)
 language plpgsql set search_path = hotline, pg_temp as $$
 declare
 	v_n bigint;
@@ -101,14 +109,18 @@ begin
 	v_n := nextval('case_number_seq');
 	case_number := to_char(now() at time zone 'Asia/Shanghai', 'YYYY') || '-' ||
 	    p_region || '-' || lpad(v_n::text, greatest(8, length(v_n::text)), '0');
-	insert into cases (case_number, source, region_code, risk_level, created_by, narrative)
-	    values (case_number, p_source, p_region, p_risk, p_client_id, p_narrative)
+	insert into cases (case_number, source, region_code, risk_level, created_by, narrative,
+	    dek_uid, dek_kid, dek_wrapped)
+	    values (case_number, p_source, p_region, p_risk, p_client_id, sealed_in(p_narrative),
+	    (p_key->>'uid')::uuid, p_key->>'kid', decode(p_key->>'wrapped', 'base64'))
 	    returning id into case_id;
 	insert into children (case_id, name, gender, age, birth_date, id_number, phone,
 	    school, address, region_code)
-	    values (case_id, p_child->>'name', p_child->>'gender', (p_child->>'age')::smallint,
-	    (p_child->>'birth_date')::date, p_child->>'id_number', p_child->>'phone',
-	    p_child->>'school', p_child->>'address', p_child->>'region_code');
+	    values (case_id, sealed_in(p_child->>'name'), p_child->>'gender',
+	    (p_child->>'age')::smallint, sealed_in(p_child->>'birth_date'),
+	    sealed_in(p_child->>'id_number'), sealed_in(p_child->>'phone'),
+	    sealed_in(p_child->>'school'), sealed_in(p_child->>'address'),
+	    p_child->>'region_code');
 	insert into case_categories (case_id, category, subcategory)
 	    select distinct case_id, c->>'category', c->>'subcategory'
 	    from jsonb_array_elements(p_categories) c;
@@ -154,6 +166,8 @@ declare
 	v_case_id bigint;
 	v_case_number text;
 	v_call uuid;
+	v_call_id bigint;
+	v_earlier jsonb;
 	v_resp jsonb;
 begin
 	select * into chk from api_client_check(p_client_id, 'operator');
@@ -191,19 +205,27 @@ begin
 		select c.case_id, c.case_number into v_case_id, v_case_number
 		    from case_create('call', oc#>>'{child,region_code}',
 		    (oc->>'risk_level')::smallint, p_client_id, oc->>'narrative', oc->'child',
-		    oc->'categories') c;
+		    oc->'categories', p_body->'$key') c;
 		-- Routing (004_routing.sql) runs in this same transaction.
 		perform case_route(v_case_id, null, p_client_id);
 	end if;
 	insert into calls (client_id, started_at, ended_at, caller_type, caller_phone, language,
-	    topic_category, topic_subcategory, summary, disposition, case_id)
+	    topic_category, topic_subcategory, summary, disposition, case_id,
+	    dek_uid, dek_kid, dek_wrapped)
 	values (p_client_id, (p_body->>'started_at')::timestamptz, (p_body->>'ended_at')::timestamptz,
-	    p_body->>'caller_type', p_body->>'caller_phone', coalesce(p_body->>'language', 'zh'),
-	    p_body#>>'{topic,category}', p_body#>>'{topic,subcategory}', p_body->>'summary',
-	    p_body->>'disposition', v_case_id)
-	returning call_id into v_call;
+	    p_body->>'caller_type', sealed_in(p_body->>'caller_phone'),
+	    coalesce(p_body->>'language', 'zh'), p_body#>>'{topic,category}',
+	    p_body#>>'{topic,subcategory}', sealed_in(p_body->>'summary'),
+	    p_body->>'disposition', v_case_id,
+	    case when v_case_id is null then (p_body#>>'{$key,uid}')::uuid end,
+	    case when v_case_id is null then p_body#>>'{$key,kid}' end,
+	    case when v_case_id is null then decode(p_body#>>'{$key,wrapped}', 'base64') end)
+	returning id, call_id into v_call_id, v_call;
+	-- Keyed digests (005_protection.sql): a repeat caller, a known child.
+	v_earlier := identifiers_record(v_case_id, v_call_id, p_body->'$digests');
 	v_resp := jsonb_strip_nulls(jsonb_build_object('call_id', v_call,
-	    'received_at', api_ts(now()), 'case_number', v_case_number));
+	    'received_at', api_ts(now()), 'case_number', v_case_number,
+	    'earlier_calls', v_earlier));
 	perform idem_store(p_client_id, p_idem_key, 'calls', p_request_hash, v_resp);
 	return query select 201, v_resp, false;
 end $$;
@@ -247,93 +269,25 @@ begin
 	    from situations s where s.situation = any (v_sits);
 	v_receipt := receipt_new();
 	select * into v_case from case_create('report', p_body#>>'{child,region_code}', v_risk,
-	    p_client_id, p_body->>'narrative', p_body->'child', v_cats);
+	    p_client_id, p_body->>'narrative', p_body->'child', v_cats, p_body->'$key');
 	insert into reports (case_id, client_id, receipt_id, reporter_name, reporter_phone,
 	    reporter_id_number, reporter_profession, institution_name, institution_type,
 	    institution_region, situations, suspected, discovered_at, reported_at,
 	    immediate_danger, actions_taken)
-	values (v_case.case_id, p_client_id, v_receipt, p_body#>>'{reporter,name}',
-	    p_body#>>'{reporter,phone}', p_body#>>'{reporter,id_number}',
-	    p_body#>>'{reporter,profession}', p_body#>>'{institution,name}',
+	values (v_case.case_id, p_client_id, v_receipt, sealed_in(p_body#>>'{reporter,name}'),
+	    sealed_in(p_body#>>'{reporter,phone}'), sealed_in(p_body#>>'{reporter,id_number}'),
+	    p_body#>>'{reporter,profession}', sealed_in(p_body#>>'{institution,name}'),
 	    p_body#>>'{institution,type}', p_body#>>'{institution,region_code}', v_sits,
 	    (p_body->>'suspected')::boolean, (p_body->>'discovered_at')::timestamptz,
 	    (p_body->>'reported_at')::timestamptz, (p_body->>'immediate_danger')::boolean,
-	    p_body->>'actions_taken');
+	    sealed_in(p_body->>'actions_taken'));
 	-- Routing (004_routing.sql) runs in this same transaction.
 	perform case_route(v_case.case_id, p_body#>>'{institution,type}', p_client_id);
+	perform identifiers_record(v_case.case_id, null, p_body->'$digests');
 	v_resp := jsonb_build_object('case_number', v_case.case_number, 'receipt_id', v_receipt,
 	    'risk_level', v_risk, 'received_at', api_ts(now()));
 	perform idem_store(p_client_id, p_idem_key, 'reports', p_request_hash, v_resp);
 	return query select 201, v_resp, false;
-end $$;
-
--- GET /v1/cases/{n}: the case for an admin, its creator or an agency with an
--- assignment on it; else null.  The reporter's identity is shown only to an
--- admin, the filing gateway, police and the procuratorate (opinion art. 12).
-create function case_view(p_client_id bigint, p_case_number text)
-returns jsonb
-language plpgsql stable security definer set search_path = hotline, pg_temp as $$
-declare
-	v_client clients%rowtype;
-	c cases%rowtype;
-	v jsonb;
-	v_reporter boolean;
-begin
-	select * into v_client from clients where id = p_client_id and revoked_at is null;
-	select * into c from cases where case_number = p_case_number;
-	if v_client.id is null or c.id is null or (v_client.role <> 'admin'
-	    and c.created_by <> v_client.id and (v_client.role <> 'agency'
-		or not exists (select 1 from assignments a
-		    where a.case_id = c.id and a.agency_id = v_client.agency_id))) then
-		return null;
-	end if;
-	v_reporter := v_client.role = 'admin' or c.created_by = v_client.id
-	    or (v_client.role = 'agency' and (select g.kind from agencies g
-		where g.id = v_client.agency_id) in ('police', 'procuratorate'));
-	v := jsonb_build_object(
-	    'case_number', c.case_number,
-	    'source', c.source,
-	    'status', c.status,
-	    'risk_level', c.risk_level,
-	    'region_code', c.region_code,
-	    'created_at', api_ts(c.created_at),
-	    'narrative', c.narrative,
-	    'categories', (select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
-		'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
-		from case_categories k where k.case_id = c.id),
-	    'child', (select jsonb_strip_nulls(jsonb_build_object('name', h.name, 'gender', h.gender,
-		'age', h.age, 'birth_date', h.birth_date, 'id_number', h.id_number, 'phone', h.phone,
-		'school', h.school, 'address', h.address, 'region_code', h.region_code))
-		from children h where h.case_id = c.id),
-	    'history', (select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('seq', e.seq,
-		'at', api_ts(e.at), 'kind', e.kind, 'actor', e.actor, 'assignment', e.data->'assignment',
-		'agency', e.data->'agency', 'clock', e.data->'clock', 'outcome', e.data->'outcome',
-		'from', e.data->'from', 'to', e.data->'to', 'role', e.data->'role',
-		'level', e.data->'level')) order by e.seq), '[]')
-		from case_events e where e.case_id = c.id),
-	    'assignments', (select coalesce(jsonb_agg(assignment_json(a.id) order by a.id), '[]')
-		from assignments a where a.case_id = c.id));
-	if c.source = 'report' then
-		v := v || (select jsonb_build_object('report', jsonb_strip_nulls(jsonb_build_object(
-		    'receipt_id', r.receipt_id,
-		    'reporter', case when v_reporter then jsonb_strip_nulls(jsonb_build_object(
-			'name', r.reporter_name, 'phone', r.reporter_phone,
-			'id_number', r.reporter_id_number, 'profession', r.reporter_profession))
-			else jsonb_build_object('withheld', true) end,
-		    'institution', jsonb_strip_nulls(jsonb_build_object('name', r.institution_name,
-			'type', r.institution_type, 'region_code', r.institution_region)),
-		    'situations', to_jsonb(r.situations), 'suspected', r.suspected,
-		    'discovered_at', api_ts(r.discovered_at), 'reported_at', api_ts(r.reported_at),
-		    'immediate_danger', r.immediate_danger, 'actions_taken', r.actions_taken)))
-		    from reports r where r.case_id = c.id);
-	else
-		v := v || jsonb_build_object('calls', (select coalesce(jsonb_agg(jsonb_build_object(
-		    'call_id', k.call_id, 'started_at', api_ts(k.started_at),
-		    'ended_at', api_ts(k.ended_at), 'caller_type', k.caller_type,
-		    'disposition', k.disposition) order by k.id), '[]')
-		    from calls k where k.case_id = c.id));
-	end if;
-	return v;
 end $$;
 
 -- The client table, for the daemon's identity cache.
@@ -364,7 +318,7 @@ end $$;
 -- fingerprint may be given as openssl prints it (colons, upper case).
 -- Administrators only: raises on bad input.
 create function client_upsert(p_name text, p_role text, p_agency_code text,
-    p_cert_sha256 text)
+    p_cert_sha256 text, p_approver boolean default false)
 returns bigint
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
@@ -378,10 +332,10 @@ begin
 			    using errcode = 'foreign_key_violation';
 		end if;
 	end if;
-	insert into clients (name, role, agency_id, cert_sha256)
-	values (p_name, p_role, v_agency, lower(replace(p_cert_sha256, ':', '')))
+	insert into clients (name, role, agency_id, cert_sha256, approver)
+	values (p_name, p_role, v_agency, lower(replace(p_cert_sha256, ':', '')), p_approver)
 	on conflict (name) do update set role = excluded.role, agency_id = excluded.agency_id,
-	    cert_sha256 = excluded.cert_sha256, revoked_at = null
+	    cert_sha256 = excluded.cert_sha256, approver = excluded.approver, revoked_at = null
 	returning id into v_id;
 	return v_id;
 end $$;
@@ -426,21 +380,21 @@ comment on function api_client_check(bigint, text) is 'Whether a client is regis
 comment on function idem_begin(bigint, text, text, bytea) is 'Idempotency check under an advisory lock: status null to proceed, else 409, 422 or the stored response.';
 comment on function check_region(text, text) is 'Null if the region code exists (or is null), else a 422 unknown_region body naming the field.';
 comment on function check_category(text, text, text) is 'Null if the category (and subcategory, if given) exist and belong together, else a 422 unknown_category body.';
-comment on function case_create(text, text, smallint, bigint, text, jsonb, jsonb) is 'Creates a case with its child, categories and first history event; returns its id and number.';
+comment on function sealed_in(text) is 'A sealed personal value from the daemon''s base64 text (null stays null).';
+comment on function case_create(text, text, smallint, bigint, text, jsonb, jsonb, jsonb) is 'Creates a case with its child (sealed), categories, wrapped data key and first history event; returns its id and number.';
 comment on function idem_store(bigint, text, text, bytea, jsonb, integer) is 'Stores a successful response under its client and idempotency key.';
 comment on function receipt_new() is 'A new unguessable receipt id: R and 20 base32 characters (100 random bits).';
 comment on function intake_call(bigint, text, bytea, jsonb) is 'API POST /v1/calls: stores a call (and the case it opened); returns (status, response, replayed), never raises for expected errors.';
 comment on function intake_report(bigint, text, bytea, jsonb) is 'API POST /v1/reports: stores a mandatory report as a new case; returns (status, response, replayed), never raises for expected errors.';
-comment on function case_view(bigint, text) is 'API GET /v1/cases/{n}: the case as this client may see it, or null if not found or not visible.';
 comment on function client_list() is 'API: every client (id, name, role, agency, fingerprint, revoked) for the daemon''s identity cache.';
 comment on function idempotency_expire(interval) is 'API: deletes idempotency records older than the interval (at least 7 days); returns how many.';
-comment on function client_upsert(text, text, text, text) is 'Admin: registers or re-keys a client certificate by client name; returns the client id.';
+comment on function client_upsert(text, text, text, text, boolean) is 'Admin: registers or re-keys a client certificate by client name (approver: may approve its agency''s access requests); returns the client id.';
 comment on function client_revoke(text) is 'Admin: revokes a client by name; its certificate is refused from then on.';
 comment on function case_history_verify(text) is 'Admin: null if the case history''s hash chain holds, else the first seq that does not.';
 
 revoke execute on all functions in schema hotline from public;
 grant execute on function intake_call(bigint, text, bytea, jsonb),
-    intake_report(bigint, text, bytea, jsonb), case_view(bigint, text), client_list(),
+    intake_report(bigint, text, bytea, jsonb), client_list(),
     idempotency_expire(interval) to hotlined;
 
 reset role;

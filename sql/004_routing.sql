@@ -83,7 +83,7 @@ create index clocks_assignment on clocks (assignment_id);
 create table case_notes (
 	case_id		bigint not null,
 	seq		integer not null,
-	text		text not null,
+	text		sealed,		-- personal data; null once purged
 	primary key (case_id, seq),
 	foreign key (case_id, seq) references case_events (case_id, seq)
 );
@@ -176,7 +176,7 @@ $$;
 
 -- Append an event to a case's history (the case row is locked for ordering).
 create function case_event(p_case_id bigint, p_kind text, p_actor bigint, p_data jsonb,
-    p_note text default null)
+    p_note sealed default null)
 returns integer language plpgsql as $$
 declare
 	v_seq integer;
@@ -560,7 +560,12 @@ begin
 		end if;
 	end if;
 	v_seq := case_event(c.id, v_type, p_client_id, v_data,
-	    coalesce(p_body->>'text', p_body->>'reason'));
+	    sealed_in(coalesce(p_body->>'text', p_body->>'reason')));
+	-- A case is closed when no primary assignment is live any more.
+	if v_outcome = 'closed' and not exists (select 1 from assignments x
+	    where x.case_id = c.id and x.role = 'primary' and x.state not in ('closed', 'transferred')) then
+		update cases set status = 'closed', closed_at = now() where id = c.id;
+	end if;
 	v_resp := jsonb_build_object('case_number', c.case_number, 'seq', v_seq,
 	    'assignment', assignment_json(a.id));
 	perform idem_store(p_client_id, p_idem_key, 'events:' || p_case_number, p_request_hash, v_resp);
@@ -614,7 +619,7 @@ begin
 	    p_client_id);
 	perform case_event(a.case_id, 'transferred', p_client_id, jsonb_build_object(
 	    'from', a.assignment_id, 'to', (select assignment_id from assignments where id = v_new),
-	    'agency', p_body->>'target_agency'), p_body->>'reason');
+	    'agency', p_body->>'target_agency'), sealed_in(p_body->>'reason'));
 	v_resp := jsonb_build_object('transferred', assignment_json(v_id), 'new', assignment_json(v_new));
 	perform idem_store(p_client_id, p_idem_key, 'transfer:' || p_assignment, p_request_hash, v_resp);
 	return query select 201, v_resp, false;
@@ -690,7 +695,7 @@ $$;
 
 revoke execute on all functions in schema hotline from public;
 grant execute on function intake_call(bigint, text, bytea, jsonb),
-    intake_report(bigint, text, bytea, jsonb), case_view(bigint, text), client_list(),
+    intake_report(bigint, text, bytea, jsonb), client_list(),
     idempotency_expire(interval), queue_list(bigint, text, integer),
     assignment_ack(bigint, text, bytea, text),
     case_post_event(bigint, text, bytea, text, jsonb),

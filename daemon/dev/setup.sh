@@ -34,15 +34,20 @@ psql -X -q -1 -v ON_ERROR_STOP=1 -f "$root/sql/demo/demo.sql" >/dev/null
 kinds="police procuratorate education civil_affairs health legal_aid coordination"
 regions="320100 320102 320104"
 agencies=()
-for k in $kinds; do for r in $regions; do agencies+=("$k-$r"); done; done
+approvers=()
+for k in $kinds; do
+	for r in $regions; do agencies+=("$k-$r"); done
+	approvers+=("$k-320102-approver")
+done
 bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
-    unregistered "${agencies[@]}"
+    unregistered "${agencies[@]}" "${approvers[@]}"
 
-register() {	# name role agency
+register() {	# name role agency [approver]
 	local fpr
 	fpr=$(bash "$here/fingerprint.sh" "$var/pki/$1.crt")
 	psql -X -q -v ON_ERROR_STOP=1 -v n="$1" -v r="$2" -v a="$3" -v f="$fpr" \
-	    <<<"select hotline.client_upsert(:'n', :'r', nullif(:'a', ''), :'f');" >/dev/null
+	    -v ap="${4:-false}" \
+	    <<<"select hotline.client_upsert(:'n', :'r', nullif(:'a', ''), :'f', :'ap');" >/dev/null
 }
 register console operator ""
 register console2 operator ""
@@ -51,10 +56,24 @@ register gateway2 gateway ""
 register admin admin ""
 register revoked operator ""
 for a in "${agencies[@]}"; do register "$a" agency "$a"; done
+# One approver of access requests per agency of 320102.
+for a in "${approvers[@]}"; do register "$a" agency "${a%-approver}" true; done
 psql -X -q -c "select hotline.client_revoke('revoked')" >/dev/null
 
-mkdir -p "$var/keys"
-[ -s "$var/keys/master.key" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/keys/master.key"
+# Development keys (mode 600, outside the database): the master key that
+# wraps every case's data key ("<kid> <64 hex>" per line, current first) and
+# the key of the keyed digests.  Production keys come from the deployment.
+(umask 077; mkdir -p "$var/keys"
+if ! grep -Eq '^[a-z0-9_-]{1,32} [0-9a-f]{64}$' "$var/keys/master.key" 2>/dev/null; then
+	{ echo "# hotlined master keys: <kid> <hex>; the first is current"
+	  echo "k$(date -u +%Y%m%d%H%M%S) $(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	} >"$var/keys/master.key"
+fi
+if ! grep -Eq '^[0-9a-f]{64}$' "$var/keys/hash.key" 2>/dev/null; then
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/keys/hash.key"
+	echo >>"$var/keys/hash.key"
+fi
+chmod 600 "$var/keys/master.key" "$var/keys/hash.key")
 
 cat >"$var/hotlined.conf" <<CONF
 # Development configuration written by daemon/dev/setup.sh.
@@ -64,6 +83,7 @@ tls_key = $var/pki/server.key
 tls_client_ca = $var/pki/ca.crt
 database = host=127.0.0.1 port=$pgport dbname=hotline user=hotlined password=$pw application_name=hotlined
 master_key = $var/keys/master.key
+hash_key = $var/keys/hash.key
 db_pool_size = 4
 log_level = info
 CONF

@@ -1819,9 +1819,464 @@ def nobody_sees_what_is_not_theirs():
     check(st == 200 and view["report"]["reporter"]["name"].startswith("测试"),
           "the police see the reporter", st)
     st, h, view = Client(D, "procuratorate-320102").get("/v1/cases/" + n)
-    check(st == 200 and "name" in view["report"]["reporter"], "so does the procuratorate", st)
+    check(st == 200 and view["report"]["reporter"] == {"withheld": True},
+          "the supervising procuratorate sees it only after an approved access request", st)
     theirs = [a["case_number"] for a in queue("police-320104", query="?limit=500")]
     check(n not in theirs, "another county's police queue never lists the case")
+
+
+# ---------------------------------------------------------------- child-data protection
+
+CTL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "hotlinectl")
+
+
+def hotlinectl(*args):
+    """Run the administrator's tool against the test database; (exit, stdout+stderr)."""
+    env = dict(os.environ)
+    env["HOTLINED_CONF"] = os.path.join(lib.VAR, "hotlined.conf")
+    out = subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=120, env=env)
+    return out.returncode, out.stdout + out.stderr
+
+
+def id_number(birth="20150312", region="320102"):
+    """A valid resident ID number (ISO 7064 MOD 11-2) with a random sequence."""
+    import random
+    body = region + birth + "%03d" % random.randint(0, 999)
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+
+
+def unique_report(region="320102", child=None, **changes):
+    """A mandatory report with personal data unique to this call (tag)."""
+    tag = uuid.uuid4().hex[:8]
+    body = json.loads(example("reports.sexual-abuse.valid.json"))
+    body["reporter"] = {"name": "报告人" + tag, "phone": "139" + str(int(tag, 16) % 10 ** 8).zfill(8),
+                        "id_number": id_number("19800101", "110105"), "profession": "teacher"}
+    body["institution"]["name"] = "学校" + tag
+    body["child"] = child or {"name": "儿童" + tag, "gender": "female", "age": 9,
+                              "birth_date": "2017-05-06", "id_number": id_number("20170506"),
+                              "school": "学校" + tag, "address": "地址" + tag + "号",
+                              "region_code": region}
+    body["narrative"] = "（测试）叙述" + tag + "，学生透露被侵害。"
+    body["actions_taken"] = "（测试）措施" + tag
+    body.update(changes)
+    return sent(body)
+
+
+def post_report(body, client="gateway"):
+    st, h, b = Client(D, client).post("/v1/reports", body, key())
+    assert st == 201, (st, b)
+    return b["case_number"]
+
+
+def view(who, number):
+    return Client(D, who).get("/v1/cases/" + number)
+
+
+def access_log_count(number):
+    return int(scalar("select count(*) from hotline.access_log l join hotline.cases c"
+                      " on c.id = l.case_id where c.case_number = :'a0'", number))
+
+
+@test
+def personal_data_is_stored_sealed_and_a_dump_reveals_none_of_it():
+    r = unique_report()
+    n = post_report(r)
+    call = sent(json.loads(example("calls.case-opened.valid.json")))
+    tag = uuid.uuid4().hex[:8]
+    call["caller_phone"] = "137" + str(int(tag, 16) % 10 ** 8).zfill(8)
+    call["summary"] = "（测试）来电摘要" + tag
+    call["open_case"]["child"].update(name="来电儿童" + tag, id_number=id_number("20150312"),
+                                      address="来电地址" + tag)
+    call["open_case"]["narrative"] = "（测试）来电叙述" + tag
+    st, h, b = Client(D, "console").post("/v1/calls", call, key())
+    check(st == 201, "a call with personal data is accepted", (st, b))
+    st, h, b = Client(D, "police-320102").post("/v1/cases/%s/events" % n,
+                                               sent({"type": "note", "text": "（测试）笔记" + tag}),
+                                               key())
+    check(st == 201, "the police add a note", (st, b))
+    rows = psql("select get_byte(c.narrative, 0), get_byte(h.name, 0), get_byte(r.reporter_name, 0),"
+                " octet_length(c.dek_wrapped), c.dek_kid from hotline.cases c"
+                " join hotline.children h on h.case_id = c.id join hotline.reports r on"
+                " r.case_id = c.id where c.case_number = :'a0'", n)
+    check(rows and rows[0][:4] == ["1", "1", "1", "60"] and rows[0][4],
+          "narrative, child and reporter are stored as version-1 ciphertexts with a wrapped"
+          " 60-byte data key and its key id", rows)
+    values = set(lib.personal_values(r)) | lib.personal_values(call) | {"（测试）笔记" + tag}
+    dump = subprocess.run(["pg_dump", "--data-only", "-n", "hotline"], capture_output=True,
+                          timeout=120)
+    check(dump.returncode == 0 and len(dump.stdout) > 10000, "pg_dump of the populated database"
+          " runs (%d bytes)" % len(dump.stdout), dump.stderr[-500:])
+    text = dump.stdout.decode("utf-8", "replace")
+    found = [v for v in values if v in text or v[:10] in text]
+    check(len(values) >= 15 and not found, "the dump contains none of the %d names, phone numbers,"
+          " ID numbers, addresses, schools and texts sent" % len(values), found)
+    hashes = psql("select encode(request_hash, 'hex') from hotline.idempotency")
+    import hashlib
+    plain = hashlib.sha256(b"reports\n\n" + json.dumps(r, ensure_ascii=False).encode()).hexdigest()
+    check(hashes and [plain] not in hashes, "idempotency hashes are keyed, not plain SHA-256")
+
+
+@test
+def each_viewer_sees_what_its_role_allows():
+    r = unique_report()
+    n = post_report(r)
+    name, reporter, narrative = r["child"]["name"], r["reporter"]["name"], r["narrative"]
+    # (client, status, access, child name, narrative, reporter visible)
+    matrix = [
+        ("admin", 200, "full", True, True, True),
+        ("police-320102", 200, "full", True, True, True),               # primary
+        ("procuratorate-320102", 200, "redacted", False, False, False),  # supervise
+        ("education-320102", 200, "redacted", False, False, False),      # inform
+        ("gateway", 200, "full", True, True, False),                     # filed it
+        ("gateway2", 404, None, False, False, False),
+        ("police-320104", 404, None, False, False, False),
+        ("console", 404, None, False, False, False),
+    ]
+    bad = []
+    for who, want, access, see_child, see_text, see_reporter in matrix:
+        st, h, v = view(who, n)
+        text = json.dumps(v, ensure_ascii=False)
+        got = (st, v.get("access") if st == 200 else None, name in text, narrative in text,
+               reporter in text)
+        if got != (want, access, see_child, see_text, see_reporter):
+            bad.append((who, got))
+        if st == 200 and not see_reporter and v["report"]["reporter"] != {"withheld": True}:
+            bad.append((who, "reporter marker", v["report"]["reporter"]))
+        if st == 200 and access == "redacted" and (v["narrative"] != {"withheld": True}
+                                                   or not v["child"].get("withheld")):
+            bad.append((who, "redaction markers"))
+        if st == 200 and see_child and (v["child"]["id_number"] != r["child"]["id_number"]
+                                        or v["child"]["address"] != r["child"]["address"]):
+            bad.append((who, "child fields differ from what was sent"))
+    check(not bad, "the visibility matrix holds: admin and primary police see all; inform and"
+          " supervise agencies get a redacted case; the filing gateway never sees the reporter;"
+          " others get 404 (%d viewers)" % len(matrix), bad)
+    st, h, v = view("procuratorate-320102", n)
+    check(st == 200 and v["categories"] and v["history"] and v["assignments"]
+          and v["risk_level"] and v["region_code"] == "320102",
+          "a redacted case still shows categories, risk, region, status and timeline")
+
+
+@test
+def every_read_of_personal_data_is_logged_with_its_basis():
+    n = post_report(unique_report())
+    before = access_log_count(n)
+    view("police-320102", n)
+    view("education-320102", n)          # redacted: nothing personal read
+    view("admin", n)
+    view("police-320104", n)             # 404
+    check(access_log_count(n) == before + 2, "a full view writes one access-log row, a redacted"
+          " or refused one none", (before, access_log_count(n)))
+    st, h, b = Client(D, "admin").get("/v1/cases/%s/access-log" % n)
+    reads = b.get("reads", []) if st == 200 else []
+    check(st == 200 and [(x["client"], x["basis"], x["reporter"]) for x in reads[-2:]]
+          == [("police-320102", "primary", True), ("admin", "admin", True)],
+          "admins list who read the case, when and on what basis", b)
+    st, h, b = Client(D, "police-320102").get("/v1/cases/%s/access-log" % n)
+    check(is_error(st, b, 403, "forbidden"), "nobody else reads the access log", (st, b))
+    out = psql("select count(*) from hotline.access_log")
+    try:
+        psql("delete from hotline.access_log")
+        deleted = True
+    except AssertionError:
+        deleted = False
+    check(not deleted and psql("select count(*) from hotline.access_log") == out,
+          "the access log refuses deletion, even by the database superuser")
+
+
+@test
+def an_access_request_must_be_approved_and_expires():
+    r = unique_report()
+    n = post_report(r)
+    edu = Client(D, "education-320102")
+    st, h, b = edu.post("/v1/cases/%s/access-requests" % n, {"purpose": "核实学校安全措施", "hours": 2},
+                        key())
+    check(st == 201 and b["access_request"]["state"] == "pending", "an inform agency asks for"
+          " access, stating a purpose", (st, b))
+    rid = b["access_request"]["access_request_id"]
+    st, h, v = edu.get("/v1/cases/" + n)
+    check(v["access"] == "redacted", "until it is approved the case stays redacted")
+    st, h, b = edu.post("/v1/access-requests/%s/approve" % rid, None, key())
+    check(is_error(st, b, 403, "forbidden"), "a clerk cannot approve it", (st, b))
+    st, h, b = Client(D, "police-320102-approver").post("/v1/access-requests/%s/approve" % rid,
+                                                        None, key())
+    check(is_error(st, b, 404, "not_found"), "another agency's approver cannot see it", (st, b))
+    st, h, b = Client(D, "education-320102-approver").get("/v1/access-requests?state=pending")
+    check(st == 200 and rid in [x["access_request_id"] for x in b["access_requests"]],
+          "the agency's approver finds it among pending requests", b)
+    st, h, b = Client(D, "education-320102-approver").post(
+        "/v1/access-requests/%s/approve" % rid, None, key())
+    check(st == 200 and b["access_request"]["state"] == "approved"
+          and b["access_request"]["valid_until"], "the agency's approver approves it", (st, b))
+    st, h, b2 = Client(D, "education-320102-approver").post(
+        "/v1/access-requests/%s/deny" % rid, None, key())
+    check(is_error(st, b2, 409, "invalid_transition"), "a decided request cannot be decided again")
+    st, h, v = edu.get("/v1/cases/" + n)
+    text = json.dumps(v, ensure_ascii=False)
+    check(v["access"] == "full" and v["child"]["name"] == r["child"]["name"]
+          and v["report"]["reporter"] == {"withheld": True} and r["reporter"]["name"] not in text,
+          "with approval the clerk sees the child's data, never the reporter", v.get("report"))
+    kinds = [e["kind"] for e in v["history"]]
+    check("access_requested" in kinds and "access_approved" in kinds,
+          "the request and its approval are in the case history", kinds)
+    st, h, b = Client(D, "admin").get("/v1/cases/%s/access-log" % n)
+    mine = [x for x in b["reads"] if x["client"] == "education-320102"]
+    check(mine and mine[-1]["basis"] == "access_request" and mine[-1]["purpose"] == "核实学校安全措施",
+          "the access log records the request and its purpose", mine)
+    psql("update hotline.access_requests set valid_until = now() - interval '1 second'"
+         " where request_id = :'a0'", rid)
+    st, h, v = edu.get("/v1/cases/" + n)
+    check(v["access"] == "redacted" and r["child"]["name"] not in json.dumps(v, ensure_ascii=False),
+          "once it expires the case is redacted again")
+    st, h, b = edu.get("/v1/access-requests?state=expired")
+    check(st == 200 and rid in [x["access_request_id"] for x in b["access_requests"]],
+          "and the request is listed as expired")
+    proc = Client(D, "procuratorate-320102")
+    st, h, b = proc.post("/v1/cases/%s/access-requests" % n, {"purpose": "立案监督审查"}, key())
+    rid2 = b["access_request"]["access_request_id"]
+    st, h, b = Client(D, "admin").post("/v1/access-requests/%s/approve" % rid2, None, key())
+    st, h, v = proc.get("/v1/cases/" + n)
+    check(v["access"] == "full" and v["report"]["reporter"].get("name") == r["reporter"]["name"],
+          "an approved procuratorate sees the reporter (an admin approved)", v.get("report"))
+    st, h, b = Client(D, "police-320102").post("/v1/cases/%s/access-requests" % n,
+                                               {"purpose": "x"}, key())
+    check(is_error(st, b, 409, "access_not_needed"), "the primary assignee needs no request")
+    st, h, b = Client(D, "police-320104").post("/v1/cases/%s/access-requests" % n,
+                                               {"purpose": "x"}, key())
+    check(is_error(st, b, 404, "not_found"), "an agency without an assignment cannot even ask")
+    st, h, b = edu.post("/v1/cases/%s/access-requests" % n, {"purpose": "x", "hours": 1000}, key())
+    check(st == 400 and error_code(b) == "out_of_range", "hours are bounded", (st, b))
+    st, h, b = edu.post("/v1/cases/%s/access-requests" % n, {"hours": 1}, key())
+    check(is_error(st, b, 400, "missing_field") and b["error"]["field"] == "purpose",
+          "a purpose is required", (st, b))
+
+
+@test
+def notes_are_sealed_and_shown_only_to_those_who_may_see_them():
+    n = post_report(unique_report())
+    text = "（测试）警方笔记" + uuid.uuid4().hex[:8]
+    st, h, b = Client(D, "police-320102").post("/v1/cases/%s/events" % n,
+                                               sent({"type": "note", "text": text}), key())
+    check(st == 201, "the police post a note", (st, b))
+    raw = scalar("select encode(n.text, 'escape') from hotline.case_notes n join hotline.cases c"
+                 " on c.id = n.case_id where c.case_number = :'a0'", n)
+    check(raw is not None and text not in raw, "the note is stored sealed")
+    st, h, v = view("police-320102", n)
+    notes = [e.get("note") for e in v["history"] if e["kind"] == "note"]
+    check(notes == [text], "the police read it back", notes)
+    st, h, v = view("education-320102", n)
+    notes = [e.get("note") for e in v["history"] if e["kind"] == "note"]
+    check(notes == [{"withheld": True}], "an informed agency sees that a note exists, not its text",
+          notes)
+
+
+@test
+def changed_moved_or_foreign_ciphertexts_fail_cleanly():
+    a, b = post_report(unique_report()), post_report(unique_report())
+    psql("update hotline.children h set name = overlay(name placing '\\xff'::bytea from 20 for 1)"
+         " from hotline.cases c where c.id = h.case_id and c.case_number = :'a0'", a)
+    st, h, v = view("police-320102", a)
+    check(st == 200 and v["child"]["name"] == {"unreadable": True}
+          and isinstance(v["child"]["school"], str), "a changed byte makes that field unreadable,"
+          " the rest still opens", v.get("child"))
+    psql("update hotline.children h set school = h.address, address = h.school"
+         " from hotline.cases c where c.id = h.case_id and c.case_number = :'a0'", a)
+    st, h, v = view("police-320102", a)
+    check(v["child"]["school"] == {"unreadable": True} and v["child"]["address"] == {
+        "unreadable": True}, "values swapped between fields do not open")
+    psql("update hotline.cases set narrative = (select narrative from hotline.cases"
+         " where case_number = :'a1') where case_number = :'a0'", a, b)
+    st, h, v = view("police-320102", a)
+    check(v["narrative"] == {"unreadable": True}, "a value moved from another case does not open")
+    psql("update hotline.cases set dek_kid = 'k-nonexistent' where case_number = :'a0'", b)
+    st, h, v = view("police-320102", b)
+    check(st == 200 and v["narrative"] == {"unreadable": True} and v["child"]["name"] == {
+        "unreadable": True}, "a wrong master key id leaves every field unreadable, with 200")
+    log = D.logtext()
+    check("event=unseal_failed field=child.name" in log and "event=unwrap_failed" in log,
+          "the daemon logs which field failed, never its content")
+
+
+@test
+def a_call_and_a_report_about_the_same_child_are_linked():
+    ident = id_number("20140707")
+    tag = uuid.uuid4().hex[:6]
+    call = sent(json.loads(example("calls.case-opened.valid.json")))
+    call["open_case"]["child"].update(name="同一儿童" + tag, birth_date="2014-07-07",
+                                      id_number=ident)
+    st, h, b = Client(D, "console").post("/v1/calls", call, key())
+    first = b["case_number"]
+    # The report gives the ID number with a lower-case x where it has one,
+    # and the name with spaces: both are normalised before hashing.
+    child = {"name": " 同一 儿童" + tag, "gender": "female", "age": 12, "birth_date": "2014-07-07",
+             "region_code": "320102"}
+    second = post_report(unique_report(child=child))
+    third = post_report(unique_report())
+    st, h, v = view("admin", second)
+    related = {x["case_number"]: x["matched"] for x in v.get("related_cases", [])}
+    check(first in related and related[first] == ["name_birth"] and third not in related,
+          "a report about a child known from a call lists the call's case (name and birth date)",
+          related)
+    child2 = {"name": "别名" + tag, "gender": "female", "age": 12, "id_number": ident,
+              "region_code": "320102"}
+    fourth = post_report(unique_report(child=child2))
+    st, h, v = view("admin", fourth)
+    related = {x["case_number"]: x["matched"] for x in v.get("related_cases", [])}
+    check(first in related and related[first] == ["id"], "so does one with the same ID number",
+          related)
+    st, h, v = view("education-320102", fourth)
+    check("related_cases" not in v, "a redacted view shows no related cases")
+    phone = "136" + str(int(tag, 16) % 10 ** 8).zfill(8)
+    c1 = sent(dict(json.loads(example("calls.counselled-study-pressure.valid.json")),
+                   caller_phone=phone))
+    st, h, b1 = Client(D, "console").post("/v1/calls", c1, key())
+    c2 = sent(dict(c1, caller_phone="+86" + phone))
+    st, h, b2 = Client(D, "console2").post("/v1/calls", c2, key())
+    check("earlier_calls" not in b1 and b2.get("earlier_calls", {}).get("count") == 1,
+          "a repeat caller's earlier call is found, whatever the number's format", (b1, b2))
+
+
+@test
+def hotlinectl_audit_verify_names_the_first_broken_link():
+    code, out = hotlinectl("audit", "verify")
+    check(code == 0 and "every chain intact" in out, "audit verify passes on an untouched"
+          " history", out[-500:])
+    cases = [post_report(unique_report()) for _ in range(4)]
+    for n in cases:
+        Client(D, "police-320102").post("/v1/cases/%s/events" % n, {"type": "note", "text": "x"},
+                                        key())
+    tamper = ("set session_replication_role = replica; ")
+    psql(tamper + "update hotline.case_events e set data = data || '{\"role\": \"inform\"}'"
+         " from hotline.cases c where c.id = e.case_id and c.case_number = :'a0' and e.seq = 3",
+         cases[0])
+    psql(tamper + "delete from hotline.case_events e using hotline.cases c where c.id = e.case_id"
+         " and c.case_number = :'a0' and e.seq = 2", cases[1])
+    psql(tamper + "update hotline.case_events e set seq = case seq when 2 then 3 else 2 end"
+         " from hotline.cases c where c.id = e.case_id and c.case_number = :'a0'"
+         " and e.seq in (2, 3)", cases[2])
+    last = scalar("select max(seq) from hotline.case_events e join hotline.cases c on"
+                  " c.id = e.case_id where c.case_number = :'a0'", cases[3])
+    psql(tamper + "delete from hotline.case_events e using hotline.cases c where c.id = e.case_id"
+         " and c.case_number = :'a0' and e.seq = :a1", cases[3], last)
+    code, out = hotlinectl("audit", "verify")
+    want = ["case %s: broken at event 3" % cases[0], "case %s: broken at event 2" % cases[1],
+            "case %s: broken at event 2" % cases[2], "case %s: broken at event %s" % (cases[3], last)]
+    missing = [w for w in want if w not in out]
+    check(code == 1 and not missing, "it catches a changed, a deleted, a reordered and a removed"
+          " last event, naming each first broken link", missing or out[-800:])
+    check("4 of" in out, "and counts the broken cases", out[-200:])
+    check(scalar("select hotline.case_history_verify(:'a0')", cases[0]) == "3",
+          "case_history_verify agrees")
+
+
+@test
+def rotating_the_master_key_rewraps_data_keys_and_nothing_else():
+    r = unique_report()
+    n = post_report(r)
+    before = psql("select md5(narrative::bytea), dek_kid from hotline.cases where case_number = :'a0'",
+                  n)[0]
+    code, out = hotlinectl("keys", "rotate")
+    check(code == 0 and "rewrapped" in out, "hotlinectl keys rotate adds a key and rewraps", out)
+    kids = psql("select kid, keys from hotline.data_key_counts()")
+    after = psql("select md5(narrative::bytea), dek_kid from hotline.cases where case_number = :'a0'",
+                 n)[0]
+    check(len(kids) == 1 and after[0] == before[0] and after[1] != before[1],
+          "every data key is now under the new master key; ciphertexts are untouched", (kids,
+                                                                                       before, after))
+    st, h, v = view("police-320102", n)
+    check(st == 200 and v["narrative"] == r["narrative"], "the running daemon opens the case"
+          " with the new key without a restart")
+    n2 = post_report(unique_report())
+    check(scalar("select dek_kid from hotline.cases where case_number = :'a0'", n2) == after[1],
+          "new cases are wrapped under the new key")
+    code, out = hotlinectl("keys", "retire", before[1])
+    with open(lib.base_settings()["master_key"]) as f:
+        keyfile = f.read()
+    check(code == 0 and before[1] not in keyfile, "the old key, no longer used, is retired", out)
+    code, out = hotlinectl("keys", "list")
+    check(code == 0 and after[1] in out, "keys list shows the current key", out)
+
+
+@test
+def purging_a_case_shreds_its_key_and_keeps_the_statistics():
+    r = unique_report()
+    n = post_report(r)
+    code, out = hotlinectl("purge", "--case", n)
+    check(code == 0, "hotlinectl purge --case purges one case", out)
+    row = psql("select dek_wrapped is null, narrative is null, purged_at is not null,"
+               " (select count(*) from hotline.case_categories k where k.case_id = c.id),"
+               " (select count(*) from hotline.assignments a where a.case_id = c.id)"
+               " from hotline.cases c where case_number = :'a0'", n)[0]
+    check(row[:3] == ["t", "t", "t"] and int(row[3]) > 0 and int(row[4]) > 0,
+          "its data key and ciphertexts are gone; categories and assignments stay", row)
+    before = access_log_count(n)
+    st, h, v = view("police-320102", n)
+    text = json.dumps(v, ensure_ascii=False)
+    check(st == 200 and v["access"] == "purged" and v["narrative"] == {"purged": True}
+          and r["child"]["name"] not in text and access_log_count(n) == before,
+          "the case view says purged, shows nothing personal, and logs no read", v.get("child"))
+    check("purged" in [e["kind"] for e in v["history"]], "the purge is in the case history")
+    st, h, b = Client(D, "police-320102").post("/v1/cases/%s/events" % n,
+                                               {"type": "note", "text": "（测试）"}, key())
+    check(is_error(st, b, 409, "case_purged"), "a note can no longer be added", (st, b))
+    code, out = hotlinectl("purge", "--case", "2026-320102-99999999")
+    check(code == 1 and "no such case" in out, "an unknown case is an error", out)
+
+
+@test
+def retention_purges_old_calls_and_closed_cases_after_a_dry_run():
+    c = sent(dict(json.loads(example("calls.counselled-study-pressure.valid.json")),
+                  caller_phone="135" + str(uuid.uuid4().int % 10 ** 8).zfill(8)))
+    st, h, b = Client(D, "console").post("/v1/calls", c, key())
+    call_id = b["call_id"]
+    psql("update hotline.calls set started_at = started_at - interval '40 days',"
+         " ended_at = ended_at - interval '40 days' where call_id = :'a0'", call_id)
+    n = post_report(unique_report())
+    psql("update hotline.cases set status = 'closed', closed_at = now() - interval '11 years'"
+         " where case_number = :'a0'", n)
+    fresh = post_report(unique_report())
+    code, out = hotlinectl("purge", "--dry-run")
+    check(code == 0 and call_id in out and n in out and fresh not in out and "dry run" in out,
+          "purge --dry-run lists the old call and the long-closed case, not the open one", out[-600:])
+    check(scalar("select dek_wrapped is not null from hotline.calls where call_id = :'a0'",
+                 call_id) == "t", "and changes nothing")
+    code, out = hotlinectl("purge")
+    check(code == 0 and call_id in out and n in out, "purge purges them", out[-600:])
+    row = psql("select caller_phone is null, dek_wrapped is null, purged_at is not null,"
+               " topic_category from hotline.calls where call_id = :'a0'", call_id)[0]
+    check(row[:3] == ["t", "t", "t"] and row[3], "the call's personal data and key are gone, its"
+          " topic stays for the statistics", row)
+    check(scalar("select purged_at is not null from hotline.cases where case_number = :'a0'", n)
+          == "t" and scalar("select purged_at is null from hotline.cases where case_number ="
+                            " :'a0'", fresh) == "t", "the closed case is purged, the open one kept")
+    code, out = hotlinectl("purge", "--dry-run")
+    check(call_id not in out and n not in out, "a second dry run has nothing of them left")
+
+
+@test
+def the_daemon_refuses_to_start_without_usable_keys():
+    d = Daemon("nokeys", master_key="/nonexistent/master.key")
+    try:
+        d.start(wait_ready=False)
+    except Exception:
+        pass
+    wait_until(lambda: not d.running(), 10)
+    check(not d.running() and "keys_load_failed" in d.logtext(),
+          "a missing master key file stops the daemon at start", d.logtail())
+    loose = os.path.join(lib.VAR, "loose.key")
+    with open(lib.base_settings()["master_key"]) as f, open(loose, "w") as g:
+        g.write(f.read())
+    os.chmod(loose, 0o644)
+    d2 = Daemon("loosekey", master_key=loose)
+    try:
+        d2.start(wait_ready=False)
+    except Exception:
+        pass
+    wait_until(lambda: not d2.running(), 10)
+    check(not d2.running() and "keys_load_failed" in d2.logtext(),
+          "so does a key file others may read", d2.logtail())
+    os.unlink(loose)
 
 
 # ---------------------------------------------------------------- logs
