@@ -11,14 +11,15 @@
 static int unit_failed;
 
 #define CHECK(cond, ...) do {						\
-	if (cond) {							\
+	int c_ = !!(cond);	/* evaluated once */			\
+	if (c_) {							\
 		printf("ok - ");					\
 	} else {							\
 		printf("not ok - ");					\
 		unit_failed++;						\
 	}								\
 	printf(__VA_ARGS__);						\
-	printf("%s\n", (cond) ? "" : "  [" #cond "]");			\
+	printf("%s\n", c_ ? "" : "  [" #cond "]");			\
 } while (0)
 
 #define CHECK_STR(got, want, ...) do {					\
