@@ -581,6 +581,9 @@ begin
 	from access_log_list(p_case_number) l;
 end $$;
 
+-- The administrator's functions below are never granted to hotlined.  They
+-- run as hotline_owner, so row-level security applies: the caller sets
+-- hotline.scope to 'system' first (hotlinectl does).
 ------------------------------------------------------------------------------
 -- Audit: every history chain, including its length and last hash.
 ------------------------------------------------------------------------------

@@ -36,15 +36,24 @@ select pg_temp.tap(status = 201 and not replayed
 from out where k = 'opened';
 select pg_temp.tap(c.source = 'call' and c.risk_level = 2 and c.region_code = '320102'
     and c.status = 'open' and c.created_by = :op
-    and c.narrative = :'call_case'::jsonb#>>'{open_case,narrative}'
+    and c.narrative = pg_temp.sealed('（测试）邻居来电称多次听到孩子哭喊并看到身上有淤青。')
     and k.case_id = c.id and k.disposition = 'case_opened' and k.topic_category = 'abuse'
-    and k.topic_subcategory = 'physical_abuse' and k.caller_phone = '13800000001'
-    and k.summary = :'call_case'::jsonb->>'summary',
-    'the case is stored and the call is linked to it')
+    and k.topic_subcategory = 'physical_abuse' and k.caller_phone = pg_temp.sealed('13800000001')
+    and k.summary = pg_temp.sealed('（测试）疑似家暴，已开案。')
+    and c.dek_uid = '6f1c8e2a-0000-4000-8000-000000000001' and c.dek_kid = 'ktest'
+    and octet_length(c.dek_wrapped) = 60 and k.dek_uid is null and k.dek_wrapped is null,
+    'the case is stored sealed with its wrapped data key, and the call (sealed under the case''s key) is linked to it')
 from hotline.cases c join hotline.calls k on k.call_id = (select (response->>'call_id')::uuid from out where k = 'opened')
 where c.case_number = (select response->>'case_number' from out where k = 'opened');
-select pg_temp.tap(jsonb_strip_nulls(to_jsonb(h) - 'case_id') = :'child'::jsonb,
-    'the child is stored field by field, as submitted', (to_jsonb(h) - 'case_id')::text)
+select pg_temp.tap(h.name = pg_temp.sealed(:'child'::jsonb->>'name')
+    and h.birth_date = pg_temp.sealed(:'child'::jsonb->>'birth_date')
+    and h.id_number = pg_temp.sealed(:'child'::jsonb->>'id_number')
+    and h.phone = pg_temp.sealed(:'child'::jsonb->>'phone')
+    and h.school = pg_temp.sealed(:'child'::jsonb->>'school')
+    and h.address = pg_temp.sealed(:'child'::jsonb->>'address')
+    and h.gender = 'female' and h.age = 11 and h.region_code = '320102',
+    'the child is stored field by field, personal fields sealed as the daemon sent them',
+    (to_jsonb(h) - 'case_id')::text)
 from hotline.children h join hotline.cases c on c.id = h.case_id
 where c.case_number = (select response->>'case_number' from out where k = 'opened');
 select pg_temp.tap((select string_agg(category || '/' || subcategory, ',' order by category, subcategory)
@@ -101,12 +110,12 @@ select pg_temp.tap(string_agg(o.k || '=' || (select string_agg(category || '/' |
 from out o join hotline.cases c on c.case_number = o.response->>'case_number'
 where o.k in ('report', 'missing', 'selfharm');
 select pg_temp.tap(r.client_id = :gw and r.receipt_id = o.response->>'receipt_id'
-    and r.reporter_name = '测试教师乙' and r.reporter_phone = '13800000002'
-    and r.reporter_id_number = '11010519491231002X' and r.reporter_profession = 'teacher'
-    and r.institution_name = '测试市第一小学' and r.institution_type = 'school'
+    and r.reporter_name = pg_temp.sealed('测试教师乙') and r.reporter_phone = pg_temp.sealed('13800000002')
+    and r.reporter_id_number = pg_temp.sealed('11010519491231002X') and r.reporter_profession = 'teacher'
+    and r.institution_name = pg_temp.sealed('测试市第一小学') and r.institution_type = 'school'
     and r.institution_region = '320102' and r.situations = '{2,6}' and r.suspected
     and r.discovered_at = '2026-11-01T00:30:00Z' and r.reported_at = '2026-11-01T01:05:00.25Z'
-    and not r.immediate_danger and r.actions_taken = '（测试）已通知学校安保并陪同学生。'
+    and not r.immediate_danger and r.actions_taken = pg_temp.sealed('（测试）已通知学校安保并陪同学生。')
     and c.source = 'report' and c.created_by = :gw and c.region_code = '320104'
     and (select kind from hotline.case_events where case_id = c.id and seq = 1) = 'created',
     'the report, its case and its first history event are stored')

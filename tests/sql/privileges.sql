@@ -38,7 +38,13 @@ begin
 	    'select setval(''hotline.case_number_seq'', 1)', 'select last_value from hotline.case_number_seq',
 	    'select hotline.client_upsert(''x'', ''admin'', null, repeat(''0'', 64))',
 	    'select hotline.client_revoke(''t-op'')',
-	    'select hotline.case_create(''call'', ''320102'', 1::smallint, 1, ''x'', ''{}'', ''[]'')',
+	    'select hotline.case_create(''call'', ''320102'', 1::smallint, 1, ''x'', ''{}'', ''[]'', ''{}'')',
+	    'select hotline.audit_verify()', 'select hotline.case_purge(''x'')',
+	    'select hotline.retention_plan()', 'select hotline.retention_purge()',
+	    'select hotline.data_key_counts()', 'select hotline.data_key_pending(''k'', 1)',
+	    'select hotline.data_key_rewrap(''case:1'', ''a'', ''b'', ''\x01'')',
+	    'select hotline.access_log_list(''x'')', 'select hotline.case_purge_id(1, ''x'')',
+	    'select hotline.rls_case(1)', 'select hotline.identifiers_record(1, null, ''{}'')',
 	    'select hotline.idem_store(1, ''k'', ''calls'', ''\x01'', ''{}'')',
 	    'select hotline.receipt_new()', 'select hotline.case_history_verify(''x'')',
 	    'create table hotline.mine (x int)', 'create function hotline.mine() returns int language sql as ''select 1''',
@@ -60,9 +66,13 @@ select pg_temp.tap(bool_and(refused) and count(*) > 50,
 from denied;
 
 select pg_temp.tap(bool_and(has_function_privilege('hotlined', f, 'execute')),
-    'hotlined may execute intake_call, intake_report, case_view, client_list, idempotency_expire')
+    'hotlined may execute intake_call, intake_report, case_view, case_key, the access-request functions, client_list, idempotency_expire')
 from unnest(array['hotline.intake_call(bigint,text,bytea,jsonb)', 'hotline.intake_report(bigint,text,bytea,jsonb)',
-    'hotline.case_view(bigint,text)', 'hotline.client_list()', 'hotline.idempotency_expire(interval)']) f;
+    'hotline.case_view(bigint,text)', 'hotline.case_key(bigint,text,text)',
+    'hotline.access_request_create(bigint,text,bytea,text,jsonb)',
+    'hotline.access_request_decide(bigint,text,bytea,text,text)',
+    'hotline.access_request_list(bigint,text)', 'hotline.access_log_view(bigint,text)',
+    'hotline.client_list()', 'hotline.idempotency_expire(interval)']) f;
 select pg_temp.tap(count(*) = 0,
     'every function hotlined may execute is SECURITY DEFINER, owned by hotline_owner, with search_path = hotline, pg_temp',
     string_agg(p.oid::regprocedure::text, ', '))
@@ -77,8 +87,11 @@ where n.nspname = 'hotline' and (p.proacl is null
     or exists (select 1 from aclexplode(p.proacl) a where a.grantee = 0 and a.privilege_type = 'EXECUTE'));
 select pg_temp.tap(count(*) = 0, 'the admin functions are not granted to hotlined',
     string_agg(f, ', '))
-from unnest(array['hotline.client_upsert(text,text,text,text)', 'hotline.client_revoke(text)',
-    'hotline.case_history_verify(text)']) f
+from unnest(array['hotline.client_upsert(text,text,text,text,boolean)', 'hotline.client_revoke(text)',
+    'hotline.case_history_verify(text)', 'hotline.audit_verify()', 'hotline.case_purge(text)',
+    'hotline.retention_plan()', 'hotline.retention_purge()', 'hotline.data_key_counts()',
+    'hotline.data_key_pending(text,integer)', 'hotline.data_key_rewrap(text,text,text,bytea)',
+    'hotline.access_log_list(text)']) f
 where has_function_privilege('hotlined', f, 'execute');
 select pg_temp.tap(has_schema_privilege('hotlined', 'hotline', 'usage')
     and not has_schema_privilege('hotlined', 'hotline', 'create')
@@ -125,11 +138,28 @@ where n.nspname = 'hotline' and c.relkind = 'r' and obj_description(c.oid, 'pg_c
 select pg_temp.tap(string_agg(c.relname || '.' || a.attname, ',' order by c.relname, a.attname)
     = 'calls.caller_phone,calls.summary,cases.narrative,children.address,children.birth_date,'
       'children.id_number,children.name,children.phone,children.school,reports.actions_taken,'
-      'reports.institution_name,reports.reporter_id_number,reports.reporter_name,reports.reporter_phone',
-    'the personal-data columns are marked as such (for the encryption migration)',
-    string_agg(c.relname || '.' || a.attname, ',' order by c.relname, a.attname))
+      'reports.institution_name,reports.reporter_id_number,reports.reporter_name,reports.reporter_phone'
+    and bool_and(a.atttypid = 'hotline.sealed'::regtype),
+    'the personal-data columns are marked as such, and every one is of domain sealed (never plain text)',
+    string_agg(c.relname || '.' || a.attname || ':' || a.atttypid::regtype, ',' order by c.relname, a.attname))
 from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = 'hotline' and col_description(c.oid, a.attnum) like 'personal data:%';
+select pg_temp.tap(count(*) = 0, 'no text column of a table with case data can hold personal data: every other text column is a code',
+    string_agg(c.relname || '.' || a.attname, ', '))
+from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = 'hotline' and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+    and a.atttypid = 'text'::regtype
+    and c.relname in ('cases', 'children', 'calls', 'reports', 'case_notes')
+    and a.attname not in ('case_number', 'source', 'region_code', 'status', 'gender', 'caller_type',
+	'language', 'topic_category', 'topic_subcategory', 'disposition', 'dek_kid', 'receipt_id',
+	'reporter_profession', 'institution_type', 'institution_region');
+select pg_temp.tap(count(*) = 12 and bool_and(c.relrowsecurity and c.relforcerowsecurity),
+    'row-level security is enabled and forced on every table with case data',
+    string_agg(c.relname || ':' || c.relrowsecurity || '/' || c.relforcerowsecurity, ', '))
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = 'hotline' and c.relname in ('cases', 'children', 'case_categories', 'reports',
+    'case_events', 'case_notes', 'assignments', 'identifiers', 'access_requests', 'access_log',
+    'calls', 'clocks');
 
 -- ------------------------------------------------------------ client_list, expiry
 set role hotlined;

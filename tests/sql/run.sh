@@ -130,13 +130,16 @@ done
 # --- Checks that need two sessions (in the prepared database itself).
 client_id_of() { "${PSQL[@]}" -At -c "select id from hotline.clients where name = '$1'"; }
 gw=$(client_id_of t-gw)
-body='{"reporter":{"name":"测试教师","phone":"13800000002","profession":"teacher"},"institution":{"name":"测试学校","type":"school"},"child":{"region_code":"320104"},"situations":[2],"suspected":true,"discovered_at":"2026-11-01T08:00:00+08:00","reported_at":"2026-11-01T09:00:00+08:00","narrative":"（测试）","immediate_danger":false}'
+# A report as the daemon sends it: personal fields sealed (a stand-in of the
+# same shape), with the case's wrapped data key.
+body='{"reporter":{"name":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","phone":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","profession":"teacher"},"institution":{"name":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","type":"school"},"child":{"region_code":"320104"},"situations":[2],"suspected":true,"discovered_at":"2026-11-01T08:00:00+08:00","reported_at":"2026-11-01T09:00:00+08:00","narrative":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","immediate_danger":false,"$key":{"uid":"6f1c8e2a-0000-4000-8000-000000000002","kid":"ktest","wrapped":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6ur"}}'
 
 # 1. While one transaction holds (client, key), another gets 409 at once;
 #    after the first commits, the retry replays its response.
 first=$(mktemp)
 "${PSQL[@]}" -At -v gw="$gw" -v body="$body" >"$first" 2>&1 <<'SQL' &
 set application_name = 'sqltest-inflight';
+set hotline.scope = 'system';
 begin;
 set local role hotlined;
 select response from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
@@ -152,6 +155,7 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 second=$("${PSQL[@]}" -At -v gw="$gw" -v body="$body" <<'SQL'
+set hotline.scope = 'system';
 set role hotlined;
 select status, response->'error'->>'code', replayed
 from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');
@@ -162,6 +166,7 @@ tap $? "the same client and key while the first is in flight is 409 idempotency_
 wait $bg
 orig=$(head -1 "$first")
 third=$("${PSQL[@]}" -At -v gw="$gw" -v body="$body" <<'SQL'
+set hotline.scope = 'system';
 set role hotlined;
 select status || '|' || replayed || '|' || response::text
 from hotline.intake_report(:gw, 'inflight', '\x0102', :'body');

@@ -2,6 +2,7 @@
 -- Each check prints one TAP line.
 \set QUIET on
 set search_path = hotline, public;
+set hotline.scope = 'system';
 \o /dev/null
 select hotline.client_upsert('t-op', 'operator', null, repeat('a', 64));
 select hotline.client_upsert('t-gw', 'gateway', null, repeat('b', 64));
@@ -17,8 +18,8 @@ grant select on ids to hotlined;
 create temporary table out (k text primary key, status int, response jsonb, replayed boolean);
 grant all on out to hotlined;
 
-\set report '{"reporter":{"name":"R","phone":"13800000002","profession":"teacher"},"institution":{"name":"I","type":"school"},"child":{"region_code":"320104"},"situations":[6,2],"suspected":true,"discovered_at":"2026-11-01T08:00:00+08:00","reported_at":"2026-11-01T09:00:00+08:00","narrative":"N","immediate_danger":false}'
-\set call '{"started_at":"2026-11-01T09:00:00+08:00","ended_at":"2026-11-01T09:10:00+08:00","caller_type":"unknown","disposition":"silent"}'
+\set report '{"reporter":{"name":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","phone":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","profession":"teacher"},"institution":{"name":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","type":"school"},"child":{"region_code":"320104"},"situations":[6,2],"suspected":true,"discovered_at":"2026-11-01T08:00:00+08:00","reported_at":"2026-11-01T09:00:00+08:00","narrative":"AQAAAAAAAAAAAAAAAHNlYWxlZC1pbi10ZXN0AAAAAAAAAAAAAAAAAAAAAA==","immediate_danger":false,"$key":{"uid":"6f1c8e2a-0000-4000-8000-000000000002","kid":"ktest","wrapped":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6ur"}}'
+\set call '{"started_at":"2026-11-01T09:00:00+08:00","ended_at":"2026-11-01T09:10:00+08:00","caller_type":"unknown","disposition":"silent","$key":{"uid":"6f1c8e2a-0000-4000-8000-000000000003","kid":"ktest","wrapped":"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6ur"}}'
 
 set role hotlined;
 insert into out select 'r1', * from hotline.intake_report((select id from ids where name = 't-gw'), 'k1', '\x01', :'report');
@@ -105,8 +106,8 @@ select case when (select count(*) from pg_class c join pg_namespace n on n.oid =
     then 'ok' else 'not ok' end || ' - the daemon role owns no object';
 select case when not has_table_privilege('hotlined', 'hotline.cases', 'select')
     and not has_table_privilege('hotlined', 'hotline.idempotency', 'insert')
-    and not has_function_privilege('hotlined', 'hotline.client_upsert(text,text,text,text)', 'execute')
-    and not has_function_privilege('hotlined', 'hotline.case_create(text,text,smallint,bigint,text,jsonb,jsonb)', 'execute')
+    and not has_function_privilege('hotlined', 'hotline.client_upsert(text,text,text,text,boolean)', 'execute')
+    and not has_function_privilege('hotlined', 'hotline.case_create(text,text,smallint,bigint,text,jsonb,jsonb,jsonb)', 'execute')
     and has_function_privilege('hotlined', 'hotline.intake_report(bigint,text,bytea,jsonb)', 'execute')
     then 'ok' else 'not ok' end || ' - the daemon role may only execute the API functions';
 select case when (select setting from pg_settings where name = 'synchronous_commit') = 'on'

@@ -43,48 +43,85 @@ select pg_temp.tap(hotline.case_view(:adm, '2026-320102-99999999') is null
     'an unknown or malformed case number, or an unknown client, gives null');
 reset role;
 
--- The shape of the view.
+-- The shape of the view.  Personal values come sealed, each with the name of
+-- its field, and "$key" carries the case's wrapped data key for the daemon.
+create function pg_temp.enc(p text, f text) returns jsonb language sql immutable as $$
+	select jsonb_build_object('$enc', translate(encode(pg_temp.sealed(p), 'base64'), E'\n', ''), 'f', f)
+$$;
+\set rchild '{"name":"测试儿童丙","gender":"female","age":9,"region_code":"320104"}'
 select pg_temp.tap((select array_agg(k order by k) from jsonb_object_keys(view) k)
-    = '{assignments,case_number,categories,child,created_at,history,narrative,region_code,report,risk_level,source,status}'
+    = '{$key,access,assignments,case_number,categories,child,created_at,history,narrative,region_code,related_cases,report,risk_level,source,status}'
+    and view->>'access' = 'full'
     and view->>'source' = 'report' and view->>'status' = 'open' and view->'risk_level' = '2'
     and view->>'region_code' = '320102' and view->>'case_number' = :'report_no'
     and view->>'created_at' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$'
-    and view->>'narrative' = :'report'::jsonb->>'narrative'
-    and view->'child' = jsonb_set(:'report'::jsonb->'child', '{region_code}', '"320102"')
+    and view->'narrative' = pg_temp.enc('（测试）学生向班主任透露被亲属猥亵，身体有异常。', 'case.narrative')
+    and view->'child' = jsonb_build_object('name', pg_temp.enc('测试儿童丙', 'child.name'),
+	'gender', 'female', 'age', 9, 'region_code', '320102')
+    and view->'$key' = jsonb_build_object('uid', '6f1c8e2a-0000-4000-8000-000000000001', 'kid', 'ktest',
+	'wrapped', translate(encode(decode(repeat('ab', 60), 'hex'), 'base64'), E'\n', ''))
     and view->'categories' = '[{"category":"abuse","subcategory":"neglect"},{"category":"abuse","subcategory":"sexual_abuse"}]',
-    'a report case shows the contract''s fields, the child as submitted', view::text)
+    'a report case shows the contract''s fields, personal ones sealed with their field names, and the wrapped key',
+    concat_ws(' | ', view->'narrative', view->'child', view->'$key', (select array_agg(k order by k) from jsonb_object_keys(view) k)))
 from seen where who = 'gw' and which = 'report';
 select pg_temp.tap(view->'report' = jsonb_build_object('receipt_id',
 	(select response->>'receipt_id' from out where k = 'report'),
-	'reporter', :'report'::jsonb->'reporter', 'institution', :'report'::jsonb->'institution',
+	'reporter', '{"withheld": true}'::jsonb,
+	'institution', jsonb_build_object('name', pg_temp.enc('测试市第一小学', 'institution.name'),
+	    'type', 'school', 'region_code', '320102'),
 	'situations', '[2,6]'::jsonb, 'suspected', true, 'discovered_at', '2026-11-01T00:30:00Z',
 	'reported_at', '2026-11-01T01:05:00.250000Z', 'immediate_danger', false,
-	'actions_taken', :'report'::jsonb->'actions_taken'),
-    'its report part holds the report as submitted, timestamps in UTC', view->>'report')
+	'actions_taken', pg_temp.enc('（测试）已通知学校安保并陪同学生。', 'report.actions_taken')),
+    'its report part holds the report as submitted, timestamps in UTC; the filing gateway does not see the reporter',
+    view->>'report')
 from seen where who = 'gw' and which = 'report';
 select pg_temp.tap((select array_agg(k order by k) from jsonb_object_keys(view) k)
-    = '{assignments,calls,case_number,categories,child,created_at,history,narrative,region_code,risk_level,source,status}'
+    = '{$key,access,assignments,calls,case_number,categories,child,created_at,history,narrative,region_code,related_cases,risk_level,source,status}'
     and view->>'source' = 'call'
     and view->'calls' = jsonb_build_array(jsonb_build_object('call_id',
 	(select response->>'call_id' from out where k = 'call'), 'started_at', '2026-11-01T01:00:00Z',
-	'ended_at', '2026-11-01T01:12:30Z', 'caller_type', 'about_child', 'disposition', 'case_opened'))
-    and view->'child' = :'call_case'::jsonb#>'{open_case,child}',
-    'a call case shows its calls instead of a report', view::text)
+	'ended_at', '2026-11-01T01:12:30Z', 'caller_type', 'about_child', 'disposition', 'case_opened',
+	'caller_phone', pg_temp.enc('13800000001', 'call.caller_phone'),
+	'summary', pg_temp.enc('（测试）疑似家暴，已开案。', 'call.summary')))
+    and view->'child'->'id_number' = pg_temp.enc('320102201503120025', 'child.id_number')
+    and view->'child'->'birth_date' = pg_temp.enc('2015-03-12', 'child.birth_date'),
+    'a call case shows its calls (number and summary sealed) instead of a report', view::text)
 from seen where who = 'op' and which = 'call';
 select pg_temp.tap(view->'history'->0 = jsonb_build_object('seq', 1, 'at', view->'created_at',
 	'kind', 'created', 'actor', :gw)
     and (select bool_and((select bool_and(k in ('seq', 'at', 'kind', 'actor', 'assignment', 'agency',
-	'clock', 'outcome', 'from', 'to', 'role', 'level')) from jsonb_object_keys(h) k))
+	'clock', 'outcome', 'from', 'to', 'role', 'level', 'access_request', 'note')) from jsonb_object_keys(h) k))
 	from jsonb_array_elements(view->'history') h)
     and view->>'history' not like '%测试%' and view->>'history' not like '%1380000%',
     'the history starts with created by the gateway and holds no personal data', view->>'history')
 from seen where who = 'gw' and which = 'report';
-select pg_temp.tap(bool_and(view = (select view from seen where who = 'gw' and which = 'report')),
-    'an admin, the police and the procuratorate see what the gateway sees')
-from seen where which = 'report' and who in ('admin', 'police', 'proc');
-select pg_temp.tap(view->'report'->'reporter' = '{"withheld": true}'
-    and view - 'report' = (select view - 'report' from seen where who = 'gw' and which = 'report')
-    and (view->'report') - 'reporter' = (select (view->'report') - 'reporter' from seen
-	where who = 'gw' and which = 'report'),
-    'another agency (education) sees the case but not the reporter''s identity', view->>'report')
-from seen where who = 'edu' and which = 'report';
+select pg_temp.tap(bool_and(view->'report'->'reporter' = jsonb_build_object(
+	'name', pg_temp.enc('测试教师乙', 'reporter.name'), 'phone', pg_temp.enc('13800000002', 'reporter.phone'),
+	'id_number', pg_temp.enc('11010519491231002X', 'reporter.id_number'), 'profession', 'teacher')
+    and view - 'report' = (select view - 'report' from seen where who = 'gw' and which = 'report')),
+    'an admin and the primary police see what the gateway sees, and the reporter (sealed)')
+from seen where which = 'report' and who in ('admin', 'police');
+select pg_temp.tap(bool_and(view->>'access' = 'redacted' and view->'report'->'reporter' = '{"withheld": true}'
+    and view->'narrative' = '{"withheld": true}'
+    and view->'child' = '{"withheld": true, "gender": "female", "age": 9, "region_code": "320102"}'
+    and view->'report'->'institution' = '{"withheld": true, "type": "school", "region_code": "320102"}'
+    and view->'report'->'actions_taken' = '{"withheld": true}'
+    and not view ? '$key' and not view ? 'related_cases' and view::text not like '%$enc%'
+    and view->'history' = (select view->'history' from seen where who = 'gw' and which = 'report')
+    and view->'assignments' = (select view->'assignments' from seen where who = 'gw' and which = 'report')),
+    'an inform (education) and a supervise (procuratorate) agency get the redacted case: timeline, no personal data',
+    string_agg(view::text, ' / '))
+from seen where which = 'report' and who in ('edu', 'proc');
+select pg_temp.tap(view->>'access' = 'full' and view->'child'->'name' = pg_temp.enc('测试儿童甲', 'child.name'),
+    'a primary health bureau on a call case sees the child', view::text)
+from seen where who = 'police' and which = 'call';
+select pg_temp.tap(view->>'access' = 'redacted', 'the supervising procuratorate gets the call case redacted',
+    view::text)
+from seen where who = 'proc' and which = 'call';
+select pg_temp.tap((select count(*) from hotline.access_log l join hotline.cases c on c.id = l.case_id
+	where c.case_number = :'report_no') = 3
+    and (select string_agg(k.name || ':' || l.basis || ':' || l.reporter, ',' order by k.name)
+	from hotline.access_log l join hotline.cases c on c.id = l.case_id join hotline.clients k
+	on k.id = l.client_id where c.case_number = :'report_no')
+	= 't-admin:admin:true,t-gw:creator:false,t-police:primary:true',
+    'each full view of the report case wrote one access-log row with its basis; redacted views none');
