@@ -88,6 +88,9 @@ create table case_notes (
 	foreign key (case_id, seq) references case_events (case_id, seq)
 );
 
+comment on table case_notes is 'The free text of notes, reasons and feedback, sealed under the case''s data key; null once purged.';
+comment on column case_notes.text is 'personal data: a note or reason as the agency wrote it';
+
 insert into deadlines (risk_level, acknowledge, first_action, resolve) values
 	(1, '10 minutes', '1 hour', '7 days'),
 	(2, '1 hour', '4 hours', '14 days'),

@@ -34,7 +34,7 @@ comment on table case_access is 'Row-level security: the agencies (assigned, or 
 
 -- The scope of the current transaction: its kind and its id (0 if none).
 create function rls_scope(out kind text, out id bigint)
-language sql stable parallel safe as $$
+language sql stable parallel safe set search_path = hotline, pg_temp as $$
 	select split_part(s, ':', 1),
 	    case when s ~ '^[a-z]+:[0-9]{1,18}$' then split_part(s, ':', 2)::bigint else 0 end
 	from coalesce(current_setting('hotline.scope', true), '') s
@@ -42,7 +42,7 @@ $$;
 
 -- Whether the current scope may see the rows of a case.
 create function rls_case(p_case_id bigint)
-returns boolean language sql stable parallel safe as $$
+returns boolean language sql stable parallel safe set search_path = hotline, pg_temp as $$
 	select case s.kind
 	    when 'system' then true
 	    when 'admin' then true
@@ -58,7 +58,7 @@ $$;
 -- Whether the current scope may see a call (one that opened no case
 -- belongs to its operator).
 create function rls_call(p_case_id bigint, p_client_id bigint)
-returns boolean language sql stable parallel safe as $$
+returns boolean language sql stable parallel safe set search_path = hotline, pg_temp as $$
 	select case when p_case_id is not null then rls_case(p_case_id)
 	    else s.kind in ('system', 'admin', 'intake')
 		or (s.kind = 'client' and s.id = p_client_id) end

@@ -136,7 +136,7 @@ where n.nspname = 'hotline' and c.relkind = 'r' and obj_description(c.oid, 'pg_c
 	'subcategories', 'risk_levels', 'situations', 'cases', 'case_categories', 'children', 'calls',
 	'reports', 'case_events', 'idempotency');
 select pg_temp.tap(string_agg(c.relname || '.' || a.attname, ',' order by c.relname, a.attname)
-    = 'calls.caller_phone,calls.summary,cases.narrative,children.address,children.birth_date,'
+    = 'calls.caller_phone,calls.summary,case_notes.text,cases.narrative,children.address,children.birth_date,'
       'children.id_number,children.name,children.phone,children.school,reports.actions_taken,'
       'reports.institution_name,reports.reporter_id_number,reports.reporter_name,reports.reporter_phone'
     and bool_and(a.atttypid = 'hotline.sealed'::regtype),
