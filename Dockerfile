@@ -7,14 +7,15 @@ WORKDIR /src
 COPY Makefile ./
 COPY daemon/ daemon/
 COPY clients/ clients/
-RUN make build/hotlined
+RUN make build/hotlined build/hotlinectl
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         libevent-2.1-7 libevent-openssl-2.1-7 libjson-c5 libpq5 libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --no-create-home --shell /usr/sbin/nologin hotlined
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hotlined
 COPY --from=build /src/build/hotlined /usr/local/sbin/hotlined
+COPY --from=build /src/build/hotlinectl /usr/local/bin/hotlinectl
 USER hotlined
 EXPOSE 12355
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsk https://127.0.0.1:12355/healthz || exit 1
