@@ -484,8 +484,8 @@ mutate_send(struct mctx *m)
 	if (j != NULL)
 		api_scope(r, j, mu->mu_seal == SEAL_SUBMISSION);
 	mctx_free(m);
-	if (api_submit(r, j) == -1)
-		inflight_release(r);
+	/* On failure the request is answered and freed, its slot with it. */
+	api_submit(r, j);
 }
 
 /* The case's wrapped data key came back: seal the note, then send. */
@@ -494,47 +494,39 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct mctx *m = arg;
 	struct request *r = m->mc_req;
-	const char *key;
+	const char *key = NULL;
+	enum seal seal = m->mc_mu->mu_seal;
 
 	r->rq_job = NULL;
-	if (r->rq_state != REQ_HANDLING) {
-		PQclear(res);
-		db_job_free(j);
-		mctx_free(m);
-		inflight_release(r);
-		request_finish(r);
-		return;
-	}
-	if (oc != DB_OK || PQntuples(res) != 1) {
-		PQclear(res);
-		db_job_free(j);
-		mctx_free(m);
-		inflight_release(r);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		r->rq_errcode = "not_found";
-		api_fail(r, 404, "not_found", NULL, m->mc_mu->mu_seal ==
-		    SEAL_CASE_NOTE ? "no such case" : "no such assignment");
-	} else if (strstr((key = PQgetvalue(res, 0, 0)), "\"purged\"") !=
-	    NULL) {
-		r->rq_errcode = "case_purged";
-		api_fail(r, 409, "case_purged", NULL,
-		    "this case's personal data has been purged");
-	} else if (protect_note(m->mc_body, key) == -1) {
-		log_errorx("event=seal_failed id=%s", r->rq_id);
-		api_fail(r, 500, "internal", NULL, "internal error");
-	} else {
+	if (r->rq_state == REQ_HANDLING && oc == DB_OK && PQntuples(res) == 1 &&
+	    !PQgetisnull(res, 0, 0) && strstr((key = PQgetvalue(res, 0, 0)),
+	    "\"purged\"") == NULL && protect_note(m->mc_body, key) == 0) {
 		PQclear(res);
 		db_job_free(j);
 		mutate_send(m);
 		return;
 	}
-	PQclear(res);
-	db_job_free(j);
+	/* Every other way ends the request: free what it holds first. */
 	mctx_free(m);
 	inflight_release(r);
+	if (r->rq_state != REQ_HANDLING)
+		request_finish(r);
+	else if (oc != DB_OK || PQntuples(res) != 1)
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+	else if (PQgetisnull(res, 0, 0)) {
+		r->rq_errcode = "not_found";
+		api_fail(r, 404, "not_found", NULL, seal == SEAL_CASE_NOTE ?
+		    "no such case" : "no such assignment");
+	} else if (strstr(key, "\"purged\"") != NULL) {
+		r->rq_errcode = "case_purged";
+		api_fail(r, 409, "case_purged", NULL,
+		    "this case's personal data has been purged");
+	} else {
+		log_errorx("event=seal_failed id=%s", r->rq_id);
+		api_fail(r, 500, "internal", NULL, "internal error");
+	}
+	PQclear(res);
+	db_job_free(j);
 }
 
 /* Look up the case's data key to seal a note; the mutation follows. */
@@ -559,12 +551,18 @@ mutate_key(struct mctx *m)
 		db_job_free(j);
 		j = NULL;
 	}
-	if (j != NULL)
+	if (j != NULL) {
 		j->dj_nparams = 3;	/* unset ones are SQL NULL */
-	if (api_submit(r, j) == -1) {
+		api_scope(r, j, 0);
+	}
+	if (j == NULL || db_submit(j) == -1) {
+		db_job_free(j);
 		mctx_free(m);
 		inflight_release(r);
+		api_unavailable(r, "the database is unavailable; retry later");
+		return;
 	}
+	r->rq_job = j;
 }
 
 /* Whether a body has a free text to seal under the case's key. */
@@ -1127,6 +1125,80 @@ api_method(struct request *r, const char *use)
 	api_fail(r, 405, "method_not_allowed", NULL, use);
 }
 
+/* Whether a path component is a well-formed case number. */
+static int
+valid_case(const char *s)
+{
+	return validate_case_number(s) == 0;
+}
+
+/*
+ * The routes /v1/<collection>/<id>/<action>: the method, how the id is
+ * checked (a malformed one is 404, as for one that does not exist), who
+ * may call it when that is decided here, and the mutation or the read.
+ */
+struct subroute {
+	const char		*sr_coll;
+	const char		*sr_action;
+	int			 sr_post;	/* else GET */
+	int			(*sr_valid)(const char *);
+	const char		*sr_missing;	/* 404 message */
+	enum role		 sr_role;	/* ROLE_NONE: decided later */
+	const struct mutation	*sr_mu;		/* a POST */
+	const char		*sr_stmt;	/* a GET: its read */
+	db_done_cb		 sr_done;
+};
+
+static const struct subroute subroutes[] = {
+	{ "cases", "events", 1, valid_case, "no such case", ROLE_NONE,
+	    &mu_event, NULL, NULL },
+	{ "cases", "access-requests", 1, valid_case, "no such case",
+	    ROLE_NONE, &mu_access, NULL, NULL },
+	{ "cases", "access-log", 0, valid_case, "no such case", ROLE_NONE,
+	    NULL, "access_log_view", api_read_done },
+	{ "assignments", "ack", 1, valid_uuid, "no such assignment",
+	    ROLE_NONE, &mu_ack, NULL, NULL },
+	{ "assignments", "transfer", 1, valid_uuid, "no such assignment",
+	    ROLE_NONE, &mu_transfer, NULL, NULL },
+	{ "access-requests", "approve", 1, valid_uuid,
+	    "no such access request", ROLE_NONE, &mu_approve, NULL, NULL },
+	{ "access-requests", "deny", 1, valid_uuid, "no such access request",
+	    ROLE_NONE, &mu_deny, NULL, NULL },
+	{ "reports", "status", 0, valid_receipt, "no such report",
+	    ROLE_GATEWAY, NULL, "report_status", api_value_done },
+};
+
+/* Route /v1/<collection>/<id>/<action>; 0 if no route matched. */
+static int
+api_subroute(struct request *r, struct evhttp_request *req, int post, int get,
+    char seg[3][64])
+{
+	const struct subroute *sr;
+	size_t i;
+
+	for (i = 0; i < sizeof(subroutes) / sizeof(subroutes[0]); i++) {
+		sr = &subroutes[i];
+		if (strcmp(seg[0], sr->sr_coll) != 0 ||
+		    strcmp(seg[2], sr->sr_action) != 0)
+			continue;
+		if (sr->sr_post ? !post : !get)
+			api_method(r, sr->sr_post ? "use POST" : "use GET");
+		else if (sr->sr_role != ROLE_NONE &&
+		    r->rq_ident.id_role != sr->sr_role)
+			api_fail(r, 403, "forbidden", NULL,
+			    "this client's role may not use this endpoint");
+		else if (!sr->sr_valid(seg[1]))
+			api_fail(r, 404, "not_found", NULL, sr->sr_missing);
+		else if (sr->sr_mu != NULL)
+			api_mutate(r, req, sr->sr_mu, seg[1]);
+		else
+			api_read(r, sr->sr_stmt, sr->sr_done, seg[1], NOPARAM,
+			    NOPARAM);
+		return 1;
+	}
+	return 0;
+}
+
 /* Route an authenticated /v1/ request. */
 static void
 api_v1(struct request *r, struct evhttp_request *req, const char *path)
@@ -1145,72 +1217,15 @@ api_v1(struct request *r, struct evhttp_request *req, const char *path)
 		    api_method(r, "use POST");
 	} else if (n == 1 && strcmp(seg[0], "queue") == 0) {
 		get ? api_queue(r, req) : api_method(r, "use GET");
+	} else if (n == 1 && strcmp(seg[0], "access-requests") == 0) {
+		get ? api_access_list(r, req) : api_method(r, "use GET");
 	} else if (n == 2 && strcmp(seg[0], "cases") == 0) {
 		if (!get)
 			api_method(r, "use GET");
-		else if (validate_case_number(seg[1]) == -1)
+		else if (!valid_case(seg[1]))
 			api_fail(r, 404, "not_found", NULL, "no such case");
 		else
 			api_read(r, "case_view", api_case_done, seg[1],
-			    NOPARAM, NOPARAM);
-	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
-	    strcmp(seg[2], "access-requests") == 0) {
-		if (!post)
-			api_method(r, "use POST");
-		else if (validate_case_number(seg[1]) == -1)
-			api_fail(r, 404, "not_found", NULL, "no such case");
-		else
-			api_mutate(r, req, &mu_access, seg[1]);
-	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
-	    strcmp(seg[2], "access-log") == 0) {
-		if (!get)
-			api_method(r, "use GET");
-		else if (validate_case_number(seg[1]) == -1)
-			api_fail(r, 404, "not_found", NULL, "no such case");
-		else
-			api_read(r, "access_log_view", api_read_done, seg[1],
-			    NOPARAM, NOPARAM);
-	} else if (n == 1 && strcmp(seg[0], "access-requests") == 0) {
-		get ? api_access_list(r, req) : api_method(r, "use GET");
-	} else if (n == 3 && strcmp(seg[0], "access-requests") == 0 &&
-	    (strcmp(seg[2], "approve") == 0 || strcmp(seg[2], "deny") == 0)) {
-		if (!post)
-			api_method(r, "use POST");
-		else if (!valid_uuid(seg[1]))
-			api_fail(r, 404, "not_found", NULL,
-			    "no such access request");
-		else
-			api_mutate(r, req, seg[2][0] == 'a' ? &mu_approve :
-			    &mu_deny, seg[1]);
-	} else if (n == 3 && strcmp(seg[0], "cases") == 0 &&
-	    strcmp(seg[2], "events") == 0) {
-		if (!post)
-			api_method(r, "use POST");
-		else if (validate_case_number(seg[1]) == -1)
-			api_fail(r, 404, "not_found", NULL, "no such case");
-		else
-			api_mutate(r, req, &mu_event, seg[1]);
-	} else if (n == 3 && strcmp(seg[0], "assignments") == 0 &&
-	    (strcmp(seg[2], "ack") == 0 || strcmp(seg[2], "transfer") == 0)) {
-		if (!post)
-			api_method(r, "use POST");
-		else if (!valid_uuid(seg[1]))
-			api_fail(r, 404, "not_found", NULL,
-			    "no such assignment");
-		else
-			api_mutate(r, req, seg[2][0] == 'a' ? &mu_ack :
-			    &mu_transfer, seg[1]);
-	} else if (n == 3 && strcmp(seg[0], "reports") == 0 &&
-	    strcmp(seg[2], "status") == 0) {
-		if (!get)
-			api_method(r, "use GET");
-		else if (r->rq_ident.id_role != ROLE_GATEWAY)
-			api_fail(r, 403, "forbidden", NULL,
-			    "only the gateway reads report status");
-		else if (!valid_receipt(seg[1]))
-			api_fail(r, 404, "not_found", NULL, "no such report");
-		else
-			api_read(r, "report_status", api_value_done, seg[1],
 			    NOPARAM, NOPARAM);
 	} else if (n == 2 && strcmp(seg[0], "supervision") == 0 &&
 	    strcmp(seg[1], "overdue") == 0) {
@@ -1219,7 +1234,7 @@ api_v1(struct request *r, struct evhttp_request *req, const char *path)
 		else
 			api_read(r, "supervision_overdue", api_read_done,
 			    NOPARAM, NOPARAM, NOPARAM);
-	} else
+	} else if (n != 3 || !api_subroute(r, req, post, get, seg))
 		api_fail(r, 404, "not_found", NULL, "no such resource");
 }
 
