@@ -19,9 +19,16 @@ File a first mandatory report (as the mini-program backend):
     -H 'Content-Type: application/json' -H "Idempotency-Key: \$(cat /proc/sys/kernel/random/uuid)" \\
     --data @$root/proto/examples/reports.sexual-abuse.valid.json $HOTLINED_URL/v1/reports
 
-See the stored case:
+Read it as the county police (the primary assignee; use the case_number it returned):
 
-  psql -h $PGHOST -p $PGPORT -U postgres hotline -c 'select case_number, risk_level, region_code, created_at from hotline.cases'
+  curl --cacert $P/ca.crt --cert $P/police-320102.crt --key $P/police-320102.key \
+    $HOTLINED_URL/v1/cases/<case_number>
+
+See what the database holds (personal fields are ciphertext, sealed by the daemon):
+
+  psql -h $PGHOST -p $PGPORT -U postgres hotline -c 'select case_number, risk_level, region_code, created_at, narrative from hotline.cases'
+
+Administration (audit, keys, retention): source $var/env.sh, then $root/build/hotlinectl -h
 
 Ctrl-C stops the daemon and the database.
 
