@@ -1982,6 +1982,9 @@ def every_read_of_personal_data_is_logged_with_its_basis():
           "admins list who read the case, when and on what basis", b)
     st, h, b = Client(D, "police-320102").get("/v1/cases/%s/access-log" % n)
     check(is_error(st, b, 403, "forbidden"), "nobody else reads the access log", (st, b))
+    code, out = hotlinectl("access-log", n)
+    check(code == 0 and "police-320102" in out and "primary" in out and "2 reads of " + n in out,
+          "hotlinectl access-log lists the same reads", out[-600:])
     out = psql("select count(*) from hotline.access_log")
     try:
         psql("delete from hotline.access_log")
