@@ -32,37 +32,43 @@ create unique index case_access_client on case_access (case_id, client_id) where
 create index case_access_by_agency on case_access (agency_id, case_id) where agency_id is not null;
 comment on table case_access is 'Row-level security: the agencies (assigned, or the procuratorates of the case''s region) and the creating client that may see a case''s rows.';
 
--- The scope of the current transaction: its kind and its id (0 if none).
-create function rls_scope(out kind text, out id bigint)
-language sql stable parallel safe set search_path = hotline, pg_temp as $$
-	select split_part(s, ':', 1),
-	    case when s ~ '^[a-z]+:[0-9]{1,18}$' then split_part(s, ':', 2)::bigint else 0 end
-	from coalesce(current_setting('hotline.scope', true), '') s
+-- The scope of the current transaction: its kind, and its id (0 if none).
+-- Plain SQL expressions, so that the planner inlines them into every policy.
+create function rls_kind()
+returns text language sql stable parallel safe as $$
+	select split_part(coalesce(current_setting('hotline.scope', true), ''), ':', 1)
 $$;
 
--- Whether the current scope may see the rows of a case.
+create function rls_id()
+returns bigint language sql stable parallel safe as $$
+	select case when current_setting('hotline.scope', true) ~ '^[a-z]+:[0-9]{1,18}$'
+	    then split_part(current_setting('hotline.scope', true), ':', 2)::bigint else 0 end
+$$;
+
+-- Whether the scope sees every row (the daemon's timers, admins, intake).
+-- Each policy tests this first, so that such transactions pay no lookup.
+create function rls_all()
+returns boolean language sql stable parallel safe as $$
+	select hotline.rls_kind() in ('system', 'admin', 'intake')
+$$;
+
+-- Whether an agency or client scope may see the rows of a case.
 create function rls_case(p_case_id bigint)
-returns boolean language sql stable parallel safe set search_path = hotline, pg_temp as $$
-	select case s.kind
-	    when 'system' then true
-	    when 'admin' then true
-	    when 'intake' then true
-	    when 'agency' then exists (select 1 from case_access a
-		where a.case_id = p_case_id and a.agency_id = s.id)
-	    when 'client' then exists (select 1 from case_access a
-		where a.case_id = p_case_id and a.client_id = s.id)
+returns boolean language sql stable parallel safe as $$
+	select case hotline.rls_kind()
+	    when 'agency' then exists (select 1 from hotline.case_access a
+		where a.case_id = p_case_id and a.agency_id = hotline.rls_id())
+	    when 'client' then exists (select 1 from hotline.case_access a
+		where a.case_id = p_case_id and a.client_id = hotline.rls_id())
 	    else false end
-	from rls_scope() s
 $$;
 
--- Whether the current scope may see a call (one that opened no case
--- belongs to its operator).
+-- Whether an agency or client scope may see a call (one that opened no
+-- case belongs to its operator alone).
 create function rls_call(p_case_id bigint, p_client_id bigint)
-returns boolean language sql stable parallel safe set search_path = hotline, pg_temp as $$
-	select case when p_case_id is not null then rls_case(p_case_id)
-	    else s.kind in ('system', 'admin', 'intake')
-		or (s.kind = 'client' and s.id = p_client_id) end
-	from rls_scope() s
+returns boolean language sql stable parallel safe as $$
+	select case when p_case_id is not null then hotline.rls_case(p_case_id)
+	    else hotline.rls_kind() = 'client' and hotline.rls_id() = p_client_id end
 $$;
 
 -- A new case: its creator and the procuratorates over its region see it.
@@ -763,28 +769,41 @@ begin
 	end loop;
 end $$;
 
-create policy scope on cases using (rls_case(id)) with check (rls_case(id));
-create policy scope on children using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on case_categories using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on reports using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on case_events using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on case_notes using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on assignments using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on access_requests using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on access_log using (rls_case(case_id)) with check (rls_case(case_id));
-create policy scope on identifiers using (rls_call(case_id, null))
-    with check (rls_call(case_id, null));
+create policy scope on cases using (rls_all() or rls_case(id))
+    with check (rls_all() or rls_case(id));
+create policy scope on children using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on case_categories using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on reports using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on case_events using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on case_notes using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on assignments using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on access_requests using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on access_log using (rls_all() or rls_case(case_id))
+    with check (rls_all() or rls_case(case_id));
+create policy scope on identifiers using (rls_all() or rls_call(case_id, null))
+    with check (rls_all() or rls_call(case_id, null));
 alter table calls enable row level security;
 alter table calls force row level security;
-create policy scope on calls using (rls_call(case_id, client_id)) with check (rls_call(case_id, client_id));
+create policy scope on calls using (rls_all() or rls_call(case_id, client_id))
+    with check (rls_all() or rls_call(case_id, client_id));
 alter table clocks enable row level security;
 alter table clocks force row level security;
-create policy scope on clocks using (exists (select 1 from assignments a where a.id = clocks.assignment_id))
-    with check (exists (select 1 from assignments a where a.id = clocks.assignment_id));
+create policy scope on clocks
+    using (rls_all() or exists (select 1 from assignments a where a.id = clocks.assignment_id))
+    with check (rls_all() or exists (select 1 from assignments a where a.id = clocks.assignment_id));
 
-comment on function rls_scope() is 'Row-level security: the scope (kind, id) set by the daemon with SET LOCAL hotline.scope.';
-comment on function rls_case(bigint) is 'Row-level security: whether the current scope may see the rows of a case.';
-comment on function rls_call(bigint, bigint) is 'Row-level security: whether the current scope may see a call.';
+comment on function rls_kind() is 'Row-level security: the kind of scope set by the daemon with SET LOCAL hotline.scope.';
+comment on function rls_id() is 'Row-level security: the agency or client id of the scope (0 if none).';
+comment on function rls_all() is 'Row-level security: whether the scope sees every row (system, admin, intake).';
+comment on function rls_case(bigint) is 'Row-level security: whether an agency or client scope may see the rows of a case.';
+comment on function rls_call(bigint, bigint) is 'Row-level security: whether an agency or client scope may see a call.';
 comment on function case_access_case() is 'Trigger: a new case is visible to its creator and the procuratorates over its region.';
 comment on function case_access_assignment() is 'Trigger: an assigned agency sees the case.';
 comment on function identifiers_record(bigint, bigint, jsonb) is 'Stores a submission''s keyed digests; for a call, returns its caller''s earlier calls (count, last).';
