@@ -356,8 +356,8 @@ begin
 		    'discovered_at', api_ts(r.discovered_at), 'reported_at', api_ts(r.reported_at),
 		    'immediate_danger', r.immediate_danger,
 		    'actions_taken', case when v_full then sealed_out(r.actions_taken, 'report.actions_taken')
-			when r.actions_taken is null then null
-			when v_purged then '{"purged": true}'::jsonb else withheld() end)));
+			when v_purged then '{"purged": true}'::jsonb
+			when r.actions_taken is null then null else withheld() end)));
 	else
 		v := v || jsonb_build_object('calls', (select coalesce(jsonb_agg(jsonb_strip_nulls(
 		    jsonb_build_object('call_id', k.call_id, 'started_at', api_ts(k.started_at),
@@ -365,8 +365,8 @@ begin
 		    'disposition', k.disposition,
 		    'caller_phone', case when v_full then sealed_out(k.caller_phone, 'call.caller_phone') end,
 		    'summary', case when v_full then sealed_out(k.summary, 'call.summary')
-			when k.summary is null then null
-			when v_purged then '{"purged": true}'::jsonb else withheld() end))
+			when v_purged then '{"purged": true}'::jsonb
+			when k.summary is null then null else withheld() end))
 		    order by k.id), '[]')
 		    from calls k where k.case_id = c.id));
 	end if;
@@ -548,7 +548,7 @@ begin
 	    where (v_client.role = 'admin' or x.agency_id = v_client.agency_id)
 		and (p_state is null or x.state = p_state
 		    or (p_state = 'expired' and x.state = 'approved' and x.valid_until <= now()))
-		and not (p_state = 'approved' and x.valid_until <= now())
+		and not coalesce(p_state = 'approved' and x.valid_until <= now(), false)
 	    order by x.state <> 'pending', x.created_at desc limit 200) r;
 end $$;
 
@@ -593,7 +593,7 @@ end $$;
 ------------------------------------------------------------------------------
 -- Audit: every history chain, including its length and last hash.
 ------------------------------------------------------------------------------
-create function audit_verify()
+create function audit_verify(p_case_number text default null)
 returns table (case_number text, events integer, first_bad integer)
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
 declare
@@ -603,7 +603,8 @@ declare
 	v_expect integer;
 	v_bad integer;
 begin
-	for c in select x.id, x.case_number, x.history_len, x.history_head from cases x order by x.id loop
+	for c in select x.id, x.case_number, x.history_len, x.history_head from cases x
+	    where p_case_number is null or x.case_number = p_case_number order by x.id loop
 		v_prev := null;
 		v_expect := 1;
 		v_bad := null;
@@ -633,7 +634,7 @@ end $$;
 create or replace function case_history_verify(p_case_number text)
 returns integer
 language sql stable security definer set search_path = hotline, pg_temp as $$
-	select a.first_bad from audit_verify() a where a.case_number = p_case_number
+	select a.first_bad from audit_verify(p_case_number) a
 $$;
 
 ------------------------------------------------------------------------------
@@ -818,7 +819,7 @@ comment on function access_request_decide(bigint, text, bytea, text, text) is 'A
 comment on function access_request_list(bigint, text) is 'API GET /v1/access-requests.';
 comment on function access_log_list(text) is 'Admin: who read a case''s personal data, when, on what basis.';
 comment on function access_log_view(bigint, text) is 'API GET /v1/cases/{n}/access-log (administrators).';
-comment on function audit_verify() is 'Admin: every case''s history chain: events and the first bad seq (null if intact).';
+comment on function audit_verify(text) is 'Admin: every case''s history chain: events and the first bad seq (null if intact).';
 comment on function data_key_counts() is 'Admin: how many live data keys each master key wraps.';
 comment on function data_key_pending(text, integer) is 'Admin: data keys not wrapped under the given master key.';
 comment on function data_key_rewrap(text, text, text, bytea) is 'Admin: replaces a wrapped data key if still under the old master key.';

@@ -88,7 +88,7 @@ where n.nspname = 'hotline' and (p.proacl is null
 select pg_temp.tap(count(*) = 0, 'the admin functions are not granted to hotlined',
     string_agg(f, ', '))
 from unnest(array['hotline.client_upsert(text,text,text,text,boolean)', 'hotline.client_revoke(text)',
-    'hotline.case_history_verify(text)', 'hotline.audit_verify()', 'hotline.case_purge(text)',
+    'hotline.case_history_verify(text)', 'hotline.audit_verify(text)', 'hotline.case_purge(text)',
     'hotline.retention_plan()', 'hotline.retention_purge()', 'hotline.data_key_counts()',
     'hotline.data_key_pending(text,integer)', 'hotline.data_key_rewrap(text,text,text,bytea)',
     'hotline.access_log_list(text)']) f
