@@ -6,6 +6,8 @@
  * key, and is opened here just before it is answered.  Plain personal data
  * therefore exists only in this process's memory, never in the database.
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,7 @@
 
 #include "hotlined.h"
 
-#define RELOAD_MIN_S	1.0	/* an unknown kid reloads the keys at most this often */
+#define RELOAD_MIN_S	1.0	/* the key file is looked at at most this often */
 
 /* A personal field of a submission: where it is and what it is called. */
 struct sealed_field {
@@ -53,7 +55,9 @@ static const struct sealed_field report_fields[] = {
 
 static const struct config	*pr_cf;
 static struct keyring		*pr_keys;
-static double			 pr_reloaded;
+static struct stat		 pr_stat;	/* of the master key file loaded */
+static double			 pr_checked;	/* when the file was last looked at */
+static double			 pr_unknown;	/* last reload for an unknown kid */
 
 /* Load (or reload) both key files; the old keys stay on failure. */
 int
@@ -67,7 +71,7 @@ protect_reload(void)
 		    "hash_key must be configured\"");
 		return -1;
 	}
-	pr_reloaded = mono_now();
+	pr_checked = mono_now();
 	if ((k = keyring_load(pr_cf->cf_master_key, pr_cf->cf_hash_key, err,
 	    sizeof(err))) == NULL) {
 		log_errorx("event=keys_load_failed message=\"%s\"", err);
@@ -75,8 +79,36 @@ protect_reload(void)
 	}
 	keyring_free(pr_keys);
 	pr_keys = k;
+	if (stat(pr_cf->cf_master_key, &pr_stat) == -1)
+		memset(&pr_stat, 0, sizeof(pr_stat));
 	log_info("event=keys_loaded current=%s", keyring_current(k));
 	return 0;
+}
+
+/*
+ * Reload the keys if the master key file was replaced or changed (a
+ * rotation): looked at at most once a second, before a new data key is
+ * made, so that every daemon wraps new data keys under the current master
+ * key soon after a rotation, and not under one about to be retired.
+ */
+static void
+protect_refresh(void)
+{
+	struct stat st;
+	double now = mono_now();
+
+	if (now - pr_checked < RELOAD_MIN_S)
+		return;
+	pr_checked = now;
+	if (stat(pr_cf->cf_master_key, &st) == -1)
+		return;		/* keep the keys we have */
+	if (st.st_ino != pr_stat.st_ino || st.st_dev != pr_stat.st_dev ||
+	    st.st_size != pr_stat.st_size ||
+	    st.st_mtim.tv_sec != pr_stat.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != pr_stat.st_mtim.tv_nsec) {
+		log_info("event=keys_reload reason=file_changed");
+		protect_reload();
+	}
 }
 
 /* Load the keys at start-up. */
@@ -219,6 +251,7 @@ protect_submission(struct json_object *body, int report)
 	const char *last;
 	int rc = -1;
 
+	protect_refresh();
 	if (pr_keys == NULL || dek_new(pr_keys, &d, wrapped) == -1)
 		return -1;
 	if ((digests = json_object_new_object()) == NULL)
@@ -265,8 +298,9 @@ unwrap_json(struct json_object *k, struct dek *d)
 
 	if (uid == NULL || kid == NULL || w == NULL || pr_keys == NULL)
 		return -1;
-	if (!keyring_has(pr_keys, kid) && mono_now() - pr_reloaded >=
+	if (!keyring_has(pr_keys, kid) && mono_now() - pr_unknown >=
 	    RELOAD_MIN_S) {
+		pr_unknown = mono_now();
 		log_info("event=keys_reload reason=unknown_kid kid=%s", kid);
 		protect_reload();
 	}

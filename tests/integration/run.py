@@ -2200,6 +2200,8 @@ def rotating_the_master_key_rewraps_data_keys_and_nothing_else():
     n = post_report(r)
     before = psql("select md5(narrative::bytea), dek_kid from hotline.cases where case_number = :'a0'",
                   n)[0]
+    intake_only = Daemon("intake-only").start()     # takes submissions, never reads a case
+    Client(intake_only, "gateway").post("/v1/reports", unique_report(), key())
     code, out = hotlinectl("keys", "rotate")
     check(code == 0 and "rewrapped" in out, "hotlinectl keys rotate adds a key and rewraps", out)
     kids = psql("set hotline.scope = 'system'; select kid, keys from hotline.data_key_counts()")
@@ -2214,6 +2216,13 @@ def rotating_the_master_key_rewraps_data_keys_and_nothing_else():
     n2 = post_report(unique_report())
     check(scalar("select dek_kid from hotline.cases where case_number = :'a0'", n2) == after[1],
           "new cases are wrapped under the new key")
+    time.sleep(1.2)
+    st, h, b = Client(intake_only, "gateway").post("/v1/reports", unique_report(), key())
+    check(st == 201 and scalar("select dek_kid from hotline.cases where case_number = :'a0'",
+                               b.get("case_number")) == after[1],
+          "a daemon that only takes submissions notices the new key file and wraps under it",
+          (st, b))
+    stop_cleanly(intake_only)
     code, out = hotlinectl("keys", "retire", before[1])
     with open(lib.base_settings()["master_key"]) as f:
         keyfile = f.read()
