@@ -6,9 +6,9 @@
  */
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +38,13 @@ struct keyring {
 	unsigned char	 kr_hash[KEY_LEN];
 };
 
-/* Read a key file (regular, not group- or other-accessible); NUL-ended. */
+/*
+ * Read a key file (a regular file, not a symbolic link, not accessible by
+ * group or others) into a NUL-terminated buffer of *lenp bytes.  The open
+ * does not block, so a FIFO is refused rather than waited on.
+ */
 static char *
-read_keyfile(const char *path, char *err, size_t errlen)
+read_keyfile(const char *path, size_t *lenp, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -48,8 +52,13 @@ read_keyfile(const char *path, char *err, size_t errlen)
 	size_t len = 0;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1) {
+		if (errno == ELOOP)
+			snprintf(err, errlen, "%s: a symbolic link, not a "
+			    "regular file", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
@@ -80,7 +89,12 @@ read_keyfile(const char *path, char *err, size_t errlen)
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		goto fail;
+	}
 	close(fd);
+	*lenp = len;
 	return buf;
 fail:
 	if (buf != NULL) {
@@ -125,13 +139,21 @@ valid_kid(const char *s, size_t len)
 	return 1;
 }
 
+/* Whether c is ASCII white space (whatever the locale). */
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+	    c == '\f';
+}
+
 /* Trim white space around [*s, *e). */
 static void
 trim(const char **s, const char **e)
 {
-	while (*s < *e && isspace((unsigned char)**s))
+	while (*s < *e && is_space(**s))
 		(*s)++;
-	while (*e > *s && isspace((unsigned char)(*e)[-1]))
+	while (*e > *s && is_space((*e)[-1]))
 		(*e)--;
 }
 
@@ -152,7 +174,7 @@ parse_master(struct keyring *kr, const char *path, const char *text,
 		trim(&s, &e);
 		if (s == e || *s == '#')
 			continue;
-		for (sp = s; sp < e && !isspace((unsigned char)*sp); sp++)
+		for (sp = s; sp < e && !is_space(*sp); sp++)
 			;
 		if (!valid_kid(s, (size_t)(sp - s))) {
 			snprintf(err, errlen, "%s:%d: a key line is <kid> <64 hex "
@@ -175,7 +197,7 @@ parse_master(struct keyring *kr, const char *path, const char *text,
 				return -1;
 			}
 		}
-		while (sp < e && isspace((unsigned char)*sp))
+		while (sp < e && is_space(*sp))
 			sp++;
 		if (hex_key(sp, (size_t)(e - sp), kr->kr_keys[kr->kr_n].mk_key)
 		    == -1) {
@@ -230,22 +252,23 @@ keyring_load(const char *master_path, const char *hash_path, char *err,
 {
 	struct keyring *kr;
 	char *m = NULL, *h = NULL;
+	size_t mlen = 0, hlen = 0;
 	int ok;
 
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ok = (m = read_keyfile(master_path, err, errlen)) != NULL &&
+	ok = (m = read_keyfile(master_path, &mlen, err, errlen)) != NULL &&
 	    parse_master(kr, master_path, m, err, errlen) == 0 &&
-	    (h = read_keyfile(hash_path, err, errlen)) != NULL &&
+	    (h = read_keyfile(hash_path, &hlen, err, errlen)) != NULL &&
 	    parse_hash(kr, hash_path, h, err, errlen) == 0;
 	if (m != NULL) {
-		OPENSSL_cleanse(m, strlen(m));
+		OPENSSL_cleanse(m, mlen);
 		free(m);
 	}
 	if (h != NULL) {
-		OPENSSL_cleanse(h, strlen(h));
+		OPENSSL_cleanse(h, hlen);
 		free(h);
 	}
 	if (!ok) {
@@ -299,7 +322,7 @@ gcm_seal(const unsigned char key[KEY_LEN], const unsigned char *nonce,
 	EVP_CIPHER_CTX *ctx;
 	int n, ok;
 
-	if (len > INT32_MAX || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+	if (len > INT_MAX || (ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -1;
 	ok = EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) == 1 &&
 	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad,
@@ -322,7 +345,7 @@ gcm_open(const unsigned char key[KEY_LEN], const unsigned char *nonce,
 	EVP_CIPHER_CTX *ctx;
 	int n, ok;
 
-	if (len > INT32_MAX || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+	if (len > INT_MAX || (ctx = EVP_CIPHER_CTX_new()) == NULL)
 		return -1;
 	memcpy(tag, ct + len, TAG_LEN);
 	ok = EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) == 1 &&
@@ -345,14 +368,16 @@ dek_wrap(const struct keyring *kr, struct dek *d, const char *kid,
 	const struct master *m;
 	char aad[128];
 
-	if ((m = keyring_find(kr, kid)) == NULL)
+	if ((m = keyring_find(kr, kid)) == NULL ||
+	    strlen(d->dk_uid) != DEK_UID_LEN)
 		return -1;
-	snprintf(d->dk_kid, sizeof(d->dk_kid), "%s", kid);
-	snprintf(aad, sizeof(aad), "hotlined/dek/v1|%s|%s", d->dk_uid, kid);
-	if (RAND_bytes(wrapped, NONCE_LEN) != 1)
+	snprintf(aad, sizeof(aad), "hotlined/dek/v1|%s|%s", d->dk_uid,
+	    m->mk_kid);
+	if (RAND_bytes(wrapped, NONCE_LEN) != 1 || gcm_seal(m->mk_key, wrapped,
+	    aad, d->dk_key, KEY_LEN, wrapped + NONCE_LEN) == -1)
 		return -1;
-	return gcm_seal(m->mk_key, wrapped, aad, d->dk_key, KEY_LEN,
-	    wrapped + NONCE_LEN);
+	snprintf(d->dk_kid, sizeof(d->dk_kid), "%s", m->mk_kid);
+	return 0;
 }
 
 /* A fresh DEK with a random UUID, wrapped under the current master key. */
@@ -363,8 +388,11 @@ dek_new(const struct keyring *kr, struct dek *d,
 	unsigned char u[16];
 
 	memset(d, 0, sizeof(*d));
-	if (RAND_bytes(d->dk_key, KEY_LEN) != 1 || RAND_bytes(u, sizeof(u)) != 1)
+	if (RAND_bytes(d->dk_key, KEY_LEN) != 1 ||
+	    RAND_bytes(u, sizeof(u)) != 1) {
+		dek_clear(d);
 		return -1;
+	}
 	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
 	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	snprintf(d->dk_uid, sizeof(d->dk_uid), "%02x%02x%02x%02x-%02x%02x-"
@@ -378,24 +406,30 @@ dek_new(const struct keyring *kr, struct dek *d,
 	return 0;
 }
 
-/* Unwrap a DEK; -1 for an unknown kid or a wrapped key that does not open. */
+/*
+ * Unwrap a DEK; -1 for an unknown kid or a wrapped key that does not open
+ * (d is then cleared).  uid and kid may point into d.
+ */
 int
 dek_unwrap(const struct keyring *kr, const char *uid, const char *kid,
     const unsigned char *wrapped, size_t len, struct dek *d)
 {
 	const struct master *m;
-	char aad[128];
+	char aad[128], u[DEK_UID_LEN + 1];
 
-	memset(d, 0, sizeof(*d));
-	if (len != WRAPPED_LEN || strlen(uid) != DEK_UID_LEN ||
-	    (m = keyring_find(kr, kid)) == NULL)
+	m = keyring_find(kr, kid);
+	if (len != WRAPPED_LEN || strlen(uid) != DEK_UID_LEN || m == NULL) {
+		dek_clear(d);
 		return -1;
-	snprintf(aad, sizeof(aad), "hotlined/dek/v1|%s|%s", uid, kid);
+	}
+	memcpy(u, uid, sizeof(u));
+	dek_clear(d);
+	snprintf(aad, sizeof(aad), "hotlined/dek/v1|%s|%s", u, m->mk_kid);
 	if (gcm_open(m->mk_key, wrapped, aad, wrapped + NONCE_LEN, KEY_LEN,
 	    d->dk_key) == -1)
 		return -1;
-	snprintf(d->dk_uid, sizeof(d->dk_uid), "%s", uid);
-	snprintf(d->dk_kid, sizeof(d->dk_kid), "%s", kid);
+	memcpy(d->dk_uid, u, sizeof(u));
+	snprintf(d->dk_kid, sizeof(d->dk_kid), "%s", m->mk_kid);
 	return 0;
 }
 
@@ -468,6 +502,9 @@ keyed_digest(const struct keyring *kr, const char *kind, const void *data,
 	size_t n = 0;
 	int ok;
 
+	/* The kind separates domains: a plain word, never cut short. */
+	if (!valid_kid(kind, strlen(kind)))
+		return -1;
 	snprintf(prefix, sizeof(prefix), "hotlined/%s/v1|", kind);
 	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
 		return -1;
@@ -496,64 +533,102 @@ put(char *out, size_t outlen, size_t *n, char c)
 	return 0;
 }
 
-/* Normalise an identifier before its keyed digest (see hotlined.h). */
-int
-ident_normalise(const char *kind, const char *a1, const char *a2, char *out,
-    size_t outlen)
+/* Bytes of white space at s for a name (ASCII, U+00A0, U+3000), or 0. */
+static size_t
+name_space(const unsigned char *s)
 {
-	const unsigned char *s;
-	size_t n = 0;
+	if (s[0] == ' ' || s[0] == '\t' || s[0] == '\r' || s[0] == '\n')
+		return 1;
+	if (s[0] == 0xc2 && s[1] == 0xa0)
+		return 2;			/* U+00A0 no-break space */
+	if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)
+		return 3;			/* U+3000 ideographic space */
+	return 0;
+}
 
-	if (outlen == 0 || a1 == NULL)
-		return -1;
-	out[0] = '\0';
-	s = (const unsigned char *)a1;
+/* Normalise into out; -1 if it does not fit, the kind is unknown or the
+ * result is empty. */
+static int
+normalise(const char *kind, const char *a1, const char *a2, char *out,
+    size_t outlen, size_t *n)
+{
+	const unsigned char *s = (const unsigned char *)a1;
+	unsigned char c;
+	size_t k;
+
 	if (strcmp(kind, "id") == 0) {
 		for (; *s != '\0'; s++) {
 			if (*s == ' ')
 				continue;
-			if (put(out, outlen, &n, (char)toupper(*s)) == -1)
+			c = *s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s;
+			if (put(out, outlen, n, (char)c) == -1)
 				return -1;
 		}
 	} else if (strcmp(kind, "name_birth") == 0) {
 		if (a2 == NULL || *a2 == '\0')
 			return -1;
 		while (*s != '\0') {
-			if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
-				s++;
+			if ((k = name_space(s)) > 0) {
+				s += k;
 				continue;
 			}
-			if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) {
-				s += 3;		/* U+3000 ideographic space */
-				continue;
-			}
-			if (s[0] == 0xc2 && s[1] == 0xa0) {
-				s += 2;		/* U+00A0 no-break space */
-				continue;
-			}
-			if (put(out, outlen, &n, (char)(*s < 0x80 ?
-			    tolower(*s) : *s)) == -1)
+			c = *s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s;
+			if (put(out, outlen, n, (char)c) == -1)
 				return -1;
 			s++;
 		}
-		if (n == 0 || put(out, outlen, &n, '|') == -1)
+		if (*n == 0 || put(out, outlen, n, '|') == -1)
 			return -1;
 		for (s = (const unsigned char *)a2; *s != '\0'; s++)
-			if (put(out, outlen, &n, (char)*s) == -1)
+			if (put(out, outlen, n, (char)*s) == -1)
 				return -1;
-		return 0;
 	} else if (strcmp(kind, "phone") == 0) {
+		int intl = 0;
+
 		if (strncmp(a1, "+86", 3) == 0)
-			s += 3;
+			s += 3, intl = 1;
 		else if (strncmp(a1, "0086", 4) == 0)
-			s += 4;
+			s += 4, intl = 1;
 		for (; *s != '\0'; s++)
 			if (*s >= '0' && *s <= '9' &&
-			    put(out, outlen, &n, (char)*s) == -1)
+			    put(out, outlen, n, (char)*s) == -1)
 				return -1;
+		/*
+		 * Written internationally, a landline loses its trunk 0
+		 * (+86 10 1234 5678 is 010-12345678); a mobile number is 11
+		 * digits from 1.  Put the 0 back so both forms match.
+		 */
+		if (intl && *n > 0 && !(*n == 11 && out[0] == '1')) {
+			if (*n + 2 > outlen)
+				return -1;
+			memmove(out + 1, out, *n + 1);
+			out[0] = '0';
+			(*n)++;
+		}
 	} else
 		return -1;
-	return n == 0 ? -1 : 0;
+	return *n == 0 ? -1 : 0;
+}
+
+/*
+ * Normalise an identifier before its keyed digest (see hotlined.h).  On
+ * failure out is left empty: no partial personal data stays behind.
+ */
+int
+ident_normalise(const char *kind, const char *a1, const char *a2, char *out,
+    size_t outlen)
+{
+	size_t n = 0;
+
+	if (outlen == 0 || kind == NULL || a1 == NULL)
+		return -1;
+	out[0] = '\0';
+	if (normalise(kind, a1, a2, out, outlen, &n) == -1) {
+		OPENSSL_cleanse(out, n + 1);
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 /* Standard base64 with padding, no line breaks. */
@@ -586,7 +661,11 @@ b64_value(unsigned char c)
 	return -1;
 }
 
-/* Decode strict standard base64 (padded, no white space). */
+/*
+ * Decode strict standard base64: padded to a multiple of four, '=' only
+ * at the end, no white space, and the bits the padding leaves over zero,
+ * so that each byte string has exactly one accepted encoding.
+ */
 unsigned char *
 b64_decode(const char *in, size_t len, size_t *outlen)
 {
@@ -609,6 +688,12 @@ b64_decode(const char *in, size_t len, size_t *outlen)
 				free(out);
 				return NULL;
 			}
+		}
+		/* The bits padding leaves over must be zero (canonical). */
+		if (i + 4 == len && ((pad == 2 && (v[1] & 0xf) != 0) ||
+		    (pad == 1 && (v[2] & 0x3) != 0))) {
+			free(out);
+			return NULL;
 		}
 		out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
 		out[n++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);

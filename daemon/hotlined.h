@@ -301,7 +301,8 @@ int	 validate_case_number(const char *s);
  * The master key file holds one key per line, "<kid> <64 hex digits>"
  * ('#' comments and blank lines allowed); the first is current (wraps new
  * data keys), the others only unwrap.  The hash key file holds one line of
- * 64 hex digits.  Both must not be readable by group or others.
+ * 64 hex digits.  Both must be regular files (not symbolic links) that
+ * group and others may not read.
  *
  * A data key (DEK) is 32 random bytes with a random UUID; it is stored
  * wrapped: AES-256-GCM under the master key <kid>, with associated data
@@ -333,7 +334,8 @@ int	 keyring_has(const struct keyring *, const char *kid);
 /* A fresh DEK wrapped under the current master key; 0 on success. */
 int	 dek_new(const struct keyring *, struct dek *,
 	    unsigned char wrapped[WRAPPED_LEN]);
-/* Unwrap; -1 if the kid is unknown or the wrapped key does not open. */
+/* Unwrap; -1 (d cleared) if the kid is unknown or the wrapped key does
+ * not open.  uid and kid may point into d. */
 int	 dek_unwrap(const struct keyring *, const char *uid, const char *kid,
 	    const unsigned char *wrapped, size_t len, struct dek *);
 /* Wrap a DEK under master key kid (rotation); sets d->dk_kid. */
@@ -347,13 +349,15 @@ int	 field_seal(const struct dek *, const char *field, const void *pt,
  * failure (wrong key, field, case, version or a changed byte). */
 int	 field_open(const struct dek *, const char *field,
 	    const unsigned char *ct, size_t clen, char **out, size_t *outlen);
-/* HMAC-SHA256 under the hash key of "hotlined/<kind>/v1|" + data. */
+/* HMAC-SHA256 under the hash key of "hotlined/<kind>/v1|" + data; kind
+ * must match [a-z0-9_-]{1,32}. */
 int	 keyed_digest(const struct keyring *, const char *kind,
 	    const void *data, size_t len, unsigned char out[DIGEST_LEN]);
 /* Normalise an identifier for a keyed digest: "id" (ID number: upper
  * case), "name_birth" (name without white space, ASCII lower-cased, "|",
- * birth date), "phone" (digits only; a +86/0086 prefix dropped).
- * a2 is the birth date for name_birth, else NULL.  0, or -1 if empty. */
+ * birth date), "phone" (digits only; a +86/0086 prefix dropped, and a
+ * landline's trunk 0 put back).  a2 is the birth date for name_birth, else
+ * NULL.  0; or -1 (out left empty) if empty, unknown or too long. */
 int	 ident_normalise(const char *kind, const char *a1, const char *a2,
 	    char *out, size_t outlen);
 /* Standard base64 without line breaks; the result is malloc'd. */
