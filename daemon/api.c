@@ -119,6 +119,7 @@ struct mctx {
 	const struct mutation	*mc_mu;
 	struct json_object	*mc_body;	/* NULL: none */
 	char			*mc_data;	/* the body to send, or NULL */
+	int			 mc_sealed;	/* mc_body changed: send it instead */
 	size_t			 mc_len;
 	char			 mc_key[IDEMPOTENCY_KEY_MAX + 1];
 	char			 mc_hash[2 + 2 * DIGEST_LEN + 1];
@@ -254,8 +255,10 @@ api_scope(struct request *r, struct dbjob *j, int intake)
 		break;
 	case ROLE_OPERATOR:
 	case ROLE_GATEWAY:
-		snprintf(s, sizeof(s), "%s:%lld", intake ? "intake" : "client",
-		    id->id_client);
+		if (intake)
+			snprintf(s, sizeof(s), "intake");
+		else
+			snprintf(s, sizeof(s), "client:%lld", id->id_client);
 		break;
 	default:
 		s[0] = '\0';	/* no rows */
@@ -455,7 +458,7 @@ mutate_send(struct mctx *m)
 	const char *s;
 	int p = 3;
 
-	if (m->mc_body != NULL && mu->mu_seal != SEAL_NONE) {
+	if (m->mc_sealed) {
 		/* The sealed body replaces the one received. */
 		s = json_object_to_json_string_ext(m->mc_body,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -501,6 +504,7 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	if (r->rq_state == REQ_HANDLING && oc == DB_OK && PQntuples(res) == 1 &&
 	    !PQgetisnull(res, 0, 0) && strstr((key = PQgetvalue(res, 0, 0)),
 	    "\"purged\"") == NULL && protect_note(m->mc_body, key) == 0) {
+		m->mc_sealed = 1;
 		PQclear(res);
 		db_job_free(j);
 		mutate_send(m);
@@ -676,8 +680,9 @@ api_mutate(struct request *r, struct evhttp_request *req,
 		return;
 	}
 	/* The hash is of the body as received, before sealing. */
+	m->mc_sealed = mu->mu_seal == SEAL_SUBMISSION;
 	if (protect_request_hash(mu->mu_name, target, data, len,
-	    m->mc_hash) == -1 || (mu->mu_seal == SEAL_SUBMISSION &&
+	    m->mc_hash) == -1 || (m->mc_sealed &&
 	    protect_submission(body, mu == &mu_report) == -1)) {
 		log_errorx("event=seal_failed id=%s", r->rq_id);
 		mctx_free(m);

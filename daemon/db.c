@@ -257,18 +257,21 @@ db_flush(struct dbconn *c)
 
 /*
  * Send a job's statement, preceded by its row-level security scope (SET
- * LOCAL hotline.scope): always sent, so that in a batch no job runs with
- * the scope of the one before it.  0 on success.
+ * LOCAL hotline.scope) unless the job before it in the same segment (one
+ * transaction) had the same: so that in a batch no job runs with another
+ * job's scope, and a batch of submissions sets it once.  0 on success.
  */
 static int
-db_send_job(struct dbconn *c, struct dbjob *j)
+db_send_job(struct dbconn *c, struct dbjob *j, const struct dbjob *prev)
 {
 	const char *scope = j->dj_scope;
 
-	if (!PQsendQueryPrepared(c->dc_pg, DB_SCOPE_STMT, 1, &scope, NULL, NULL,
-	    0))
-		return -1;
-	db_expect(c, EXP_SCOPE, j);
+	if (prev == NULL || strcmp(prev->dj_scope, j->dj_scope) != 0) {
+		if (!PQsendQueryPrepared(c->dc_pg, DB_SCOPE_STMT, 1, &scope, NULL,
+		    NULL, 0))
+			return -1;
+		db_expect(c, EXP_SCOPE, j);
+	}
 	if (!PQsendQueryPrepared(c->dc_pg, j->dj_stmt, j->dj_nparams,
 	    (const char *const *)j->dj_params, NULL, NULL, 0))
 		return -1;
@@ -330,8 +333,8 @@ db_start(struct dbconn *c)
 			c->dc_njobs++;
 		}
 	}
-	for (j = c->dc_jobs; j != NULL; j = j->dj_next)
-		if (db_send_job(c, j) == -1)
+	for (prev = NULL, j = c->dc_jobs; j != NULL; prev = j, j = j->dj_next)
+		if (db_send_job(c, j, prev) == -1)
 			goto fail;
 	/*
 	 * Everything up to the Sync runs in one implicit transaction,

@@ -14,7 +14,7 @@ insert into settings (name, value) values
 ------------------------------------------------------------------------------
 -- Row-level security.  Every transaction of the daemon starts with
 -- set_config('hotline.scope', <scope>, true) (SET LOCAL): 'system' (its own
--- timers), 'admin', 'intake:<client>' (a submission: writes across tables),
+-- timers), 'admin', 'intake' (a submission: writes across tables),
 -- 'client:<client>' (what that client created) or 'agency:<agency>' (what
 -- that agency is assigned, and a procuratorate what lies in its region).
 -- No scope, no rows.
@@ -759,46 +759,31 @@ end $$;
 ------------------------------------------------------------------------------
 -- Policies: FORCE, so that they hold for hotline_owner's own functions too.
 ------------------------------------------------------------------------------
+-- Each table's rows belong to a case (the expression naming it), except calls
+-- (a call may have none) and clocks (through their assignment).
 do $$
 declare
-	t text;
+	p text[];
 begin
-	foreach t in array array['cases', 'children', 'case_categories', 'reports', 'case_events',
-	    'case_notes', 'assignments', 'identifiers', 'access_requests', 'access_log'] loop
-		execute format('alter table %I enable row level security', t);
-		execute format('alter table %I force row level security', t);
+	foreach p slice 1 in array array[
+	    ['cases', 'rls_case(id)'],
+	    ['children', 'rls_case(case_id)'],
+	    ['case_categories', 'rls_case(case_id)'],
+	    ['reports', 'rls_case(case_id)'],
+	    ['case_events', 'rls_case(case_id)'],
+	    ['case_notes', 'rls_case(case_id)'],
+	    ['assignments', 'rls_case(case_id)'],
+	    ['access_requests', 'rls_case(case_id)'],
+	    ['access_log', 'rls_case(case_id)'],
+	    ['identifiers', 'rls_call(case_id, null)'],
+	    ['calls', 'rls_call(case_id, client_id)'],
+	    ['clocks', 'exists (select 1 from assignments a where a.id = clocks.assignment_id)']] loop
+		execute format('alter table %I enable row level security', p[1]);
+		execute format('alter table %I force row level security', p[1]);
+		execute format('create policy scope on %I using (rls_all() or %s) '
+		    'with check (rls_all() or %s)', p[1], p[2], p[2]);
 	end loop;
 end $$;
-
-create policy scope on cases using (rls_all() or rls_case(id))
-    with check (rls_all() or rls_case(id));
-create policy scope on children using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on case_categories using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on reports using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on case_events using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on case_notes using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on assignments using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on access_requests using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on access_log using (rls_all() or rls_case(case_id))
-    with check (rls_all() or rls_case(case_id));
-create policy scope on identifiers using (rls_all() or rls_call(case_id, null))
-    with check (rls_all() or rls_call(case_id, null));
-alter table calls enable row level security;
-alter table calls force row level security;
-create policy scope on calls using (rls_all() or rls_call(case_id, client_id))
-    with check (rls_all() or rls_call(case_id, client_id));
-alter table clocks enable row level security;
-alter table clocks force row level security;
-create policy scope on clocks
-    using (rls_all() or exists (select 1 from assignments a where a.id = clocks.assignment_id))
-    with check (rls_all() or exists (select 1 from assignments a where a.id = clocks.assignment_id));
 
 comment on function rls_kind() is 'Row-level security: the kind of scope set by the daemon with SET LOCAL hotline.scope.';
 comment on function rls_id() is 'Row-level security: the agency or client id of the scope (0 if none).';
