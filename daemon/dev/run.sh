@@ -21,7 +21,7 @@ File a first mandatory report (as the mini-program backend):
 
 Read it as the county police (the primary assignee; use the case_number it returned):
 
-  curl --cacert $P/ca.crt --cert $P/police-320102.crt --key $P/police-320102.key \
+  curl --cacert $P/ca.crt --cert $P/police-320102.crt --key $P/police-320102.key \\
     $HOTLINED_URL/v1/cases/<case_number>
 
 See what the database holds (personal fields are ciphertext, sealed by the daemon):
