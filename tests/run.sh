@@ -5,11 +5,15 @@
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
 #   HOTLINED_SUITES="unit sql integration asan"   which suites (default all)
+#   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
+#                                                  (run.py -k; see tests/README.md)
 #   HOTLINED_KEEP=1                                keep the directory
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SUITES=${HOTLINED_SUITES:-unit sql integration asan}
+SELECT=()
+[ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
 T=$(mktemp -d /tmp/hotlined-test.XXXXXX)
 chmod 755 "$T"
@@ -66,13 +70,13 @@ else
 		sql)	suite sql bash tests/sql/run.sh hotline_sqltest ;;
 		integration)
 			suite integration python3 tests/integration/run.py \
-			    --binary "$ROOT/build/hotlined" --var "$T" ;;
+			    --binary "$ROOT/build/hotlined" --var "$T" "${SELECT[@]}" ;;
 		asan)
 			suite asan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 			    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			    python3 tests/integration/run.py \
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
-			    --sanitizers ;;
+			    --sanitizers "${SELECT[@]}" ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done

@@ -1,9 +1,18 @@
-"""Test harness for hotlined: real daemons, real TLS, a real PostgreSQL.
+"""The one library of the integration tests: real daemons, real TLS, a real
+PostgreSQL.  Python 3 standard library only.
 
-Daemon starts the binary on its own port with a configuration derived from
-the environment's hotlined.conf; Client speaks HTTPS with a client
-certificate; psql() queries the database as its superuser; the example
-helpers load proto/examples.  Python 3 standard library only.
+- the environment (setup) and the TAP counter (check);
+- the database: psql, scalar, row counts, a case's history, table locks,
+  short deadlines, stopping and starting it;
+- the contract's examples and the request bodies built from them;
+- certificates made by the tests;
+- Daemon: the binary on its own port, configuration and log; hotlinectl;
+- Client and raw TLS: HTTPS with a client certificate, exact bytes;
+- filing and reading: the one way to file a report (file_report) or log a
+  call (log_call), and reading cases, queues and assignments.
+
+Every request body a Client or curl sends is remembered (remember_sent), so
+that the logs can be searched for each personal value sent.
 """
 
 import atexit
@@ -12,13 +21,18 @@ import hashlib
 import http.client
 import json
 import os
+import random
+import re
 import resource
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
+import uuid
+from datetime import datetime, timedelta, timezone
 
 VAR = None          # the environment directory made by daemon/dev/setup.sh
 ENV = {}            # its env.sh variables
@@ -26,11 +40,19 @@ BINARY = None
 SANITIZERS = False
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "proto", "examples")
+CTL = os.path.join(ROOT, "build", "hotlinectl")
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 daemons = []        # every daemon started, for the sanitizer and log checks
 
+CASE_NUMBER = re.compile(r"^(\d{4})-(\d{6})-(\d{8})$")
+RECEIPT = re.compile(r"^R[A-Z2-7]{20}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+SHANGHAI = timezone(timedelta(hours=8))
+
 
 def setup(var, binary, sanitizers):
+    """Point the library at an environment made by daemon/dev/setup.sh."""
     global VAR, BINARY, SANITIZERS
     VAR, BINARY, SANITIZERS = os.path.abspath(var), os.path.abspath(binary), sanitizers
     with open(os.path.join(var, "env.sh")) as f:
@@ -40,6 +62,33 @@ def setup(var, binary, sanitizers):
                 ENV[k] = v
     os.environ.update(ENV)
 
+
+# ---------------------------------------------------------------- TAP
+
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(cond, name, detail=""):
+    """Print one TAP line for a condition (with the detail if it failed); returns it."""
+    if cond:
+        RESULTS["passed"] += 1
+        print("ok - " + name)
+    else:
+        RESULTS["failed"] += 1
+        print("not ok - " + name)
+        for line in str(detail).splitlines()[:20]:
+            print("#   " + line[:2000])
+    sys.stdout.flush()
+    return cond
+
+
+def test(fn):
+    """Mark a function as a test; the runner passes it the fixtures its parameters name."""
+    fn.integration_test = True
+    return fn
+
+
+# ---------------------------------------------------------------- small things
 
 def free_port():
     s = socket.socket()
@@ -58,6 +107,45 @@ def wait_until(pred, timeout, interval=0.1):
             return v
         time.sleep(interval)
     return pred()
+
+
+def in_background(fn, *args):
+    """Run fn(*args) in a thread; returns (thread, result list [value or exception])."""
+    result = [None]
+
+    def run():
+        try:
+            result[0] = fn(*args)
+        except Exception as e:      # reported by the test that reads the result
+            result[0] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def new_key():
+    """A fresh Idempotency-Key."""
+    return "it-" + uuid.uuid4().hex
+
+
+def error_code(body):
+    """The error code of an error body, or None."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"].get("code")
+    return None
+
+
+def is_error(st, body, status, code):
+    return st == status and error_code(body) == code
+
+
+def instant(ts):
+    """An RFC 3339 timestamp as an aware datetime."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def rfc3339(dt):
+    return dt.isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- the database
@@ -100,6 +188,42 @@ def counts():
     return tuple(int(x) for x in row)
 
 
+def case_count(number):
+    """How many cases carry this number (as a string)."""
+    return scalar("select count(*) from hotline.cases where case_number = :'a0'", number)
+
+
+def not_stored_once(numbers):
+    """The case numbers among these that are not in the database exactly once."""
+    numbers = [n or "none" for n in numbers]
+    if not numbers:
+        return []
+    return [r[0] for r in psql("select n from unnest(string_to_array(:'a0', ',')) n where"
+                               " (select count(*) from hotline.cases c where c.case_number = n)"
+                               " <> 1", ",".join(numbers))]
+
+
+def keyed_cases(client, k):
+    """How many cases the idempotency record of (client, key) points at."""
+    return scalar("select count(*) from hotline.idempotency i join hotline.clients k on"
+                  " k.id = i.client_id join hotline.cases c on c.case_number ="
+                  " i.response->>'case_number' where k.name = :'a0' and i.key = :'a1'", client, k)
+
+
+def access_log_count(number):
+    """Rows of the access log for a case."""
+    return int(scalar("select count(*) from hotline.access_log l join hotline.cases c"
+                      " on c.id = l.case_id where c.case_number = :'a0'", number))
+
+
+def history(number):
+    """A case's history events as dicts (seq, kind, clock, agency, assignment, at)."""
+    return [dict(zip(("seq", "kind", "clock", "agency", "assignment", "at"), r)) for r in psql(
+        "select e.seq, e.kind, coalesce(e.data->>'clock', ''), coalesce(e.data->>'agency', ''),"
+        " coalesce(e.data->>'assignment', ''), extract(epoch from e.at) from hotline.case_events e"
+        " join hotline.cases c on c.id = e.case_id where c.case_number = :'a0' order by e.seq", number)]
+
+
 class TableLock:
     """Holds an exclusive lock on a table from a psql session for some seconds,
     so that submissions wait for the database."""
@@ -129,6 +253,24 @@ class TableLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+class ShortDeadlines:
+    """Deadlines of a few seconds for the cases created inside the block."""
+
+    def __init__(self, ack=2, action=30):
+        self.ack, self.action = ack, action
+
+    def __enter__(self):
+        self.saved = psql("select risk_level, acknowledge, first_action, resolve from hotline.deadlines")
+        psql("update hotline.deadlines set acknowledge = make_interval(secs => :a0),"
+             " first_action = make_interval(secs => :a1), resolve = '1 hour'", self.ack, self.action)
+        return self
+
+    def __exit__(self, *exc):
+        for level, a, f, r in self.saved:
+            psql("update hotline.deadlines set acknowledge = :'a0', first_action = :'a1',"
+                 " resolve = :'a2' where risk_level = :a3", a, f, r, level)
 
 
 def pg_ctl(action):
@@ -167,6 +309,30 @@ def expected_errors():
         return json.load(f)
 
 
+def id_number(birth="20150312", region="320102"):
+    """A valid resident ID number (ISO 7064 MOD 11-2) with a random sequence."""
+    body = region + birth + "%03d" % random.randint(0, 999)
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+
+
+def personal_report(region="320102", child=None):
+    """A mandatory report (sexual abuse at a school) whose personal data is
+    unique to it: reporter, institution, child, narrative and actions."""
+    tag = uuid.uuid4().hex[:8]
+    body = example_json("reports.sexual-abuse.valid.json")
+    body["reporter"] = {"name": "报告人" + tag, "phone": "139" + str(int(tag, 16) % 10 ** 8).zfill(8),
+                        "id_number": id_number("19800101", "110105"), "profession": "teacher"}
+    body["institution"]["name"] = "学校" + tag
+    body["child"] = child or {"name": "儿童" + tag, "gender": "female", "age": 9,
+                              "birth_date": "2017-05-06", "id_number": id_number("20170506"),
+                              "school": "学校" + tag, "address": "地址" + tag + "号",
+                              "region_code": region}
+    body["narrative"] = "（测试）叙述" + tag + "，学生透露被侵害。"
+    body["actions_taken"] = "（测试）措施" + tag
+    return body
+
+
 PERSONAL_FIELDS = {"name", "phone", "caller_phone", "id_number", "school", "address", "narrative",
                    "summary", "actions_taken", "birth_date"}
 
@@ -183,6 +349,29 @@ def personal_values(body):
         for v in body:
             found |= personal_values(v)
     return found
+
+
+_sent = set()       # every request body sent (bytes)
+_sent_lock = threading.Lock()
+
+
+def remember_sent(data):
+    with _sent_lock:
+        _sent.add(bytes(data))
+
+
+def personal_data_sent():
+    """Every name, phone, ID number and free text in the examples and in the
+    bodies sent so far."""
+    values = set()
+    with _sent_lock:
+        bodies = list(_sent)
+    for data in [example(n) for n in example_names()] + bodies:
+        try:
+            values |= personal_values(json.loads(data))
+        except ValueError:
+            pass
+    return values
 
 
 # ---------------------------------------------------------------- certificates
@@ -228,9 +417,24 @@ def register_client(name, role):
          fingerprint(pki(name + ".crt")))
 
 
-# ---------------------------------------------------------------- daemons
+def new_server_cert(dest, cn):
+    """Issue a server certificate for localhost/127.0.0.1 from the deployment CA."""
+    ext = dest + ".ext"
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", dest + ".key")
+    openssl("req", "-new", "-key", dest + ".key", "-subj", "/CN=" + cn, "-out", dest + ".csr")
+    openssl("x509", "-req", "-in", dest + ".csr", "-CA", pki("ca.crt"), "-CAkey",
+            pki("ca.key"), "-CAcreateserial", "-CAserial", dest + ".srl", "-days", "2",
+            "-sha256", "-extfile", ext, "-out", dest + ".crt")
+
+
+# ---------------------------------------------------------------- daemons and tools
 
 def base_settings():
+    """The environment's hotlined.conf as a dict."""
     settings = {}
     with open(os.path.join(VAR, "hotlined.conf")) as f:
         for line in f:
@@ -283,7 +487,7 @@ class Daemon:
     def _healthy(self):
         if self.proc.poll() is not None:
             raise AssertionError("%r exited with %s:\n%s" % (self, self.proc.returncode,
-                                                            self.logtail()))
+                                                             self.logtail()))
         try:
             return Client(self, None, timeout=2).get("/healthz")[0] == 200
         except OSError:
@@ -337,6 +541,13 @@ class Daemon:
         self.stop()
 
 
+def stop_cleanly(d):
+    """Stop a daemon and check that it exits 0."""
+    code = d.stop()
+    check(code == 0, "%r stops with exit status 0 on SIGTERM" % d, "status %s\n%s" % (
+        code, d.logtail()))
+
+
 @atexit.register
 def kill_leftovers():
     """Kill every daemon still running (a test that gave up, an aborted run)."""
@@ -344,6 +555,14 @@ def kill_leftovers():
         if d.running():
             d.proc.kill()
             d.proc.wait()
+
+
+def hotlinectl(*args):
+    """Run the administrator's tool against the test database; (exit, stdout+stderr)."""
+    env = dict(os.environ)
+    env["HOTLINED_CONF"] = os.path.join(VAR, "hotlined.conf")
+    out = subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=120, env=env)
+    return out.returncode, out.stdout + out.stderr
 
 
 # ---------------------------------------------------------------- clients
@@ -393,6 +612,7 @@ class Client:
                 body = json.dumps(body, ensure_ascii=False).encode()
             elif isinstance(body, str):
                 body = body.encode()
+            remember_sent(body)
         h.update(headers or {})
         h = {k: v for k, v in h.items() if v is not None}     # None: leave the header out
         c = self._conn()
@@ -476,6 +696,43 @@ def status_of(raw):
         return None
 
 
+def responses(raw):
+    """Split raw bytes into (status, body) of each complete HTTP response."""
+    out = []
+    while raw.startswith(b"HTTP/1."):
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if len(rest) < length:
+            break
+        out.append((status_of(head), rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+def read_responses(sock, n, seconds=5):
+    """Read from a socket until n complete responses arrived (or the time is up)."""
+    raw = b""
+    sock.settimeout(0.5)
+    end = time.monotonic() + seconds
+    while len(responses(raw)) < n and time.monotonic() < end:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        raw += chunk
+    return responses(raw)
+
+
 def closed_within(sock, seconds):
     """True if the peer closes the connection within the time (data read
     meanwhile is discarded)."""
@@ -492,15 +749,80 @@ def closed_within(sock, seconds):
     return False
 
 
-def in_background(fn, *args):
-    """Run fn(*args) in a thread; returns (thread, result list [value or exception])."""
-    result = [None]
+# ---------------------------------------------------------------- filing and reading
 
-    def run():
-        try:
-            result[0] = fn(*args)
-        except Exception as e:      # reported by the test that reads the result
-            result[0] = e
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, result
+def _body(body):
+    """A request body: an example's name, or a dict / bytes as given."""
+    if isinstance(body, str) and body.endswith(".json"):
+        return example(body)
+    return body
+
+
+def submit(daemon, client, endpoint, body):
+    """POST a report or a call under a fresh key; the 201 body (asserts 201)."""
+    st, h, b = Client(daemon, client).post("/v1/" + endpoint, _body(body), new_key())
+    assert st == 201, (endpoint, client, st, b)
+    return b
+
+
+def file_report(daemon, body="reports.self-harm.valid.json", client="gateway"):
+    """File a mandatory report (an example's name, a dict or bytes); the 201 body."""
+    return submit(daemon, client, "reports", body)
+
+
+def log_call(daemon, body="calls.case-opened.valid.json", client="console"):
+    """Log a call (an example's name, a dict or bytes); the 201 body."""
+    return submit(daemon, client, "calls", body)
+
+
+def post_in_background(daemon, cert, path, body, k, timeout=20):
+    """POST from a thread; returns (thread, result list)."""
+    return in_background(lambda: Client(daemon, cert, timeout).post(path, _body(body), k))
+
+
+def attempt(daemon, cert, method="GET", path="/v1/cases/2026-320102-00000001", body=None):
+    """A request that the daemon may refuse at the TLS handshake: the response,
+    or ("refused", reason, None).  A POST goes under a fresh key."""
+    try:
+        c = Client(daemon, cert, timeout=5)
+        if method == "GET":
+            return c.get(path)
+        return c.post(path, _body(body), new_key())
+    except (ssl.SSLError, ConnectionError, OSError) as e:
+        return ("refused", str(e), None)
+
+
+def curl(daemon, cert, path, data_file, *extra):
+    """POST a file with curl under a fresh key; (HTTP code, body, stderr)."""
+    with open(data_file, "rb") as f:
+        remember_sent(f.read())
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--cacert", pki("ca.crt"),
+         "--cert", pki(cert + ".crt"), "--key", pki(cert + ".key"),
+         "-H", "Content-Type: application/json", "-H", "Idempotency-Key: " + new_key(),
+         "--data-binary", "@" + data_file, "-w", "\n%{http_code}"] + list(extra)
+        + ["https://127.0.0.1:%d%s" % (daemon.port, path)],
+        capture_output=True, text=True, timeout=30)
+    body, _, code = out.stdout.rpartition("\n")
+    return code, body, out.stderr
+
+
+def view(daemon, who, number):
+    """GET a case as a client: (status, headers, body)."""
+    return Client(daemon, who).get("/v1/cases/" + number)
+
+
+def queue(daemon, agency, query=""):
+    """An agency's queue (asserts 200)."""
+    st, h, b = Client(daemon, agency).get("/v1/queue" + query)
+    assert st == 200, (st, b)
+    return b["assignments"]
+
+
+def assignment_of(daemon, agency, number):
+    """The agency's live assignment on a case, as the agency sees it (None if it has none)."""
+    st, h, v = view(daemon, agency, number)
+    if st != 200:
+        return None
+    mine = [a for a in v["assignments"] if a["agency"] == agency and a["state"] != "transferred"]
+    return mine[0] if mine else None

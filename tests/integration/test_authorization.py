@@ -1,0 +1,178 @@
+"""Authentication and the authorization matrix: clients are who their
+certificate says (no certificate, another CA, unregistered, revoked,
+expired, never a resumed session), a revocation takes effect within two
+seconds, and each role reaches only the endpoints and objects that are its
+own."""
+
+import json
+import os
+import socket
+import ssl
+import time
+import uuid
+
+from . import lib
+from .lib import (Client, assignment_of, attempt, check, counts, example, file_report, is_error,
+                  new_key, psql, queue, test, wait_until)
+
+
+@test
+def clients_are_identified_by_certificate(daemon):
+    before = counts()
+    st, h, b = attempt(daemon, None, "POST", "/v1/calls", example("calls.silent.valid.json"))
+    check(is_error(st, b, 401, "certificate_required"),
+          "no certificate on /v1/calls is 401 certificate_required", (st, b))
+    st, h, b = attempt(daemon, None)
+    check(is_error(st, b, 401, "certificate_required"), "no certificate on GET /v1/cases is 401",
+          (st, b))
+    r = attempt(daemon, "stranger", "POST", "/v1/calls", example("calls.silent.valid.json"))
+    check(r[0] == "refused" or r[0] in (401, 403),
+          "a certificate from another CA is refused (handshake fails or 401/403)", r)
+    st, h, b = attempt(daemon, "unregistered", "POST", "/v1/calls",
+                       example("calls.silent.valid.json"))
+    check(is_error(st, b, 403, "client_unknown"),
+          "a CA-signed but unregistered certificate is 403 client_unknown", (st, b))
+    st, h, b = attempt(daemon, "revoked", "POST", "/v1/calls", example("calls.silent.valid.json"))
+    check(is_error(st, b, 403, "client_revoked"), "a revoked client is 403 client_revoked", (st, b))
+    st, h, b = attempt(daemon, "gateway", "POST", "/v1/calls", example("calls.silent.valid.json"))
+    check(is_error(st, b, 403, "forbidden"), "a gateway may not log calls: 403 forbidden", (st, b))
+    st, h, b = attempt(daemon, "console", "POST", "/v1/reports",
+                       example("reports.self-harm.valid.json"))
+    check(is_error(st, b, 403, "forbidden"), "an operator may not file reports: 403 forbidden",
+          (st, b))
+    for who, path in (("admin", "/v1/reports"), ("police-320102", "/v1/reports"),
+                      ("admin", "/v1/calls")):
+        body = example("reports.self-harm.valid.json" if path == "/v1/reports"
+                       else "calls.silent.valid.json")
+        st, h, b = attempt(daemon, who, "POST", path, body)
+        check(is_error(st, b, 403, "forbidden"), "%s may not POST %s: 403" % (who, path), (st, b))
+    check(counts() == before, "refused requests store nothing", (before, counts()))
+
+
+@test
+def a_revocation_takes_effect_within_two_seconds(daemon):
+    name = lib.make_client_cert("it-seat-" + uuid.uuid4().hex[:8])
+    lib.register_client(name, "operator")
+    c = Client(daemon, name)
+    ok = wait_until(lambda: c.post("/v1/calls", example("calls.hang-up.valid.json"),
+                                   new_key())[0] == 201, 3, 0.1)
+    check(ok, "a newly registered seat can log calls within moments")
+    st, h, made = c.post("/v1/calls", example("calls.case-opened.valid.json"), new_key())
+    number = made.get("case_number") if isinstance(made, dict) else None
+    psql("select hotline.client_revoke(:'a0')", name)
+    t0 = time.monotonic()
+    got = wait_until(lambda: Client(daemon, name).get("/v1/cases/%s" % number)[0] == 403, 2, 0.05)
+    check(got, "after revocation its reads get 403 within 2 s (%.2fs)" % (time.monotonic() - t0))
+    st, h, b = c.post("/v1/calls", example("calls.hang-up.valid.json"), new_key())
+    check(is_error(st, b, 403, "client_revoked"),
+          "even on a connection opened before the revocation: 403 client_revoked", (st, b))
+    lib.register_client(name, "operator")
+    got = wait_until(lambda: Client(daemon, name).get("/v1/cases/%s" % number)[0] == 200, 2, 0.05)
+    check(got, "re-registering the certificate restores access within 2 s")
+
+
+@test
+def tls_sessions_are_never_resumed(daemon):
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = lib.tls_context("gateway")
+        ctx.minimum_version = ctx.maximum_version = version
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", daemon.port), timeout=5),
+                            server_hostname="localhost")
+        s.sendall(b"GET /v1/cases/2026-320102-00000001 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(4096)
+        session = s.session
+        s.close()
+        s2 = ctx.wrap_socket(socket.create_connection(("127.0.0.1", daemon.port), timeout=5),
+                             server_hostname="localhost", session=session)
+        check(not s2.session_reused, "a %s session is not resumed (every connection presents"
+              " and verifies its certificate)" % version.name)
+        s2.close()
+
+
+@test
+def an_expired_client_certificate_is_refused(daemon):
+    d = os.path.join(lib.VAR, "test-pki")
+    os.makedirs(d, exist_ok=True)
+    name = "it-expired-" + uuid.uuid4().hex[:8]
+    conf = os.path.join(d, name + ".cnf")
+    base = os.path.join(d, name)
+    with open(conf, "w") as f:
+        f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s.idx\nnew_certs_dir=%s\nserial=%s.srl\n"
+                "default_md=sha256\npolicy=p\ncopy_extensions=none\nx509_extensions=e\n"
+                "[p]\ncommonName=supplied\n[e]\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=clientAuth\n" % (base, d, base))
+    open(base + ".idx", "w").close()
+    with open(base + ".srl", "w") as f:
+        f.write("1000\n")
+    lib.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", base + ".key")
+    lib.openssl("req", "-new", "-key", base + ".key", "-subj", "/CN=" + name, "-out", base + ".csr")
+    lib.openssl("ca", "-batch", "-config", conf, "-cert", lib.pki("ca.crt"), "-keyfile",
+                lib.pki("ca.key"), "-startdate", "20200101000000Z", "-enddate",
+                "20210101000000Z", "-in", base + ".csr", "-out", base + ".crt", "-notext")
+    lib.register_client(name, "gateway")
+    before = counts()
+    r = attempt(daemon, name, "POST", "/v1/reports", example("reports.self-harm.valid.json"))
+    check(r[0] == "refused" or r[0] in (401, 403),
+          "a registered but expired certificate is refused", r)
+    check(counts() == before, "and nothing is stored")
+
+
+@test
+def nobody_sees_what_is_not_theirs(daemon):
+    b = file_report(daemon, "reports.sexual-abuse.valid.json")          # police-320102 primary
+    n, receipt = b["case_number"], b["receipt_id"]
+    own = assignment_of(daemon, "police-320102", n)["assignment_id"]
+    matrix = []
+
+    def expect(who, method, path, body, want):
+        c = Client(daemon, who)
+        if method == "GET":
+            st, h, r = c.get(path)
+        else:
+            st, h, r = c.post(path, body, new_key())
+        matrix.append((who, method, path.split("/")[2], want, st))
+        return st == want
+    rows = [
+        # (client, method, path, body, expected)
+        ("police-320102", "GET", "/v1/cases/" + n, None, 200),
+        ("police-320104", "GET", "/v1/cases/" + n, None, 404),
+        ("education-320102", "GET", "/v1/cases/" + n, None, 200),
+        ("education-320104", "GET", "/v1/cases/" + n, None, 404),
+        ("console", "GET", "/v1/cases/" + n, None, 404),
+        ("gateway2", "GET", "/v1/cases/" + n, None, 404),
+        ("police-320104", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 404),
+        ("console", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 403),
+        ("gateway", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 403),
+        ("police-320104", "POST", "/v1/assignments/%s/ack" % own, None, 404),
+        ("education-320102", "POST", "/v1/assignments/%s/ack" % own, None, 404),
+        ("console", "POST", "/v1/assignments/%s/ack" % own, None, 403),
+        ("police-320104", "POST", "/v1/assignments/%s/transfer" % own,
+         {"target_agency": "police-320104", "reason": "x"}, 404),
+        ("admin", "POST", "/v1/assignments/%s/transfer" % own,
+         {"target_agency": "police-320104", "reason": "x"}, 403),
+        ("console", "GET", "/v1/queue", None, 403),
+        ("gateway", "GET", "/v1/queue", None, 403),
+        ("police-320102", "GET", "/v1/reports/%s/status" % receipt, None, 403),
+        ("gateway2", "GET", "/v1/reports/%s/status" % receipt, None, 404),
+        ("gateway", "GET", "/v1/reports/%s/status" % receipt, None, 200),
+        ("console", "GET", "/v1/supervision/overdue", None, 403),
+        ("education-320102", "GET", "/v1/supervision/overdue", None, 403),
+        ("police-320102", "POST", "/v1/cases/%s/events" % n, {"type": "note", "text": "（测试）"}, 201),
+        ("police-320102", "POST", "/v1/assignments/%s/ack" % own, None, 200),
+    ]
+    bad = [r for r in rows if not expect(*r)]
+    check(not bad, "the authorization matrix holds (%d role x endpoint x object cases)" % len(rows),
+          [m for m in matrix if m[3] != m[4]])
+    st, h, view = Client(daemon, "education-320102").get("/v1/cases/" + n)
+    check(st == 200 and view["report"]["reporter"] == {"withheld": True}
+          and "测试教师" not in json.dumps(view, ensure_ascii=False),
+          "an informed education bureau never sees who reported", view.get("report"))
+    st, h, view = Client(daemon, "police-320102").get("/v1/cases/" + n)
+    check(st == 200 and view["report"]["reporter"]["name"].startswith("测试"),
+          "the police see the reporter", st)
+    st, h, view = Client(daemon, "procuratorate-320102").get("/v1/cases/" + n)
+    check(st == 200 and view["report"]["reporter"] == {"withheld": True},
+          "the supervising procuratorate sees it only after an approved access request", st)
+    theirs = [a["case_number"] for a in queue(daemon, "police-320104", query="?limit=500")]
+    check(n not in theirs, "another county's police queue never lists the case")

@@ -1,0 +1,179 @@
+"""Escalation and clocks: work acknowledged in time never escalates; a missed
+deadline climbs county, city, coordination office, procuratorate, in order;
+clocks fire once across a daemon outage and with two daemons; police
+outcomes start and stop the statutory clocks, and the reporter's status
+shows the milestones."""
+
+import json
+import time
+
+from .lib import (Client, Daemon, ShortDeadlines, assignment_of, check, file_report, history,
+                  new_key, psql, scalar, test, wait_until)
+
+
+@test
+def acknowledging_in_time_prevents_escalation(daemon):
+    with ShortDeadlines(ack=3, action=4):
+        b = file_report(daemon, "reports.self-harm.valid.json")
+    n = b["case_number"]
+    a = assignment_of(daemon, "health-320102", n)
+    st, h, r = Client(daemon, "health-320102").post("/v1/assignments/%s/ack" % a["assignment_id"],
+                                                    None, new_key())
+    check(st == 200 and r["state"] == "acknowledged", "the crisis team acknowledges", (st, r))
+    st, h, r = Client(daemon, "health-320102").post(
+        "/v1/cases/%s/events" % n, {"type": "outcome", "outcome": "resolved"}, new_key())
+    check(st == 201, "and records a first action", (st, r))
+    time.sleep(5)
+    kinds = [e["kind"] for e in history(n)]
+    check("clock_missed" not in kinds and "escalated" not in kinds,
+          "no clock fires for work done in time", kinds)
+
+
+@test
+def a_missed_deadline_escalates_up_the_chain_in_order(daemon):
+    with ShortDeadlines(ack=2, action=30):
+        b = file_report(daemon, "reports.self-harm.valid.json")
+        n = b["case_number"]
+        filed = time.time()
+        ok = wait_until(lambda: any(e["kind"] == "escalated" and e["agency"] == "procuratorate-320100"
+                                    for e in history(n)), 15, 0.25)
+    h = history(n)
+    check(ok, "nobody acts: the case climbs to the procuratorate within seconds",
+          [(e["kind"], e["clock"], e["agency"]) for e in h])
+    esc = [e["agency"] for e in h if e["kind"] == "escalated"]
+    check(esc == ["health-320100", "coordination-320100", "procuratorate-320100"],
+          "escalation goes county -> city -> coordination office -> procuratorate", esc)
+    first_warn = next((e for e in h if e["kind"] == "clock_warning"), None)
+    first_miss = next((e for e in h if e["kind"] == "clock_missed"), None)
+    check(first_warn and first_miss and first_warn["seq"] < first_miss["seq"],
+          "a warning comes before the deadline is missed")
+    check(first_miss and float(first_miss["at"]) - filed < 3.5,
+          "the clock fires within about a second of its due time (%.2fs after filing, due at 2s)"
+          % (float(first_miss["at"]) - filed if first_miss else -1))
+    st, h2, body = Client(daemon, "procuratorate-320100").get("/v1/supervision/overdue")
+    check(st == 200 and any(a["case_number"] == n for a in body["assignments"]),
+          "the city procuratorate sees it in its overdue list", st)
+    st, h2, body = Client(daemon, "procuratorate-320104").get("/v1/supervision/overdue")
+    check(st == 200 and not any(a["case_number"] == n for a in body["assignments"]),
+          "another county's procuratorate does not", st)
+    st, h2, body = Client(daemon, "police-320102").get("/v1/supervision/overdue")
+    check(st == 403, "only a procuratorate has an overdue list", (st, body))
+    st, h2, view = Client(daemon, "health-320102").get("/v1/cases/" + n)
+    orig = [a for a in view["assignments"] if a["agency"] == "health-320102"]
+    check(orig and orig[0]["state"] == "open" and any(c["status"] == "missed"
+                                                      for c in orig[0]["clocks"]),
+          "the original assignment stays visible with its missed clock", orig)
+    st, h2, r = Client(daemon, "procuratorate-320100").post(
+        "/v1/cases/%s/events" % n, {"type": "supervision", "supervision": "procuratorial_suggestion",
+                                    "text": "（测试）检察建议"}, new_key())
+    check(st == 201, "the procuratorate records a supervision record on the case", (st, r))
+
+
+@test
+def escalation_survives_a_daemon_outage_and_happens_once(daemon):
+    daemon.stop()
+    x = Daemon("outage").start()
+    try:
+        with ShortDeadlines(ack=2, action=60):
+            b = file_report(x, "reports.self-harm.valid.json")
+        n = b["case_number"]
+        x.kill9()
+        time.sleep(3.5)
+        check(not any(e["kind"] == "clock_missed" for e in history(n)),
+              "with no daemon running nothing fires")
+        x2 = Daemon("after-outage").start()
+        ok = wait_until(lambda: any(e["kind"] == "escalated" for e in history(n)), 5, 0.2)
+        time.sleep(1)
+        missed = [e for e in history(n) if e["kind"] == "clock_missed" and e["clock"] == "acknowledge"
+                  and e["agency"] == "health-320102"]
+        check(ok and len(missed) == 1, "the restarted daemon catches up, exactly once", missed)
+        check(x2.stop() == 0, "the catching-up daemon stops cleanly")
+    finally:
+        daemon.start()
+
+
+@test
+def two_daemons_never_fire_the_same_clock_twice(daemon):
+    other = Daemon("rival").start()
+    try:
+        with ShortDeadlines(ack=2, action=60):
+            numbers = [file_report(daemon if i % 2 else other)["case_number"] for i in range(6)]
+            wait_until(lambda: all(any(e["kind"] == "escalated" and e["agency"] ==
+                                       "procuratorate-320100" for e in history(n))
+                                   for n in numbers), 20, 0.5)
+        dup = psql("select e.data->>'assignment', e.data->>'clock', count(*) from hotline.case_events e"
+                   " join hotline.cases c on c.id = e.case_id where e.kind = 'clock_missed'"
+                   " and c.case_number = any (string_to_array(:'a0', ','))"
+                   " group by 1, 2 having count(*) > 1", ",".join(numbers))
+        esc = psql("select count(*) from hotline.assignments a join hotline.cases c on c.id = a.case_id"
+                   " where a.escalation_level > 0 and c.case_number = any (string_to_array(:'a0', ','))"
+                   " group by a.escalated_from having count(*) > 1", ",".join(numbers))
+        fired = scalar("select count(*) from hotline.case_events e join hotline.cases c on"
+                       " c.id = e.case_id where e.kind = 'escalated'"
+                       " and c.case_number = any (string_to_array(:'a0', ','))", ",".join(numbers))
+        check(not dup and not esc and fired == str(6 * 3),
+              "two daemons: every clock fired once, one escalation per step (%s escalations)" % fired,
+              (dup, esc))
+    finally:
+        check(other.stop() == 0, "the rival daemon stops cleanly")
+
+
+@test
+def police_outcomes_start_the_statutory_clocks(daemon):
+    b = file_report(daemon, "reports.sexual-abuse.valid.json")
+    n = b["case_number"]
+    p = Client(daemon, "police-320102")
+
+    def event(body, who=p):
+        return who.post("/v1/cases/%s/events" % n, body, new_key())
+
+    def clocks():
+        a = assignment_of(daemon, "police-320102", n) or {}
+        return {c["kind"]: c["status"] for c in a.get("clocks", [])}
+    st, h, r = event({"type": "outcome", "outcome": "accepted"})
+    check(st == 201 and clocks().get("feedback") == "running",
+          "受案 starts the 3-day feedback clock", clocks())
+    due = [c for c in assignment_of(daemon, "police-320102", n)["clocks"]
+           if c["kind"] == "feedback"][0]
+    days = scalar("select round(extract(epoch from (:'a0'::timestamptz - now())) / 86400)", due["due_at"])
+    check(days == "3", "and it is due in three days", due)
+    st, h, r = event({"type": "outcome", "outcome": "case_opened"})
+    check(st == 400 and r["error"]["field"] == "police_case_number",
+          "立案 needs the police case number", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "case_opened",
+                      "police_case_number": "A3201020000002026110001"})
+    check(st == 201, "立案 with its number is recorded", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "accepted"})
+    check(st == 409 and r["error"]["code"] == "invalid_transition",
+          "going back from 立案 to 受案 is refused", (st, r))
+    st, h, r = event({"type": "feedback"})
+    check(st == 201 and clocks().get("feedback") == "stopped",
+          "feedback to the reporting unit stops the feedback clock", clocks())
+    st, h, r = event({"type": "outcome", "outcome": "prosecution"})
+    check(st == 201 and assignment_of(daemon, "police-320102", n)["state"] == "prosecution",
+          "移送审查起诉 follows 立案", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "accepted"},
+                     Client(daemon, "education-320102"))
+    check(st == 403, "an informed agency cannot record outcomes", (st, r))
+    b2 = file_report(daemon, "reports.sexual-abuse.valid.json")
+    st, h, r = Client(daemon, "police-320102").post(
+        "/v1/cases/%s/events" % b2["case_number"], {"type": "outcome", "outcome": "declined"},
+        new_key())
+    check(st == 400 and r["error"]["field"] == "reason", "不予立案 needs a reason", (st, r))
+    st, h, r = Client(daemon, "police-320102").post("/v1/cases/%s/events" % b2["case_number"],
+                                                    {"type": "outcome", "outcome": "declined",
+                                                     "reason": "（测试）不构成犯罪"}, new_key())
+    row = psql("select k.kind, k.stopped_at is null from hotline.clocks k join hotline.assignments a"
+               " on a.id = k.assignment_id join hotline.cases c on c.id = a.case_id"
+               " where c.case_number = :'a0' and k.kind = 'decline_notice'", b2["case_number"])
+    check(st == 201 and row == [["decline_notice", "t"]],
+          "不予立案 starts the 3-day notice clock", (st, row))
+    status = Client(daemon, "gateway").get("/v1/reports/%s/status" % b["receipt_id"])
+    ms = [m["milestone"] for m in status[2]["milestones"]]
+    check(status[0] == 200 and ms == ["received", "accepted", "case_opened", "feedback_given"],
+          "the reporter's status shows the milestones in order", status)
+    text = json.dumps(status[2], ensure_ascii=False)
+    check(set(status[2]) == {"receipt_id", "milestones"} and "测试" not in text
+          and n not in text, "and nothing of the case's content", text)
+    st, h, r = Client(daemon, "gateway2").get("/v1/reports/%s/status" % b["receipt_id"])
+    check(st == 404, "another gateway cannot read that status", (st, r))
