@@ -1,6 +1,7 @@
 -- intake_call and intake_report through the daemon's role: calls with and
 -- without a case, reports, idempotent replay and key reuse, unknown regions
--- and categories, roles, and batching several submissions in one transaction.
+-- and categories, roles, batching several submissions in one transaction,
+-- and one report among refusals.
 \ir fixtures.psql
 
 -- ------------------------------------------------------------ a call without a case
@@ -279,3 +280,48 @@ select pg_temp.tap((select response from out where k = 'b1') = (select response 
     and (select count(*) from hotline.reports r join hotline.cases c on c.id = r.case_id
 	where c.case_number in (select response->>'case_number' from out where k in ('b1', 'b5'))) = 1,
     'the batch stored the report once');
+
+-- ------------------------------------------------------------ one report among refusals
+-- A report (child in 320104, no institution region), its replay and its key
+-- reused, the same key for a call, and refusals around it: of all of them
+-- only the report makes a case.
+select count(*) as cases_before from hotline.cases \gset
+select (:'report'::jsonb #- '{institution,region_code}')::text as plain_report \gset
+set role hotlined;
+insert into out select 'm-report', * from hotline.intake_report(:gw, 'mixed-1', '\x01', :'plain_report');
+insert into out select 'm-again', * from hotline.intake_report(:gw, 'mixed-1', '\x01', :'plain_report');
+insert into out select 'm-other', * from hotline.intake_report(:gw, 'mixed-1', '\x02', :'plain_report');
+insert into out select 'm-call', * from hotline.intake_call(:op, 'mixed-1', '\x01', :'call');
+insert into out select 'm-role', * from hotline.intake_call(:gw, 'mixed-2', '\x01', :'call');
+insert into out select 'm-gone', * from hotline.intake_report(:gone, 'mixed-3', '\x01', :'plain_report');
+insert into out select 'm-nobody', * from hotline.intake_report(-1, 'mixed-3', '\x01', :'plain_report');
+insert into out select 'm-region', * from hotline.intake_report(:gw, 'mixed-4', '\x01',
+    jsonb_set(:'plain_report', '{child,region_code}', '"999999"'));
+reset role;
+select pg_temp.tap(status = 201 and response->>'case_number' ~ '^\d{4}-320104-\d{8}$'
+    and response->>'receipt_id' ~ '^R[A-Z2-7]{20}$' and (response->>'risk_level')::int = 2
+    and not replayed,
+    'a report is stored with case number, receipt and risk', response::text)
+from out where k = 'm-report';
+select pg_temp.tap((select count(*) from hotline.case_categories c join hotline.cases k on k.id = c.case_id
+    where k.case_number = (select response->>'case_number' from out where k = 'm-report')) = 2,
+    'situations 2 and 6 give two categories');
+select pg_temp.tap(a.response = b.response and b.replayed and b.status = 201,
+    'the same key and hash replay the stored response', b.response::text)
+from out a, out b where a.k = 'm-report' and b.k = 'm-again';
+select pg_temp.tap(status = 422 and response->'error'->>'code' = 'idempotency_key_reused',
+    'the same key with another hash is 422', response::text) from out where k = 'm-other';
+select pg_temp.tap(status = 201, 'keys are per client and per endpoint owner', response::text)
+from out where k = 'm-call';
+select pg_temp.tap(status = 403 and response->'error'->>'code' = 'forbidden',
+    'a gateway may not log calls', response::text) from out where k = 'm-role';
+select pg_temp.tap(status = 403 and response->'error'->>'code' = 'client_revoked',
+    'a revoked client is refused in the database too', response::text) from out where k = 'm-gone';
+select pg_temp.tap(status = 403 and response->'error'->>'code' = 'client_unknown',
+    'an unknown client id is refused', response::text) from out where k = 'm-nobody';
+select pg_temp.tap(status = 422 and response->'error'->>'field' = 'child.region_code'
+    and (select count(*) from hotline.idempotency where key = 'mixed-4') = 0,
+    'an unknown region is 422 and consumes no key', response::text) from out where k = 'm-region';
+select pg_temp.tap(count(*) = :cases_before + 1, 'only the accepted report created a case',
+    count(*) || ' cases, ' || :cases_before || ' before')
+from hotline.cases;

@@ -65,6 +65,48 @@ select pg_temp.tap(bool_and(refused) and count(*) > 50,
     string_agg(what, '; ') filter (where not refused))
 from denied;
 
+-- The core of it, table by table: the tables every submission touches.
+create temporary table denied_core (n int, total int);
+grant all on denied_core to hotlined;
+do $$
+declare
+	t text;
+	op text;
+	n int := 0;
+	total int := 0;
+begin
+	set local role hotlined;
+	foreach t in array array['clients', 'cases', 'children', 'calls', 'reports',
+	    'case_events', 'idempotency', 'agencies', 'regions', 'situations'] loop
+		foreach op in array array['select * from hotline.%I', 'delete from hotline.%I',
+		    'insert into hotline.%I default values', 'truncate hotline.%I'] loop
+			total := total + 1;
+			begin
+				execute format(op, t);
+			exception when insufficient_privilege then
+				n := n + 1;
+			end;
+		end loop;
+	end loop;
+	insert into denied_core values (n, total);
+end $$;
+select pg_temp.tap(n = total,
+    format('the daemon role is refused every direct table access (%s of %s)', n, total))
+from denied_core;
+select pg_temp.tap((select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'hotline' and pg_get_userbyid(c.relowner) = 'hotlined') = 0,
+    'the daemon role owns no object');
+select pg_temp.tap(not has_table_privilege('hotlined', 'hotline.cases', 'select')
+    and not has_table_privilege('hotlined', 'hotline.idempotency', 'insert')
+    and not has_function_privilege('hotlined', 'hotline.client_upsert(text,text,text,text,boolean)', 'execute')
+    and not has_function_privilege('hotlined', 'hotline.case_create(text,text,smallint,bigint,text,jsonb,jsonb,jsonb)', 'execute')
+    and has_function_privilege('hotlined', 'hotline.intake_report(bigint,text,bytea,jsonb)', 'execute'),
+    'the daemon role may only execute the API functions');
+select pg_temp.tap((select setting from pg_settings where name = 'synchronous_commit') = 'on'
+    and exists (select 1 from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+	where r.rolname = 'hotlined' and 'synchronous_commit=on' = any (s.setconfig)),
+    'the daemon role commits synchronously');
+
 select pg_temp.tap(bool_and(has_function_privilege('hotlined', f, 'execute')),
     'hotlined may execute intake_call, intake_report, case_view, case_key, the access-request functions, client_list, idempotency_expire')
 from unnest(array['hotline.intake_call(bigint,text,bytea,jsonb)', 'hotline.intake_report(bigint,text,bytea,jsonb)',

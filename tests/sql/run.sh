@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # SQL tests.  Builds database <name> from the migrations and the demo data,
-# registers the test clients with client_upsert, then runs every
-# tests/sql/*.sql in a fresh copy of it (CREATE DATABASE ... TEMPLATE), plus
-# the checks that need two sessions.  API behaviour is tested through the
-# daemon's role (SET ROLE hotlined).  Prints TAP lines ("ok - ..." /
-# "not ok - ..."); exits 1 if any failed.
-#   run.sh <database>      (PG* variables point at the server; connect as a superuser)
+# registers the test clients with client_upsert, then runs each subject's
+# tests/sql/<subject>.sql (sharing fixtures.psql) in a fresh copy of it
+# (CREATE DATABASE ... TEMPLATE), plus the checks that need two sessions.
+# API behaviour is tested through the daemon's role (SET ROLE hotlined).
+# Prints TAP lines ("ok - ..." / "not ok - ..."); exits 1 if any failed.
+#   run.sh <database> [subject ...]   (PG* variables point at the server;
+#                                      connect as a superuser)
+# With subjects (e.g. "intake routing") only their files run, after the
+# migration checks and before the two-session checks.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 sql=$(cd "$here/../../sql" && pwd)
-db=${1:?usage: run.sh <database>}
+db=${1:?usage: run.sh <database> [subject ...]}
+shift
+subjects=("$@")
 [[ $db =~ ^[a-z_][a-z0-9_]{0,40}$ ]] || { echo "not ok - database name must match [a-z_][a-z0-9_]*"; exit 1; }
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
@@ -87,8 +92,8 @@ left=$("${PSQL[@]}" -At -c "select (to_regclass('hotline.zz_half') is null)::int
 tap $? "a failing migration exits non-zero and leaves nothing behind" "rc=$rc left=$left"
 rm -rf "$bad"
 
-# Test clients (fake fingerprints: the SHA-256 of the name, except the ones
-# tests.sql registers itself, which keep its fingerprints).
+# Test clients (fake fingerprints: the SHA-256 of the name, or one repeated
+# hex digit where a test needs to know it).
 "${PSQL[@]}" >/dev/null <<'SQL' || { echo "not ok - register the test clients"; exit 1; }
 select hotline.client_upsert(n, r, a, coalesce(f, encode(sha256(convert_to(n, 'UTF8')), 'hex')))
 from (values
@@ -107,8 +112,16 @@ select hotline.client_revoke('t-gone');
 SQL
 
 # Each test file runs in its own copy of the prepared database.
+files=("$here"/*.sql)
+if [ ${#subjects[@]} -gt 0 ]; then
+	files=()
+	for s in "${subjects[@]}"; do
+		[ -f "$here/$s.sql" ] || { tap 1 "$s.sql exists"; continue; }
+		files+=("$here/$s.sql")
+	done
+fi
 i=0
-for f in "$here"/*.sql; do
+for f in "${files[@]}"; do
 	i=$((i + 1))
 	copy="${db}_t$i"
 	copies+=("$copy")

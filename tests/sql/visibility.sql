@@ -125,3 +125,18 @@ select pg_temp.tap((select count(*) from hotline.access_log l join hotline.cases
 	on k.id = l.client_id where c.case_number = :'report_no')
 	= 't-admin:admin:true,t-gw:creator:false,t-police:primary:true',
     'each full view of the report case wrote one access-log row with its basis; redacted views none');
+
+-- ------------------------------------------------------------ a case of another county
+-- A report about a child of 320104 (no institution region): its gateway and
+-- an admin see it; another gateway and the police of 320102 do not.
+set role hotlined;
+insert into out select 'far', * from hotline.intake_report(:gw, 'v-4', '\x04',
+    :'report'::jsonb #- '{institution,region_code}');
+reset role;
+select response->>'case_number' as far_no from out where k = 'far' \gset
+set role hotlined;
+select pg_temp.tap(hotline.case_view(:gw, :'far_no') is not null, 'the filing gateway sees its case');
+select pg_temp.tap(hotline.case_view(:adm, :'far_no') is not null, 'an admin sees the case');
+select pg_temp.tap(hotline.case_view(:gw2, :'far_no') is null and hotline.case_view(:police, :'far_no') is null,
+    'another gateway and an agency do not');
+reset role;
