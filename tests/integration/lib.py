@@ -91,6 +91,7 @@ def test(fn):
 # ---------------------------------------------------------------- small things
 
 def free_port():
+    """A TCP port free on 127.0.0.1 at the moment."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -136,6 +137,7 @@ def error_code(body):
 
 
 def is_error(st, body, status, code):
+    """True if a response has this status and error code."""
     return st == status and error_code(body) == code
 
 
@@ -145,6 +147,7 @@ def instant(ts):
 
 
 def rfc3339(dt):
+    """An aware datetime as RFC 3339, to the second."""
     return dt.isoformat(timespec="seconds")
 
 
@@ -175,6 +178,7 @@ def psql(sql, *args):
 
 
 def scalar(sql, *args):
+    """The first column of the first row of psql(sql, *args), or None."""
     rows = psql(sql, *args)
     return rows[0][0] if rows else None
 
@@ -274,6 +278,7 @@ class ShortDeadlines:
 
 
 def pg_ctl(action):
+    """Start or stop the environment's PostgreSQL (daemon/dev/pg.sh)."""
     cmd = ["bash", os.path.join(ROOT, "daemon/dev/pg.sh"), action, os.path.join(VAR, "pg")]
     if action == "start":
         cmd.append(ENV["PGPORT"])
@@ -281,10 +286,12 @@ def pg_ctl(action):
 
 
 def pg_stop():
+    """Stop the environment's PostgreSQL."""
     pg_ctl("stop")
 
 
 def pg_start():
+    """Start the environment's PostgreSQL again."""
     pg_ctl("start")
 
 
@@ -297,14 +304,17 @@ def example(name):
 
 
 def example_json(name):
+    """proto/examples/<name>, parsed."""
     return json.loads(example(name))
 
 
 def example_names(suffix=".json"):
+    """The names of the examples ending in suffix, expected.json aside."""
     return sorted(n for n in os.listdir(EXAMPLES) if n.endswith(suffix) and n != "expected.json")
 
 
 def expected_errors():
+    """proto/examples/expected.json: what each invalid example gets."""
     with open(os.path.join(EXAMPLES, "expected.json")) as f:
         return json.load(f)
 
@@ -356,6 +366,7 @@ _sent_lock = threading.Lock()
 
 
 def remember_sent(data):
+    """Remember a request body for the search of the logs."""
     with _sent_lock:
         _sent.add(bytes(data))
 
@@ -392,6 +403,7 @@ def fingerprint(cert_path):
 
 
 def openssl(*args):
+    """Run the openssl command; raises if it fails."""
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=30)
 
 
@@ -651,6 +663,7 @@ class Client:
 
 
 def _response_complete(out):
+    """True once out holds a whole response with a Content-Length."""
     head, sep, body = out.partition(b"\r\n\r\n")
     if not sep:
         return False

@@ -59,6 +59,7 @@ def tests_of(module):
 
 
 def selected(name, patterns):
+    """True if no pattern was given or one is in the test's <subject>.<name>."""
     return not patterns or any(p in name for p in patterns)
 
 
@@ -86,6 +87,7 @@ def run_one(fn, fixtures):
 
 
 def check_sanitizers():
+    """One check per daemon started: its log holds no sanitizer report."""
     for d in lib.daemons:
         if d.proc is None:
             continue
@@ -94,6 +96,7 @@ def check_sanitizers():
 
 
 def main():
+    """Run the selected tests; the exit status."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--var", required=True)

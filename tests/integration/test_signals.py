@@ -48,6 +48,7 @@ def sigterm_finishes_requests_in_flight():
 
 
 def server_cert_der(port):
+    """The DER of the certificate the daemon presents on a new connection."""
     s = tls_connect(port)
     try:
         return s.getpeercert(binary_form=True)

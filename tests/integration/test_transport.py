@@ -119,6 +119,7 @@ def a_nul_byte_in_one_body_does_not_poison_the_next_request_on_the_connection(da
 
 
 def raw_post(headers, body=b"{}", path=b"/v1/reports"):
+    """A POST request in bytes with these extra header lines and body."""
     return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             + headers + b"\r\n" + body)
 
