@@ -52,6 +52,12 @@ const struct db_stmt api_stmts[] = {
 	    "hotline.escalate_due($1::integer)", 1 },
 	{ "clock_next_due", "select extract(epoch from "
 	    "hotline.clock_next_due())", 0 },
+	{ "clock_due_ids", "select unnest(hotline.clock_due_ids($1::integer))",
+	    1 },
+	{ "escalate_clocks", "select handled, extract(epoch from next_due) from "
+	    "hotline.escalate_clocks($1::bigint[])", 1 },
+	{ "clock_set_aside", "select hotline.clock_set_aside($1::bigint, "
+	    "$2::text)", 2 },
 	{ "case_key", "select hotline.case_key($1::bigint, $2::text, $3::text)"
 	    "::text", 3 },
 	{ "access_request_create", "select status, response::text, replayed "

@@ -406,6 +406,7 @@ db_segment_done(struct dbconn *c)
 		    c->dc_njobs);
 		for (j = jobs; j != NULL; j = j->dj_next) {
 			j->dj_solo = 1;
+			j->dj_sqlstate[0] = '\0';
 			PQclear(j->dj_result);
 			j->dj_result = NULL;
 		}
@@ -430,6 +431,16 @@ db_log_result_error(struct dbconn *c, PGresult *res, const char *what)
 	    state ? state : "-");
 }
 
+/* Keep a failed statement's SQLSTATE with its job (for the caller's choice). */
+static void
+db_job_sqlstate(struct dbjob *j, PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state != NULL && strlen(state) == 5)
+		memcpy(j->dj_sqlstate, state, 6);
+}
+
 /* Handle the first result of one expected command. */
 static void
 db_handle_result(struct dbconn *c, struct expect *e, PGresult *res)
@@ -442,8 +453,10 @@ db_handle_result(struct dbconn *c, struct expect *e, PGresult *res)
 			e->ex_job->dj_result = res;
 			return;
 		}
-		if (st != PGRES_PIPELINE_ABORTED)
+		if (st != PGRES_PIPELINE_ABORTED) {
 			db_log_result_error(c, res, e->ex_job->dj_stmt);
+			db_job_sqlstate(e->ex_job, res);
+		}
 		c->dc_failed = 1;
 		break;
 	case EXP_SCOPE:

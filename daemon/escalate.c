@@ -6,7 +6,15 @@
  * re-armed.  A NOTIFY on hotline_clock (a new, maybe earlier, clock in any
  * daemon) re-reads the earliest time.  A daemon that was down catches up on
  * start; several daemons never act on the same clock twice.
+ *
+ * A pass that fails (a statement timeout, one clock whose handling breaks)
+ * must not stop every other clock: the loop then fetches the list of due
+ * clocks and works through it by bisection, each failed part retried in
+ * halves, down to one clock.  A clock that fails alone (a few times, if its
+ * error may pass) is set aside with its SQLSTATE and logged, and the loop
+ * goes on with the others.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,13 +23,41 @@
 
 #include "hotlined.h"
 
-#define ESCALATE_BATCH		"100"	/* clocks handled per transaction */
+#define ESCALATE_BATCH		100	/* clocks handled per transaction */
 #define ESCALATE_IDLE_S		60	/* re-check at least this often */
 #define ESCALATE_RETRY_S	1	/* after a failure */
+#define ESCALATE_SOLO_TRIES	3	/* a lone clock's tries on a passing error */
+#define ESCALATE_STACK		32	/* bisection depth (log2 of the batch + 1) */
+_Static_assert(ESCALATE_BATCH <= 1 << (ESCALATE_STACK - 2),
+    "bisecting a batch must fit the stack");
+#define ESC_STR_(x)		#x
+#define ESC_STR(x)		ESC_STR_(x)
+#define ESCALATE_BATCH_TEXT	ESC_STR(ESCALATE_BATCH)
+
+/* What the loop is waiting for; one job at most is in flight. */
+enum esc_state {
+	ESC_IDLE,		/* the timer is armed, nothing in flight */
+	ESC_NEXT,		/* clock_next_due: when to wake next */
+	ESC_PASS,		/* escalate_due: a normal pass */
+	ESC_LIST,		/* clock_due_ids: the due clocks, after a failure */
+	ESC_PART,		/* escalate_clocks: one part of that list */
+	ESC_ASIDE,		/* clock_set_aside: one clock that fails alone */
+};
+
+/* A part of the list of due clocks still to handle: ids [lo, hi). */
+struct esc_range {
+	int	 er_lo;
+	int	 er_hi;
+};
 
 static struct event	*esc_timer;
-static int		 esc_busy;	/* a job is in flight */
+static enum esc_state	 esc_state;
 static int		 esc_again;	/* re-read the next due time after it */
+static double		 esc_last;	/* when a pass last completed (mono) */
+static long long	 esc_ids[ESCALATE_BATCH];	/* the due clocks */
+static struct esc_range	 esc_stack[ESCALATE_STACK];	/* parts to do */
+static int		 esc_depth;
+static int		 esc_tries;	/* failures of the lone clock on top */
 
 static void	esc_next(void);
 
@@ -50,13 +86,64 @@ esc_arm_at(const char *epoch)
 	log_debug("event=escalation_armed in_ms=%.0f", delay * 1000.0);
 }
 
-/* Arm the timer to retry after a failure. */
+/* Arm the timer to retry after a failure, or at once. */
 static void
-esc_retry(void)
+esc_arm_in(int seconds)
 {
-	struct timeval tv = { ESCALATE_RETRY_S, 0 };
+	struct timeval tv = { seconds, 0 };
 
 	evtimer_add(esc_timer, &tv);
+}
+
+/* A pass completed: note it for liveness. */
+static void
+esc_completed(void)
+{
+	esc_last = mono_now();
+}
+
+/* A job is done: free it; the loop has nothing in flight. */
+static void
+esc_release(struct dbjob *j, PGresult *res)
+{
+	PQclear(res);
+	db_job_free(j);
+	esc_state = ESC_IDLE;
+}
+
+/* Nothing in flight and nothing chained: re-read the next due time if a
+ * NOTIFY asked for it meanwhile. */
+static void
+esc_idle(void)
+{
+	if (esc_again) {
+		esc_again = 0;
+		esc_next();
+	}
+}
+
+/* Submit the loop's one job; the state is set before, never after. */
+static int
+esc_submit(const char *stmt, enum esc_state st, db_done_cb done,
+    const char *p0, const char *p1)
+{
+	struct dbjob *j;
+
+	if ((j = db_job_new(stmt, 0, done, NULL)) == NULL)
+		goto fail;
+	db_job_scope(j, "system");
+	if ((p0 != NULL && db_job_param(j, 0, p0, strlen(p0)) == -1) ||
+	    (p1 != NULL && db_job_param(j, 1, p1, strlen(p1)) == -1))
+		goto fail;
+	esc_state = st;
+	if (db_submit(j) == -1)
+		goto fail;
+	return 0;
+fail:
+	esc_state = ESC_IDLE;
+	db_job_free(j);
+	esc_arm_in(ESCALATE_RETRY_S);
+	return -1;
 }
 
 /* The earliest time came back: arm for it. */
@@ -64,91 +151,209 @@ static void
 esc_next_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	(void)arg;
-	esc_busy = 0;
-	if (oc == DB_OK && PQntuples(res) == 1)
+	if (esc_depth > 0)
+		esc_arm_in(0);		/* the list of due clocks goes on */
+	else if (oc == DB_OK && PQntuples(res) == 1)
 		esc_arm_at(PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0));
 	else
-		esc_retry();
-	PQclear(res);
-	db_job_free(j);
-	if (esc_again) {
-		esc_again = 0;
-		esc_next();
-	}
+		esc_arm_in(ESCALATE_RETRY_S);
+	esc_release(j, res);
+	esc_idle();
 }
 
 /* Ask when the next clock needs attention. */
 static void
 esc_next(void)
 {
-	struct dbjob *j;
-
-	if (esc_busy) {
+	if (esc_state != ESC_IDLE) {
 		esc_again = 1;
 		return;
 	}
-	if ((j = db_job_new("clock_next_due", 0, esc_next_done, NULL)) !=
-	    NULL)
-		db_job_scope(j, "system");
-	if (j == NULL || db_submit(j) == -1) {
-		db_job_free(j);
-		esc_retry();
-		return;
-	}
-	esc_busy = 1;
+	esc_submit("clock_next_due", ESC_NEXT, esc_next_done, NULL, NULL);
 }
 
-/* A batch of due clocks was handled. */
+/* The due clocks came back after a failed pass: work through them. */
 static void
-esc_due_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+esc_list_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	int i, n;
+
+	(void)arg;
+	if (oc != DB_OK) {
+		esc_arm_in(ESCALATE_RETRY_S);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	n = PQntuples(res);
+	if (n > ESCALATE_BATCH)
+		n = ESCALATE_BATCH;
+	for (i = 0; i < n; i++)
+		esc_ids[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+	esc_depth = 0;
+	esc_tries = 0;
+	if (n > 0) {
+		esc_stack[0].er_lo = 0;
+		esc_stack[0].er_hi = n;
+		esc_depth = 1;
+		log_warnx("event=escalation_bisect clocks=%d", n);
+		esc_arm_in(0);
+	} else
+		esc_arm_in(ESCALATE_RETRY_S);
+	esc_release(j, res);
+	esc_idle();
+}
+
+/* A batch of due clocks was handled, or the pass failed. */
+static void
+esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	int handled;
 
 	(void)arg;
-	esc_busy = 0;
-	if (oc != DB_OK || PQntuples(res) != 1) {
-		log_warnx("event=escalation_failed outcome=%d", (int)oc);
-		PQclear(res);
-		db_job_free(j);
-		esc_retry();
+	if (oc == DB_ERROR) {
+		/* Something in this batch fails: find it, set it aside. */
+		log_warnx("event=escalation_failed sqlstate=%s",
+		    j->dj_sqlstate[0] ? j->dj_sqlstate : "-");
+		esc_release(j, res);
+		esc_submit("clock_due_ids", ESC_LIST, esc_list_done,
+		    ESCALATE_BATCH_TEXT, NULL);
 		return;
 	}
+	if (oc != DB_OK || PQntuples(res) != 1) {
+		log_warnx("event=escalation_failed outcome=%d", (int)oc);
+		esc_arm_in(ESCALATE_RETRY_S);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	esc_completed();
 	handled = atoi(PQgetvalue(res, 0, 0));
 	if (handled > 0)
 		log_info("event=escalation clocks=%d", handled);
-	if (handled >= atoi(ESCALATE_BATCH))
-		esc_arm_at("0");	/* more are due: go on at once */
+	if (handled >= ESCALATE_BATCH)
+		esc_arm_in(0);	/* more are due: go on at once */
 	else
 		esc_arm_at(PQgetisnull(res, 0, 1) ? NULL :
 		    PQgetvalue(res, 0, 1));
-	PQclear(res);
-	db_job_free(j);
-	if (esc_again) {
-		esc_again = 0;
-		esc_next();
+	esc_release(j, res);
+	esc_idle();
+}
+
+/* Whether an error may pass on its own (deadlock, serialization, lock or
+ * statement timeout): a lone clock gets a few tries before it is set aside. */
+static int
+esc_transient(const char *sqlstate)
+{
+	return strncmp(sqlstate, "40", 2) == 0 ||
+	    strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "57014") == 0;
+}
+
+/* A clock that failed alone was set aside: go on with the others. */
+static void
+esc_aside_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	(void)arg;
+	if (oc != DB_OK) {
+		esc_arm_in(ESCALATE_RETRY_S);
+		esc_release(j, res);
+		esc_idle();
+		return;
 	}
+	log_errorx("event=clock_set_aside clock=%lld sqlstate=%s set=%s",
+	    esc_ids[esc_stack[esc_depth - 1].er_lo], j->dj_params[1],
+	    PQgetvalue(res, 0, 0));
+	esc_depth--;
+	esc_tries = 0;
+	esc_arm_in(0);
+	esc_release(j, res);
+	esc_idle();
+}
+
+/* One part of the list was handled, or failed: split it, or set it aside. */
+static void
+esc_part_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
+{
+	struct esc_range r;
+	char clock[24], state[6];
+	int mid;
+
+	(void)arg;
+	r = esc_stack[esc_depth - 1];
+	if (oc == DB_OK) {
+		esc_depth--;
+		esc_tries = 0;
+		if (esc_depth == 0) {
+			esc_completed();
+			log_info("event=escalation_recovered");
+		}
+		esc_arm_in(0);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	if (oc != DB_ERROR) {
+		esc_arm_in(ESCALATE_RETRY_S);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	if (r.er_hi - r.er_lo > 1) {
+		mid = r.er_lo + (r.er_hi - r.er_lo) / 2;
+		esc_stack[esc_depth - 1].er_lo = mid;
+		esc_stack[esc_depth].er_lo = r.er_lo;
+		esc_stack[esc_depth].er_hi = mid;
+		esc_depth++;
+		esc_arm_in(0);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	snprintf(state, sizeof(state), "%s",
+	    j->dj_sqlstate[0] ? j->dj_sqlstate : "XX000");
+	if (r.er_hi - r.er_lo == 1 && esc_transient(state) && ++esc_tries < ESCALATE_SOLO_TRIES) {
+		esc_arm_in(ESCALATE_RETRY_S);
+		esc_release(j, res);
+		esc_idle();
+		return;
+	}
+	snprintf(clock, sizeof(clock), "%lld", esc_ids[r.er_lo]);
+	esc_release(j, res);
+	esc_submit("clock_set_aside", ESC_ASIDE, esc_aside_done, clock, state);
+}
+
+/* Handle the part of the due list on top of the stack. */
+static void
+esc_part(void)
+{
+	struct esc_range r = esc_stack[esc_depth - 1];
+	char list[ESCALATE_BATCH * 21 + 3];
+	size_t off = 0;
+	int i;
+
+	list[off++] = '{';
+	for (i = r.er_lo; i < r.er_hi; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%lld",
+		    i > r.er_lo ? "," : "", esc_ids[i]);
+	list[off++] = '}';
+	list[off] = '\0';
+	esc_submit("escalate_clocks", ESC_PART, esc_part_done, list, NULL);
 }
 
 /* The timer fired: handle whatever is due. */
 static void
 esc_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dbjob *j;
-
 	(void)fd; (void)what; (void)arg;
-	if (esc_busy) {
+	if (esc_state != ESC_IDLE) {
 		esc_again = 1;
 		return;
 	}
-	if ((j = db_job_new("escalate_due", 0, esc_due_done, NULL)) != NULL)
-		db_job_scope(j, "system");
-	if (j == NULL || db_job_param(j, 0, ESCALATE_BATCH,
-	    strlen(ESCALATE_BATCH)) == -1 || db_submit(j) == -1) {
-		db_job_free(j);
-		esc_retry();
-		return;
-	}
-	esc_busy = 1;
+	if (esc_depth > 0)
+		esc_part();
+	else
+		esc_submit("escalate_due", ESC_PASS, esc_pass_done,
+		    ESCALATE_BATCH_TEXT, NULL);
 }
 
 /* A clock was started somewhere, or listening (re)started: re-read. */
@@ -156,6 +361,13 @@ void
 escalate_notify(void)
 {
 	esc_next();
+}
+
+/* When a pass of the loop last completed (monotonic seconds; 0: never). */
+double
+escalate_last_pass(void)
+{
+	return esc_last;
 }
 
 /* Set up the timer; the first check runs once the database is up. */

@@ -140,6 +140,7 @@ struct dbjob {
 	db_done_cb	 dj_done;
 	void		*dj_arg;
 	char		 dj_scope[32];	/* hotline.scope; "" sees no rows */
+	char		 dj_sqlstate[6];	/* of a failed statement, or "" */
 };
 
 /* A prepared statement the pool prepares on every connection. */
@@ -260,6 +261,7 @@ void	 api_queue_notify(void);
 /* escalate.c */
 int	 escalate_init(struct event_base *);
 void	 escalate_notify(void);
+double	 escalate_last_pass(void);
 void	 escalate_shutdown(void);
 
 /* Notification channels (LISTEN) and what they mean. */

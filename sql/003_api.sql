@@ -96,6 +96,13 @@ returns sealed language sql immutable as $$
 	select decode(p, 'base64')::sealed
 $$;
 
+-- A UUID given as text, or null if it is not one (so that a lookup by a
+-- public id uses its unique index and never raises on a bad id).
+create function uuid_or_null(p text)
+returns uuid language sql immutable parallel safe as $$
+	select case when p ~* '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$' then p::uuid end
+$$;
+
 -- Create a case with its child, categories and first history event.  The
 -- personal fields arrive sealed (base64) and p_key is the case's wrapped
 -- data key {"uid", "kid", "wrapped"}, all made by the daemon.

@@ -61,23 +61,35 @@ create table assignments (
 );
 create index assignments_agency on assignments (agency_id, state);
 create index assignments_case on assignments (case_id);
+create index assignments_escalated_from on assignments (escalated_from)
+    where escalated_from is not null;
+create index assignments_transferred_from on assignments (transferred_from)
+    where transferred_from is not null;
 
 -- Every clock is a row with a due time, never only a timer in memory.
+-- A clock whose handling failed on its own (set_aside_at) is left out of the
+-- escalation loop, with the SQLSTATE, so that it cannot block the others.
 create table clocks (
 	id		bigint generated always as identity primary key,
 	assignment_id	bigint not null references assignments (id),
+	case_id		bigint not null references cases (id),	-- the assignment's
 	kind		text not null,
 	started_at	timestamptz not null default now(),
 	warn_at		timestamptz not null,
 	due_at		timestamptz not null,
 	warned_at	timestamptz,
 	stopped_at	timestamptz,
-	fired_at	timestamptz
+	fired_at	timestamptz,
+	set_aside_at	timestamptz,
+	set_aside_reason text check (set_aside_reason ~ '^[0-9A-Z]{5}$'),
+	check ((set_aside_at is null) = (set_aside_reason is null))
 );
-create index clocks_active on clocks (due_at) where stopped_at is null and fired_at is null;
+create index clocks_active on clocks (due_at)
+    where stopped_at is null and fired_at is null and set_aside_at is null;
 create index clocks_unwarned on clocks (warn_at)
-    where stopped_at is null and fired_at is null and warned_at is null;
+    where stopped_at is null and fired_at is null and warned_at is null and set_aside_at is null;
 create index clocks_assignment on clocks (assignment_id);
+create index clocks_set_aside on clocks (set_aside_at) where set_aside_at is not null;
 
 -- Free text attached to case events (notes, reasons): kept apart from the history.
 create table case_notes (
@@ -204,8 +216,9 @@ declare
 	    (select value::float8 from settings where name = 'warn_share');
 	v_next timestamptz := clock_next_due();
 begin
-	insert into clocks (assignment_id, kind, warn_at, due_at)
-	    values (p_assignment, p_kind, v_warn, now() + p_within);
+	insert into clocks (assignment_id, case_id, kind, warn_at, due_at)
+	    select p_assignment, a.case_id, p_kind, v_warn, now() + p_within
+	    from assignments a where a.id = p_assignment;
 	if v_next is null or v_warn < v_next then
 		perform pg_notify('hotline_clock', '');
 	end if;
@@ -290,57 +303,126 @@ begin
 	end if;
 end $$;
 
--- Apply what is due: warnings at the warning share, escalation at the deadline.
--- Claims due clocks with SKIP LOCKED, so several daemons never act twice.
--- Returns how many clocks were handled and when the next one is due.
-create function escalate_due(p_limit integer, out handled integer, out next_due timestamptz)
-language plpgsql security definer set search_path = hotline, pg_temp as $$
+-- Handle one clock that needs attention (claimed, locked by the caller): a
+-- warning before its deadline, or the deadline missed, with the history and
+-- one escalation per assignment.  Its cost does not depend on how many
+-- cases, assignments or clocks exist: every lookup is by key.
+create function clock_handle(k clocks)
+returns void language plpgsql as $$
 declare
-	k record;
+	a assignments%rowtype;
 	t record;
 	v_new bigint;
 begin
+	select * into a from assignments where id = k.assignment_id;
+	if k.due_at > now() then
+		update clocks set warned_at = now() where id = k.id;
+		perform case_event(a.case_id, 'clock_warning', null, jsonb_build_object(
+		    'assignment', a.assignment_id, 'clock', k.kind, 'due_at', api_ts(k.due_at)));
+		return;
+	end if;
+	update clocks set fired_at = now(), warned_at = coalesce(warned_at, now())
+	    where id = k.id;
+	perform case_event(a.case_id, 'clock_missed', null, jsonb_build_object(
+	    'assignment', a.assignment_id, 'clock', k.kind, 'due_at', api_ts(k.due_at),
+	    'agency', (select code from agencies where id = a.agency_id)));
+	-- One escalation per assignment: later misses are on record, and the
+	-- escalated assignment has clocks of its own that climb further.
+	select * into t from escalation_target(a.agency_id);
+	if t.agency_id is null or exists (select 1 from assignments x
+	    where x.escalated_from = a.id) then
+		return;
+	end if;
+	v_new := assignment_create(a.case_id, t.agency_id, t.role, a.escalation_level + 1,
+	    a.id, null, null);
+	perform case_event(a.case_id, 'escalated', null, jsonb_build_object(
+	    'from', a.assignment_id, 'to', (select assignment_id from assignments where id = v_new),
+	    'agency', (select code from agencies where id = t.agency_id), 'clock', k.kind,
+	    'level', a.escalation_level + 1));
+end $$;
+
+-- Apply what is due, at most p_limit clocks: missed deadlines first, earliest
+-- first, then warnings.  Each claim walks its partial index in order and
+-- skips rows another daemon holds (SKIP LOCKED), so several daemons never act
+-- twice and the cost follows the clocks handled, not the clocks running.
+-- Returns how many were handled and when the next one is due.
+create function escalate_due(p_limit integer, out handled integer, out next_due timestamptz)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	k clocks%rowtype;
+begin
 	handled := 0;
-	for k in select c.*, a.case_id, a.agency_id, a.escalation_level, a.assignment_id as public_id
-	    from clocks c join assignments a on a.id = c.assignment_id
-	    where c.id in (
-		select id from clocks where stopped_at is null and fired_at is null
-		    and due_at <= now()
-		union
-		select id from clocks where stopped_at is null and fired_at is null
-		    and warned_at is null and warn_at <= now())
-		and c.stopped_at is null and c.fired_at is null
-	    order by c.due_at
-	    for update of c skip locked
+	for k in select * from clocks
+	    where stopped_at is null and fired_at is null and set_aside_at is null
+		and due_at <= now()
+	    order by due_at
+	    for update skip locked
 	    limit p_limit loop
+		perform clock_handle(k);
 		handled := handled + 1;
-		if k.due_at > now() then
-			update clocks set warned_at = now() where id = k.id;
-			perform case_event(k.case_id, 'clock_warning', null, jsonb_build_object(
-			    'assignment', k.public_id, 'clock', k.kind, 'due_at', api_ts(k.due_at)));
-			continue;
-		end if;
-		update clocks set fired_at = now(), warned_at = coalesce(warned_at, now())
-		    where id = k.id;
-		select * into t from escalation_target(k.agency_id);
-		perform case_event(k.case_id, 'clock_missed', null, jsonb_build_object(
-		    'assignment', k.public_id, 'clock', k.kind, 'due_at', api_ts(k.due_at),
-		    'agency', (select code from agencies where id = k.agency_id)));
-		-- One escalation per assignment: later misses are on record, and the
-		-- escalated assignment has clocks of its own that climb further.
-		if t.agency_id is null or exists (select 1 from assignments x
-		    where x.escalated_from = k.assignment_id) then
-			continue;
-		end if;
-		v_new := assignment_create(k.case_id, t.agency_id, t.role, k.escalation_level + 1,
-		    k.assignment_id, null, null);
-		perform case_event(k.case_id, 'escalated', null, jsonb_build_object(
-		    'from', k.public_id, 'to', (select assignment_id from assignments where id = v_new),
-		    'agency', (select code from agencies where id = t.agency_id), 'clock', k.kind,
-		    'level', k.escalation_level + 1));
+	end loop;
+	if handled < p_limit then
+		for k in select * from clocks
+		    where stopped_at is null and fired_at is null and warned_at is null
+			and set_aside_at is null and warn_at <= now()
+		    order by warn_at
+		    for update skip locked
+		    limit p_limit - handled loop
+			perform clock_handle(k);
+			handled := handled + 1;
+		end loop;
+	end if;
+	next_due := clock_next_due();
+end $$;
+
+-- The clocks escalate_due would take next (not locked): the daemon bisects
+-- this list when a batch keeps failing.
+create function clock_due_ids(p_limit integer)
+returns bigint[]
+language sql stable security definer set search_path = hotline, pg_temp as $$
+	select coalesce(array_agg(id order by at, id), '{}') from (
+		(select id, due_at as at from clocks
+		    where stopped_at is null and fired_at is null and set_aside_at is null
+			and due_at <= now()
+		    order by due_at limit p_limit)
+		union
+		(select id, warn_at from clocks
+		    where stopped_at is null and fired_at is null and warned_at is null
+			and set_aside_at is null and warn_at <= now()
+		    order by warn_at limit p_limit)
+		order by at, id limit p_limit) x
+$$;
+
+-- Apply the given clocks if they still need attention (the daemon's retry of
+-- part of a failed batch).  Returns how many were handled and the next due.
+create function escalate_clocks(p_ids bigint[], out handled integer, out next_due timestamptz)
+language plpgsql security definer set search_path = hotline, pg_temp as $$
+declare
+	k clocks%rowtype;
+begin
+	handled := 0;
+	for k in select * from clocks
+	    where id = any (p_ids) and stopped_at is null and fired_at is null
+		and set_aside_at is null
+		and (due_at <= now() or (warned_at is null and warn_at <= now()))
+	    order by due_at, id
+	    for update skip locked loop
+		perform clock_handle(k);
+		handled := handled + 1;
 	end loop;
 	next_due := clock_next_due();
 end $$;
+
+-- Set aside a clock whose handling fails on its own (SQLSTATE given), so that
+-- it stops blocking the others; it stays visible to administrators.
+create function clock_set_aside(p_id bigint, p_sqlstate text)
+returns boolean
+language sql security definer set search_path = hotline, pg_temp as $$
+	with x as (update clocks set set_aside_at = now(), set_aside_reason = p_sqlstate
+	    where id = p_id and stopped_at is null and fired_at is null and set_aside_at is null
+	    returning 1)
+	select exists (select 1 from x)
+$$;
 
 -- An assignment as its agency sees it in the queue.
 create function assignment_json(p_id bigint)
@@ -428,7 +510,7 @@ end $$;
 create function own_assignment(p_agency bigint, p_assignment text)
 returns bigint language sql stable as $$
 	select a.id from assignments a
-	where a.agency_id = p_agency and a.assignment_id::text = lower(p_assignment)
+	where a.assignment_id = uuid_or_null(p_assignment) and a.agency_id = p_agency
 $$;
 
 -- POST /v1/assignments/{id}/ack: acknowledge receipt (stops that clock only).
@@ -691,9 +773,10 @@ create function clock_next_due()
 returns timestamptz
 language sql stable security definer set search_path = hotline, pg_temp as $$
 	select least(
-	    (select min(warn_at) from clocks
-		where stopped_at is null and fired_at is null and warned_at is null),
-	    (select min(due_at) from clocks where stopped_at is null and fired_at is null))
+	    (select min(warn_at) from clocks where stopped_at is null and fired_at is null
+		and warned_at is null and set_aside_at is null),
+	    (select min(due_at) from clocks where stopped_at is null and fired_at is null
+		and set_aside_at is null))
 $$;
 
 revoke execute on all functions in schema hotline from public;
@@ -703,6 +786,7 @@ grant execute on function intake_call(bigint, text, bytea, jsonb),
     assignment_ack(bigint, text, bytea, text),
     case_post_event(bigint, text, bytea, text, jsonb),
     assignment_transfer(bigint, text, bytea, text, jsonb), report_status(bigint, text),
-    supervision_overdue(bigint), escalate_due(integer), clock_next_due() to hotlined;
+    supervision_overdue(bigint), escalate_due(integer), clock_next_due(),
+    clock_due_ids(integer), escalate_clocks(bigint[]), clock_set_aside(bigint, text) to hotlined;
 
 reset role;

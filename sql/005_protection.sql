@@ -389,7 +389,7 @@ begin
 	end if;
 	if p_assignment is not null then
 		select x.* into c from cases x join assignments a on a.case_id = x.id
-		    where a.agency_id = ac.agency_id and a.assignment_id::text = lower(p_assignment);
+		    where a.agency_id = ac.agency_id and a.assignment_id = uuid_or_null(p_assignment);
 	else
 		select x.* into c from cases x where x.case_number = p_case_number
 		    and exists (select 1 from assignments a where a.case_id = x.id
@@ -502,7 +502,7 @@ begin
 		return query select chk.status, chk.response, chk.replayed;
 		return;
 	end if;
-	select * into q from access_requests r where r.request_id::text = lower(p_request) for update;
+	select * into q from access_requests r where r.request_id = uuid_or_null(p_request) for update;
 	if q.id is null or (v_client.role <> 'admin' and q.agency_id <> v_client.agency_id) then
 		return query select 404, api_error('not_found', null, 'no such access request'), false;
 		return;
@@ -760,7 +760,7 @@ end $$;
 -- Policies: FORCE, so that they hold for hotline_owner's own functions too.
 ------------------------------------------------------------------------------
 -- Each table's rows belong to a case (the expression naming it), except calls
--- (a call may have none) and clocks (through their assignment).
+-- (a call may have none).
 do $$
 declare
 	p text[];
@@ -777,7 +777,7 @@ begin
 	    ['access_log', 'rls_case(case_id)'],
 	    ['identifiers', 'rls_call(case_id, null)'],
 	    ['calls', 'rls_call(case_id, client_id)'],
-	    ['clocks', 'exists (select 1 from assignments a where a.id = clocks.assignment_id)']] loop
+	    ['clocks', 'rls_case(case_id)']] loop
 		execute format('alter table %I enable row level security', p[1]);
 		execute format('alter table %I force row level security', p[1]);
 		execute format('create policy scope on %I using (rls_all() or %s) '

@@ -4,14 +4,14 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan"   which suites (default all)
+#   HOTLINED_SUITES="unit sql integration asan volume"   which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
 #   HOTLINED_KEEP=1                                keep the directory
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -28,6 +28,7 @@ export HOTLINED_PORT=$(free_port)
 
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/volume/pg" ] || bash daemon/dev/pg.sh stop "$T/volume/pg" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -57,6 +58,19 @@ unit_suite() {
 	return $rc
 }
 
+# The volume suite: an environment of its own (its own PostgreSQL), which
+# its first test fills with a year's cases (tests/integration/test_volume.py).
+volume_suite() {
+	local v=$T/volume
+	if ! HOTLINED_PORT=$(free_port) bash daemon/dev/setup.sh "$v" "$(free_port)" \
+	    >"$T/volume-setup.log" 2>&1; then
+		tail -20 "$T/volume-setup.log" >&2
+		return 1
+	fi
+	python3 tests/integration/run.py --binary "$ROOT/build/hotlined" --var "$v" \
+	    -k "${HOTLINED_TESTS:-test_volume}"
+}
+
 echo "# setting up PostgreSQL on port $PGPORT and the PKI in $T"
 if ! bash daemon/dev/setup.sh "$T" "$PGPORT" >"$T/setup.log" 2>&1; then
 	tail -40 "$T/setup.log"
@@ -77,6 +91,7 @@ else
 			    python3 tests/integration/run.py \
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
 			    --sanitizers "${SELECT[@]}" ;;
+		volume)	suite volume volume_suite ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done

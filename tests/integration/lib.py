@@ -82,10 +82,14 @@ def check(cond, name, detail=""):
     return cond
 
 
-def test(fn):
-    """Mark a function as a test; the runner passes it the fixtures its parameters name."""
-    fn.integration_test = True
-    return fn
+def test(fn=None, limit=None):
+    """Mark a function as a test; the runner passes it the fixtures its parameters name.
+    @test(limit=S) gives it S seconds instead of the runner's default."""
+    def mark(f):
+        f.integration_test = True
+        f.integration_limit = limit
+        return f
+    return mark(fn) if fn is not None else mark
 
 
 # ---------------------------------------------------------------- small things

@@ -13,7 +13,8 @@ environment's configuration.  Tests that need a daemon of their own start it
 through lib.Daemon.  -k keeps the tests whose "<subject>.<name>" (for example
 "test_idempotency.a_refused_request_does_not_use_up_its_key") contains one of
 the patterns.  Each test runs under a time limit (TEST_LIMIT) and waits at
-most ~30 s for anything.  With --sanitizers every daemon's log is scanned for
+most ~30 s for anything (@test(limit=S) raises the limit for one test).  Subjects in
+ON_REQUEST run only when a -k pattern names them.  With --sanitizers every daemon's log is scanned for
 AddressSanitizer, LeakSanitizer and UBSan reports after it stopped.
 """
 
@@ -42,9 +43,15 @@ SUBJECTS = ["test_intake", "test_idempotency", "test_authorization", "test_trans
             "test_visibility", "test_crypto", "test_retention", "test_logs"]
 
 
-def subjects():
+# Subjects that need an environment of their own (tests/run.sh's "volume"
+# suite fills one): they run only when a -k pattern names them.
+ON_REQUEST = ["test_volume"]
+
+
+def subjects(patterns):
     """The subject modules, in running order."""
     found = [f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py")]
+    found = [m for m in found if m not in ON_REQUEST or any(m in p for p in patterns)]
     found.sort(key=lambda m: (m == "test_logs",
                               SUBJECTS.index(m) if m in SUBJECTS else len(SUBJECTS), m))
     return [importlib.import_module("integration." + m) for m in found]
@@ -68,10 +75,11 @@ def run_bounded(fn, fixtures):
     t = threading.Thread(target=run_one, args=(fn, fixtures), daemon=True)
     t0 = time.monotonic()
     t.start()
-    t.join(TEST_LIMIT)
+    limit = getattr(fn, "integration_limit", None) or TEST_LIMIT
+    t.join(limit)
     if t.is_alive():
         frame = sys._current_frames().get(t.ident)
-        check(False, "%s finished within %d s" % (fn.__name__, TEST_LIMIT),
+        check(False, "%s finished within %d s" % (fn.__name__, limit),
               "".join(traceback.format_stack(frame)[-6:]) if frame else "")
         return False
     print("# %s: %.1fs" % (fn.__name__, time.monotonic() - t0))
@@ -109,7 +117,7 @@ def main():
     # Killed from outside: leave no daemon behind (see the finally in __main__).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lib.setup(args.var, args.binary, args.sanitizers)
-    chosen = [(m.__name__.split(".")[-1], fn) for m in subjects() for fn in tests_of(m)
+    chosen = [(m.__name__.split(".")[-1], fn) for m in subjects(patterns) for fn in tests_of(m)
               if selected(m.__name__.split(".")[-1] + "." + fn.__name__, patterns)]
     t0 = time.monotonic()
     if not chosen:
