@@ -17,8 +17,8 @@ SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
-	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
-	   daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
+	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c \
+	   daemon/keyfile.c daemon/log.c daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
 UNITS	 = test_json test_validate test_config test_examples test_crypto
 # Objects the unit tests link against (everything but main).
@@ -50,8 +50,11 @@ build/hotline-bench: clients/hotline-bench.c
 	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
 
 # The administrator's tool: audit, keys, retention, access log.
-CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
-build/hotlinectl: $(CTLSRCS) $(HDRS)
+CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
+	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
+	   clients/hotlinectl/purge.c \
+	   daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
+build/hotlinectl: $(CTLSRCS) $(HDRS) clients/hotlinectl/hotlinectl.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Idaemon -o $@ $(CTLSRCS) $(LDLIBS)
 
