@@ -203,6 +203,8 @@ double	 mono_now(void);
 /* config.c */
 void	 config_defaults(struct config *);
 int	 config_load(struct config *, const char *path);
+int	 config_parse_buf(struct config *, const char *name, const char *buf,
+	    size_t len);
 int	 config_parse_level(const char *, int *);
 int	 config_split_listen(const char *, char *host, size_t, int *port);
 
