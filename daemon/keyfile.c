@@ -58,6 +58,46 @@ line_word(const char *s, const char *e)
 	return (size_t)(p - s);
 }
 
+/* A walk over the lines of a key file's text. */
+struct lines {
+	const char	*ln_p;		/* the next line */
+	const char	*ln_end;
+	int		 ln_no;		/* the number of the line last seen */
+};
+
+/*
+ * Start a walk over text (len bytes); -1 (err filled) if it holds a NUL
+ * byte, which no key file has.
+ */
+static int
+lines_start(struct lines *ln, const char *name, const char *text, size_t len,
+    char *err, size_t errlen)
+{
+	ln->ln_p = text;
+	ln->ln_end = text + len;
+	ln->ln_no = 0;
+	if (memchr(text, '\0', len) != NULL) {
+		snprintf(err, errlen, "%s: contains a NUL byte", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The next line that is neither blank nor a comment, trimmed to [*s, *e);
+ * 0 at the end of the text. */
+static int
+lines_next(struct lines *ln, const char **s, const char **e)
+{
+	while (ln->ln_p < ln->ln_end) {
+		*s = ln->ln_p;
+		*e = ln->ln_p = line_next(ln->ln_p, ln->ln_end);
+		ln->ln_no++;
+		if (line_trim(s, e))
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether s (len bytes) is a key id: [a-z0-9_-]{1,KID_MAX}. */
 int
 keyfile_kid_valid(const char *s, size_t len)
@@ -159,31 +199,25 @@ int
 keyfile_parse_master(const char *name, const char *text, size_t len,
     struct master_key *keys, int *np, char *err, size_t errlen)
 {
-	const char *p, *end = text + len, *s, *e;
+	struct lines ln;
+	const char *s, *e;
 	size_t kl;
-	int line = 0, n = 0, i;
+	int n = 0, i;
 
 	*np = 0;
-	if (memchr(text, '\0', len) != NULL) {
-		snprintf(err, errlen, "%s: contains a NUL byte", name);
+	if (lines_start(&ln, name, text, len, err, errlen) == -1)
 		return -1;
-	}
-	for (p = text; p < end; p = line_next(p, end)) {
-		line++;
-		s = p;
-		e = line_next(p, end);
-		if (!line_trim(&s, &e))
-			continue;
+	while (lines_next(&ln, &s, &e)) {
 		kl = line_word(s, e);
 		if (!keyfile_kid_valid(s, kl)) {
-			snprintf(err, errlen, "%s:%d: a key line is <kid> <64 hex "
-			    "digits>; the kid is 1-%d of a-z 0-9 _ -", name, line,
-			    KID_MAX);
+			snprintf(err, errlen, "%s:%d: a key line is <kid> <64 "
+			    "hex digits>; the kid is 1-%d of a-z 0-9 _ -", name,
+			    ln.ln_no, KID_MAX);
 			goto fail;
 		}
 		if (n == KEYFILE_KEYS_MAX) {
 			snprintf(err, errlen, "%s:%d: more than %d keys", name,
-			    line, KEYFILE_KEYS_MAX);
+			    ln.ln_no, KEYFILE_KEYS_MAX);
 			goto fail;
 		}
 		memcpy(keys[n].mk_kid, s, kl);
@@ -191,7 +225,7 @@ keyfile_parse_master(const char *name, const char *text, size_t len,
 		for (i = 0; i < n; i++) {
 			if (strcmp(keys[i].mk_kid, keys[n].mk_kid) == 0) {
 				snprintf(err, errlen, "%s:%d: key id used twice",
-				    name, line);
+				    name, ln.ln_no);
 				goto fail;
 			}
 		}
@@ -200,7 +234,7 @@ keyfile_parse_master(const char *name, const char *text, size_t len,
 		if (hex_decode(s, (size_t)(e - s), keys[n].mk_key, KEY_LEN) ==
 		    -1) {
 			snprintf(err, errlen, "%s:%d: the key must be 64 hex "
-			    "digits (32 bytes)", name, line);
+			    "digits (32 bytes)", name, ln.ln_no);
 			goto fail;
 		}
 		n++;
@@ -227,24 +261,18 @@ int
 keyfile_parse_hash(const char *name, const char *text, size_t len,
     unsigned char key[KEY_LEN], char *err, size_t errlen)
 {
-	const char *p, *end = text + len, *s, *e;
-	int line = 0, found = 0;
+	struct lines ln;
+	const char *s, *e;
+	int found = 0;
 
-	if (memchr(text, '\0', len) != NULL) {
-		snprintf(err, errlen, "%s: contains a NUL byte", name);
+	if (lines_start(&ln, name, text, len, err, errlen) == -1)
 		return -1;
-	}
-	for (p = text; p < end; p = line_next(p, end)) {
-		line++;
-		s = p;
-		e = line_next(p, end);
-		if (!line_trim(&s, &e))
-			continue;
+	while (lines_next(&ln, &s, &e)) {
 		if (found || hex_decode(s, (size_t)(e - s), key, KEY_LEN) ==
 		    -1) {
 			OPENSSL_cleanse(key, KEY_LEN);
 			snprintf(err, errlen, "%s:%d: the file holds one line of "
-			    "64 hex digits", name, line);
+			    "64 hex digits", name, ln.ln_no);
 			return -1;
 		}
 		found = 1;

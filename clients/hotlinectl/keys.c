@@ -288,8 +288,8 @@ rewrap_one(const struct keyring *kr, const char *cur, PGresult *res, int row)
 
 	memset(&d, 0, sizeof(d));
 	if (PQgetisnull(res, row, 3) || hex_decode(PQgetvalue(res, row, 3),
-	    (size_t)PQgetlength(res, row, 3), w, sizeof(w)) == -1 || dek_unwrap(kr, uid, kid, w, sizeof(w), &d) ==
-	    -1) {
+	    (size_t)PQgetlength(res, row, 3), w, sizeof(w)) == -1 ||
+	    dek_unwrap(kr, uid, kid, w, sizeof(w), &d) == -1) {
 		complain("keys: %s: its data key does not unwrap under master "
 		    "key %s%s", ref, kid, keyring_has(kr, kid) ? "" :
 		    " (not in the key file)");
@@ -308,8 +308,8 @@ rewrap_one(const struct keyring *kr, const char *cur, PGresult *res, int row)
 	p[1] = kid;
 	p[2] = cur;
 	p[3] = hex;
-	r2 = db_query_row("keys: data_key_rewrap", "select hotline.data_key_rewrap("
-	    "$1, $2, $3, decode($4, 'hex'))", 4, p, 1);
+	r2 = db_query_row("keys: data_key_rewrap", "select "
+	    "hotline.data_key_rewrap($1, $2, $3, decode($4, 'hex'))", 4, p, 1);
 	if (r2 == NULL)
 		return -2;
 	rc = strcmp(PQgetvalue(r2, 0, 0), "t") == 0 ? 1 : 0;

@@ -154,6 +154,7 @@ ctl_usage(FILE *f)
 static const struct ctl_entry *
 ctl_find(int argc, char **argv)
 {
+	const struct ctl_entry *ce;
 	int i, m, best = 0, shown = 0, exact;
 
 	for (i = 0; ctl_table[i] != NULL; i++) {
@@ -167,12 +168,11 @@ ctl_find(int argc, char **argv)
 		ctl_usage(stderr);
 		return NULL;
 	}
-	for (i = 0; ctl_table[i] != NULL; i++)
-		if (ctl_match(ctl_table[i], argc, argv, &exact) == best)
-			fprintf(stderr, "%s hotlinectl %s%s%s\n", shown++ ? "      "
-			    : "usage:", ctl_table[i]->ce_name,
-			    ctl_table[i]->ce_args[0] != '\0' ? " " : "",
-			    ctl_table[i]->ce_args);
+	for (i = 0; (ce = ctl_table[i]) != NULL; i++)
+		if (ctl_match(ce, argc, argv, &exact) == best)
+			fprintf(stderr, "%s hotlinectl %s%s%s\n", shown++ ?
+			    "      " : "usage:", ce->ce_name,
+			    ce->ce_args[0] != '\0' ? " " : "", ce->ce_args);
 	return NULL;
 }
 

@@ -155,11 +155,11 @@ test_parse_master(void)
 	CHECK(master("k1 " "00112233445566778899AABBCCDDEEFF"
 	    "00112233445566778899AabbCCddEEff\n") == 0 &&
 	    key_is(keys[0].mk_key, K1), "upper-case hex is the same key");
-	CHECK(master_n(cut, 3 + 64 + 1) == 0 && nkeys == 1 && strcmp(keys[0].mk_kid, "k1") ==
-	    0, "only len bytes are parsed: a buffer cut after its first line "
-	    "holds one key");
-	CHECK(refused(master_n(cut, 3 + 40), 1), "and one cut inside a key is refused (%s)",
-	    err);
+	CHECK(master_n(cut, 3 + 64 + 1) == 0 && nkeys == 1 &&
+	    strcmp(keys[0].mk_kid, "k1") == 0, "only len bytes are parsed: a "
+	    "buffer cut after its first line holds one key");
+	CHECK(refused(master_n(cut, 3 + 40), 1),
+	    "and one cut inside a key is refused (%s)", err);
 
 	for (i = 0, q = big; i < 65; i++) {
 		snprintf(kid, sizeof(kid), "k%d", i);
