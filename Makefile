@@ -80,16 +80,29 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
 
-build/fuzz_body: tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c $(HDRS)
-	@mkdir -p build
-	clang -std=c17 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Idaemon \
-	    $(shell pkg-config --cflags json-c libpq) -o $@ tests/fuzz/fuzz_body.c \
-	    daemon/json.c daemon/validate.c daemon/error.c $(shell pkg-config --libs json-c)
+# libFuzzer harnesses, one per parser (tests/fuzz/fuzz_<name>.c), each run
+# FUZZ_SECONDS over its seeds (tests/fuzz/seeds/<name>/, and the protocol
+# examples for bodies); what they find stays in build/fuzz-corpus/<name>,
+# a crashing input in build/fuzz/<name>-crash-*.
+FUZZERS	 = body config keyfile fields
+FUZZSRCS = daemon/config.c daemon/crypto.c daemon/error.c daemon/json.c \
+	   daemon/keyfile.c daemon/validate.c
+SEEDS_body = proto/examples
 
-fuzz: build/fuzz_body
-	@mkdir -p build/fuzz-corpus
-	@cp -n proto/examples/*.json build/fuzz-corpus/ 2>/dev/null || true
-	build/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZSRCS) $(HDRS)
+	@mkdir -p build/fuzz
+	clang -std=c17 -g -O1 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Idaemon \
+	    -fsanitize=fuzzer,address,undefined \
+	    $(shell pkg-config --cflags json-c libpq openssl) -o $@ $< \
+	    $(FUZZSRCS) $(shell pkg-config --libs json-c libcrypto)
+
+fuzz: $(FUZZERS:%=fuzz-%)
+
+fuzz-%: build/fuzz/fuzz_%
+	@mkdir -p build/fuzz-corpus/$*
+	build/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=build/fuzz/$*- build/fuzz-corpus/$* \
+	    tests/fuzz/seeds/$* $(SEEDS_$*)
 
 clean:
 	rm -rf build
