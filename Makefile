@@ -20,7 +20,8 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
 	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c \
 	   daemon/keyfile.c daemon/log.c daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
-UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile
+UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
+	   test_hotlinectl
 # Objects the unit tests link against (everything but main).
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 
@@ -44,6 +45,9 @@ build/asan/hotlined: $(SRCS) $(HDRS)
 build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
+
+# Runs build/hotlinectl itself.
+build/tests/test_hotlinectl: build/hotlinectl
 
 build/hotline-bench: clients/hotline-bench.c
 	@mkdir -p build
