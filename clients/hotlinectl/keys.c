@@ -84,7 +84,6 @@ struct rewrap_stats {
 	int		 rs_incomplete;	/* stopped with keys still pending */
 };
 
-
 /* Free what counts_fetch() returned. */
 static void
 counts_free(struct kidcount *kc, int n)
@@ -147,7 +146,6 @@ keys_under(const char *kid)
 	return n;
 }
 
-
 /*
  * The master key file's text, its status and its key ids in order (kids
  * holds KEYFILE_KEYS_MAX); NULL (reported) if it does not read and parse
@@ -190,7 +188,6 @@ keys_replace(int fd, const char *tmp, const char *path,
 		complain("%s", err);
 	return rc;
 }
-
 
 /* Hash a string (FNV-1a). */
 static size_t
@@ -268,7 +265,6 @@ strset_free(struct strset *ss)
 	free(ss->ss_slot);
 	memset(ss, 0, sizeof(*ss));
 }
-
 
 /*
  * Rewrap one data key of a data_key_pending() row under cur.  1 if it
