@@ -21,7 +21,7 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
 	   daemon/keyfile.c daemon/log.c daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
-	   test_hotlinectl
+	   test_hotlinectl test_protect
 # Objects the unit tests link against (everything but main).
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 

@@ -285,8 +285,12 @@ out:
 	return rc;
 }
 
-/* Unwrap a data key given as {"uid", "kid", "wrapped"}; reloads the keys
- * (at most once a second) when the kid is new to this daemon. */
+/*
+ * Unwrap a data key given as {"uid", "kid", "wrapped"}.  A kid new to this
+ * daemon reloads the keys: at once if the key file has changed (a
+ * rotation, however recent the last reload), else at most once a second
+ * (a kid that is in no file).
+ */
 static int
 unwrap_json(struct json_object *k, struct dek *d)
 {
@@ -298,8 +302,8 @@ unwrap_json(struct json_object *k, struct dek *d)
 
 	if (uid == NULL || kid == NULL || w == NULL || pr_keys == NULL)
 		return -1;
-	if (!keyring_has(pr_keys, kid) && mono_now() - pr_unknown >=
-	    RELOAD_MIN_S) {
+	if (!keyring_has(pr_keys, kid) && (mono_now() - pr_unknown >=
+	    RELOAD_MIN_S || keyfile_changed(pr_cf->cf_master_key, &pr_stat))) {
 		pr_unknown = mono_now();
 		log_info("event=keys_reload reason=unknown_kid kid=%s", kid);
 		protect_reload();
