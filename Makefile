@@ -17,10 +17,11 @@ SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
-	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
-	   daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
+	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c \
+	   daemon/keyfile.c daemon/log.c daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
 HDRS	 = daemon/hotlined.h
-UNITS	 = test_json test_validate test_config test_examples test_crypto
+UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
+	   test_hotlinectl test_protect
 # Objects the unit tests link against (everything but main).
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 
@@ -45,13 +46,19 @@ build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
 
+# Runs build/hotlinectl itself.
+build/tests/test_hotlinectl: build/hotlinectl
+
 build/hotline-bench: clients/hotline-bench.c
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
 
 # The administrator's tool: audit, keys, retention, access log.
-CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
-build/hotlinectl: $(CTLSRCS) $(HDRS)
+CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
+	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
+	   clients/hotlinectl/purge.c \
+	   daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
+build/hotlinectl: $(CTLSRCS) $(HDRS) clients/hotlinectl/hotlinectl.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Idaemon -o $@ $(CTLSRCS) $(LDLIBS)
 
@@ -77,16 +84,29 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
 
-build/fuzz_body: tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c $(HDRS)
-	@mkdir -p build
-	clang -std=c17 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Idaemon \
-	    $(shell pkg-config --cflags json-c libpq) -o $@ tests/fuzz/fuzz_body.c \
-	    daemon/json.c daemon/validate.c daemon/error.c $(shell pkg-config --libs json-c)
+# libFuzzer harnesses, one per parser (tests/fuzz/fuzz_<name>.c), each run
+# FUZZ_SECONDS over its seeds (tests/fuzz/seeds/<name>/, and the protocol
+# examples for bodies); what they find stays in build/fuzz-corpus/<name>,
+# a crashing input in build/fuzz/<name>-crash-*.
+FUZZERS	 = body config keyfile fields
+FUZZSRCS = daemon/config.c daemon/crypto.c daemon/error.c daemon/json.c \
+	   daemon/keyfile.c daemon/validate.c
+SEEDS_body = proto/examples
 
-fuzz: build/fuzz_body
-	@mkdir -p build/fuzz-corpus
-	@cp -n proto/examples/*.json build/fuzz-corpus/ 2>/dev/null || true
-	build/fuzz_body -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZSRCS) $(HDRS)
+	@mkdir -p build/fuzz
+	clang -std=c17 -g -O1 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Idaemon \
+	    -fsanitize=fuzzer,address,undefined \
+	    $(shell pkg-config --cflags json-c libpq openssl) -o $@ $< \
+	    $(FUZZSRCS) $(shell pkg-config --libs json-c libcrypto)
+
+fuzz: $(FUZZERS:%=fuzz-%)
+
+fuzz-%: build/fuzz/fuzz_%
+	@mkdir -p build/fuzz-corpus/$*
+	build/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=build/fuzz/$*- build/fuzz-corpus/$* \
+	    tests/fuzz/seeds/$* $(SEEDS_$*)
 
 clean:
 	rm -rf build

@@ -13,6 +13,7 @@
 #include "hotlined.h"
 
 #define CONFIG_LINE_MAX	2048
+#define CONFIG_FILE_MAX	(1024 * 1024)	/* bytes in a configuration file */
 
 enum cf_type {
 	CF_STRING,
@@ -175,37 +176,45 @@ config_set(struct config *cf, const struct cf_param *p, const char *val)
 	return "unknown type";
 }
 
-/* Read a configuration file over the defaults; 0 on success. */
+/*
+ * Parse a configuration's text (len bytes, from name) over the defaults,
+ * reporting each error as name:line: message; 0 on success.  Any bytes
+ * may come: a line too long or with a NUL byte is an error.
+ */
 int
-config_load(struct config *cf, const char *path)
+config_parse_buf(struct config *cf, const char *name, const char *buf,
+    size_t len)
 {
-	char line[CONFIG_LINE_MAX], *key, *val, *eq, *nl;
+	char line[CONFIG_LINE_MAX], *key, *val, *eq;
 	unsigned char seen[sizeof(cf_params) / sizeof(cf_params[0])];
+	const char *p, *end = buf + len, *nl;
 	const char *msg;
-	FILE *fp;
-	size_t i;
+	size_t i, ll;
 	int lineno = 0, errors = 0;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
 	memset(seen, 0, sizeof(seen));
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	for (p = buf; p < end; p = nl < end ? nl + 1 : end) {
 		lineno++;
-		if ((nl = strchr(line, '\n')) == NULL && !feof(fp)) {
-			fprintf(stderr, "%s:%d: line too long\n", path, lineno);
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		ll = (size_t)(nl - p);
+		if (ll >= sizeof(line) - 1) {
+			fprintf(stderr, "%s:%d: line too long\n", name, lineno);
 			errors++;
-			while (fgets(line, sizeof(line), fp) != NULL &&
-			    strchr(line, '\n') == NULL)
-				;
 			continue;
 		}
+		if (memchr(p, '\0', ll) != NULL) {
+			fprintf(stderr, "%s:%d: NUL byte\n", name, lineno);
+			errors++;
+			continue;
+		}
+		memcpy(line, p, ll);
+		line[ll] = '\0';
 		key = trim(line);
 		if (*key == '\0' || *key == '#')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
-			fprintf(stderr, "%s:%d: expected key = value\n", path,
+			fprintf(stderr, "%s:%d: expected key = value\n", name,
 			    lineno);
 			errors++;
 			continue;
@@ -217,35 +226,68 @@ config_load(struct config *cf, const char *path)
 			if (strcmp(key, cf_params[i].name) == 0)
 				break;
 		if (i == sizeof(cf_params) / sizeof(cf_params[0])) {
-			fprintf(stderr, "%s:%d: unknown key \"%s\"\n", path,
+			fprintf(stderr, "%s:%d: unknown key \"%s\"\n", name,
 			    lineno, key);
 			errors++;
 			continue;
 		}
 		if (seen[i]++) {
-			fprintf(stderr, "%s:%d: \"%s\" set twice\n", path,
+			fprintf(stderr, "%s:%d: \"%s\" set twice\n", name,
 			    lineno, key);
 			errors++;
 			continue;
 		}
 		if ((msg = config_set(cf, &cf_params[i], val)) != NULL) {
-			fprintf(stderr, "%s:%d: %s: %s\n", path, lineno, key,
+			fprintf(stderr, "%s:%d: %s: %s\n", name, lineno, key,
 			    msg);
 			errors++;
 		}
 	}
-	fclose(fp);
+	/* The database's password may have been on a line. */
+	explicit_bzero(line, sizeof(line));
 	if (errors == 0) {
 		if (cf->cf_tls_cert[0] == '\0' || cf->cf_tls_key[0] == '\0' ||
 		    cf->cf_tls_client_ca[0] == '\0') {
 			fprintf(stderr, "%s: tls_cert, tls_key and "
-			    "tls_client_ca are required\n", path);
+			    "tls_client_ca are required\n", name);
 			errors++;
 		}
 		if (cf->cf_database[0] == '\0') {
-			fprintf(stderr, "%s: database is required\n", path);
+			fprintf(stderr, "%s: database is required\n", name);
 			errors++;
 		}
 	}
 	return errors ? -1 : 0;
+}
+
+/* Read a configuration file over the defaults; 0 on success. */
+int
+config_load(struct config *cf, const char *path)
+{
+	FILE *fp;
+	char *buf;
+	size_t len;
+	int rc = -1;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", path);
+		fclose(fp);
+		return -1;
+	}
+	len = fread(buf, 1, CONFIG_FILE_MAX + 1, fp);
+	if (ferror(fp))
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+	else if (len > CONFIG_FILE_MAX)
+		fprintf(stderr, "%s: larger than %d bytes\n", path,
+		    CONFIG_FILE_MAX);
+	else
+		rc = config_parse_buf(cf, path, buf, len);
+	fclose(fp);
+	explicit_bzero(buf, len);
+	free(buf);
+	return rc;
 }

@@ -1,18 +1,14 @@
 /*
  * Envelope encryption of personal data and keyed digests (OpenSSL EVP).
- * See hotlined.h for the formats.  Nothing here logs: callers decide what
+ * See hotlined.h for the formats; the key files are read by keyfile.c.
+ * Nothing here logs: callers decide what
  * to say, and key material never leaves this file except as a DEK the
  * caller clears with dek_clear().
  */
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -21,257 +17,30 @@
 
 #include "hotlined.h"
 
-#define KEYS_MAX	64
-#define KEYFILE_MAX	(64 * 1024)
 #define NONCE_LEN	12
 #define TAG_LEN		16
 #define SEAL_VERSION	1
 
-struct master {
-	char		 mk_kid[KID_MAX + 1];
-	unsigned char	 mk_key[KEY_LEN];
-};
-
 struct keyring {
-	struct master	 kr_keys[KEYS_MAX];
+	struct master_key kr_keys[KEYFILE_KEYS_MAX];
 	int		 kr_n;
 	unsigned char	 kr_hash[KEY_LEN];
 };
 
-/*
- * Read a key file (a regular file, not a symbolic link, not accessible by
- * group or others) into a NUL-terminated buffer of *lenp bytes.  The open
- * does not block, so a FIFO is refused rather than waited on.
- */
-static char *
-read_keyfile(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n;
-	size_t len = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK)) == -1) {
-		if (errno == ELOOP)
-			snprintf(err, errlen, "%s: a symbolic link, not a "
-			    "regular file", path);
-		else
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s: readable or writable by group or "
-		    "others (chmod 600)", path);
-		goto fail;
-	}
-	if (st.st_size > KEYFILE_MAX) {
-		snprintf(err, errlen, "%s: too large", path);
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (len < (size_t)st.st_size) {
-		n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
-			goto fail;
-		}
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL) {
-		snprintf(err, errlen, "%s: contains a NUL byte", path);
-		goto fail;
-	}
-	close(fd);
-	*lenp = len;
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, len);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
-/* Decode exactly 2*KEY_LEN hex digits; 0 on success. */
-static int
-hex_key(const char *s, size_t len, unsigned char out[KEY_LEN])
-{
-	size_t i;
-	int hi, lo;
-
-	if (len != 2 * KEY_LEN)
-		return -1;
-	for (i = 0; i < KEY_LEN; i++) {
-		hi = OPENSSL_hexchar2int((unsigned char)s[2 * i]);
-		lo = OPENSSL_hexchar2int((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-/* Whether s (len bytes) is a key id: [a-z0-9_-]{1,KID_MAX}. */
-static int
-valid_kid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > KID_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
-/* Whether c is ASCII white space (whatever the locale). */
-static int
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
-	    c == '\f';
-}
-
-/* Trim white space around [*s, *e). */
-static void
-trim(const char **s, const char **e)
-{
-	while (*s < *e && is_space(**s))
-		(*s)++;
-	while (*e > *s && is_space((*e)[-1]))
-		(*e)--;
-}
-
-/* Parse the master key file into kr; 0 on success. */
-static int
-parse_master(struct keyring *kr, const char *path, const char *text,
-    char *err, size_t errlen)
-{
-	const char *p = text, *nl, *s, *e, *sp;
-	int line = 0, i;
-
-	for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
-		line++;
-		if ((nl = strchr(p, '\n')) == NULL)
-			nl = p + strlen(p);
-		s = p;
-		e = nl;
-		trim(&s, &e);
-		if (s == e || *s == '#')
-			continue;
-		for (sp = s; sp < e && !is_space(*sp); sp++)
-			;
-		if (!valid_kid(s, (size_t)(sp - s))) {
-			snprintf(err, errlen, "%s:%d: a key line is <kid> <64 hex "
-			    "digits>; the kid is 1-%d of a-z 0-9 _ -", path, line,
-			    KID_MAX);
-			return -1;
-		}
-		if (kr->kr_n == KEYS_MAX) {
-			snprintf(err, errlen, "%s:%d: more than %d keys", path,
-			    line, KEYS_MAX);
-			return -1;
-		}
-		memcpy(kr->kr_keys[kr->kr_n].mk_kid, s, (size_t)(sp - s));
-		kr->kr_keys[kr->kr_n].mk_kid[sp - s] = '\0';
-		for (i = 0; i < kr->kr_n; i++) {
-			if (strcmp(kr->kr_keys[i].mk_kid,
-			    kr->kr_keys[kr->kr_n].mk_kid) == 0) {
-				snprintf(err, errlen, "%s:%d: key id used twice",
-				    path, line);
-				return -1;
-			}
-		}
-		while (sp < e && is_space(*sp))
-			sp++;
-		if (hex_key(sp, (size_t)(e - sp), kr->kr_keys[kr->kr_n].mk_key)
-		    == -1) {
-			snprintf(err, errlen, "%s:%d: the key must be 64 hex "
-			    "digits (32 bytes)", path, line);
-			return -1;
-		}
-		kr->kr_n++;
-	}
-	if (kr->kr_n == 0) {
-		snprintf(err, errlen, "%s: no key", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* Parse the hash key file: one line of 64 hex digits. */
-static int
-parse_hash(struct keyring *kr, const char *path, const char *text, char *err,
-    size_t errlen)
-{
-	const char *p = text, *nl, *s, *e;
-	int line = 0, found = 0;
-
-	for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
-		line++;
-		if ((nl = strchr(p, '\n')) == NULL)
-			nl = p + strlen(p);
-		s = p;
-		e = nl;
-		trim(&s, &e);
-		if (s == e || *s == '#')
-			continue;
-		if (found || hex_key(s, (size_t)(e - s), kr->kr_hash) == -1) {
-			snprintf(err, errlen, "%s:%d: the file holds one line of "
-			    "64 hex digits", path, line);
-			return -1;
-		}
-		found = 1;
-	}
-	if (!found) {
-		snprintf(err, errlen, "%s: no key", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* Load both key files. */
+/* Load both key files (keyfile.c reads and checks them). */
 struct keyring *
 keyring_load(const char *master_path, const char *hash_path, char *err,
     size_t errlen)
 {
 	struct keyring *kr;
-	char *m = NULL, *h = NULL;
-	size_t mlen = 0, hlen = 0;
-	int ok;
 
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ok = (m = read_keyfile(master_path, &mlen, err, errlen)) != NULL &&
-	    parse_master(kr, master_path, m, err, errlen) == 0 &&
-	    (h = read_keyfile(hash_path, &hlen, err, errlen)) != NULL &&
-	    parse_hash(kr, hash_path, h, err, errlen) == 0;
-	if (m != NULL) {
-		OPENSSL_cleanse(m, mlen);
-		free(m);
-	}
-	if (h != NULL) {
-		OPENSSL_cleanse(h, hlen);
-		free(h);
-	}
-	if (!ok) {
+	if (keyfile_load_master(master_path, kr->kr_keys, &kr->kr_n, NULL, err,
+	    errlen) == -1 ||
+	    keyfile_load_hash(hash_path, kr->kr_hash, err, errlen) == -1) {
 		keyring_free(kr);
 		return NULL;
 	}
@@ -296,7 +65,7 @@ keyring_current(const struct keyring *kr)
 }
 
 /* The master key with this id, or NULL. */
-static const struct master *
+static const struct master_key *
 keyring_find(const struct keyring *kr, const char *kid)
 {
 	int i;
@@ -365,7 +134,7 @@ int
 dek_wrap(const struct keyring *kr, struct dek *d, const char *kid,
     unsigned char wrapped[WRAPPED_LEN])
 {
-	const struct master *m;
+	const struct master_key *m;
 	char aad[128];
 
 	if ((m = keyring_find(kr, kid)) == NULL ||
@@ -414,7 +183,7 @@ int
 dek_unwrap(const struct keyring *kr, const char *uid, const char *kid,
     const unsigned char *wrapped, size_t len, struct dek *d)
 {
-	const struct master *m;
+	const struct master_key *m;
 	char aad[128], u[DEK_UID_LEN + 1];
 
 	m = keyring_find(kr, kid);
@@ -502,8 +271,9 @@ keyed_digest(const struct keyring *kr, const char *kind, const void *data,
 	size_t n = 0;
 	int ok;
 
-	/* The kind separates domains: a plain word, never cut short. */
-	if (!valid_kid(kind, strlen(kind)))
+	/* The kind separates domains: a plain word (shaped like a key id),
+	 * never cut short. */
+	if (!keyfile_kid_valid(kind, strlen(kind)))
 		return -1;
 	snprintf(prefix, sizeof(prefix), "hotlined/%s/v1|", kind);
 	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
@@ -627,6 +397,39 @@ ident_normalise(const char *kind, const char *a1, const char *a2, char *out,
 		OPENSSL_cleanse(out, n + 1);
 		out[0] = '\0';
 		return -1;
+	}
+	return 0;
+}
+
+/* Encode len bytes as lower-case hex into out (2 * len + 1 bytes). */
+void
+hex_encode(const unsigned char *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+/* Decode exactly 2 * outlen hex digits (len bytes of s) into out. */
+int
+hex_decode(const char *s, size_t len, unsigned char *out, size_t outlen)
+{
+	size_t i;
+	int hi, lo;
+
+	if (len != 2 * outlen)
+		return -1;
+	for (i = 0; i < outlen; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)s[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return 0;
 }

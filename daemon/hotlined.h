@@ -204,6 +204,8 @@ double	 mono_now(void);
 /* config.c */
 void	 config_defaults(struct config *);
 int	 config_load(struct config *, const char *path);
+int	 config_parse_buf(struct config *, const char *name, const char *buf,
+	    size_t len);
 int	 config_parse_level(const char *, int *);
 int	 config_split_listen(const char *, char *host, size_t, int *port);
 
@@ -366,6 +368,79 @@ int	 ident_normalise(const char *kind, const char *a1, const char *a2,
 char	*b64_encode(const unsigned char *, size_t);
 /* Decode strict standard base64; malloc'd bytes, NULL if malformed. */
 unsigned char *b64_decode(const char *, size_t len, size_t *outlen);
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
+void	 hex_encode(const unsigned char *, size_t len, char *out);
+/* Decode exactly 2 * outlen hex digits (either case) from s (len bytes);
+ * 0, or -1 if they are not that. */
+int	 hex_decode(const char *s, size_t len, unsigned char *out,
+	    size_t outlen);
+
+/* keyfile.c: reading, parsing and replacing the key files */
+/*
+ * Both files are read only through keyfile_read(): a regular file (not a
+ * symbolic link, FIFO or device) that group and others may not read or
+ * write, at most KEYFILE_MAX bytes, then parsed from memory, which refuses
+ * a NUL byte.  Errors name the file and line, never a key.  The master key
+ * file is changed only by hotlinectl: under a lock (<path>.new, created
+ * O_EXCL), the new text is written there with the old file's owner and
+ * mode 600, read back and checked, then renamed over the old file.
+ * Daemons notice the change by inode, size and modification time.
+ */
+#define KEYFILE_MAX		(64 * 1024)	/* bytes in a key file */
+#define KEYFILE_KEYS_MAX	64	/* master keys in one file */
+#define KEYFILE_HEADER	"# hotlined master keys: <kid> <hex>; the first is current"
+
+struct stat;
+
+struct master_key {
+	char		 mk_kid[KID_MAX + 1];
+	unsigned char	 mk_key[KEY_LEN];
+};
+
+/* What a rewritten master key file must hold before it replaces the old. */
+struct keyfile_want {
+	const char	*kw_current;	/* its current kid */
+	const char	*kw_gone;	/* a kid it must not have, or NULL */
+	char		(*kw_kids)[KID_MAX + 1];	/* kids it must keep */
+	int		 kw_nkids;
+	const char	*kw_hash;	/* hash key file that must load too */
+};
+
+int	 keyfile_kid_valid(const char *, size_t len);
+/* The checked text of a key file, NUL-terminated; NULL with err. */
+char	*keyfile_read(const char *path, struct stat *, size_t *len,
+	    char *err, size_t errlen);
+void	 keyfile_text_free(char *, size_t len);
+/* Parse from memory (name is for messages); keys holds KEYFILE_KEYS_MAX,
+ * the first current.  0, or -1 with err and nothing kept. */
+int	 keyfile_parse_master(const char *name, const char *text, size_t len,
+	    struct master_key *keys, int *n, char *err, size_t errlen);
+int	 keyfile_parse_hash(const char *name, const char *text, size_t len,
+	    unsigned char key[KEY_LEN], char *err, size_t errlen);
+/* Read and parse; the stat (if not NULL) is the file's that was read. */
+int	 keyfile_load_master(const char *path, struct master_key *keys,
+	    int *n, struct stat *, char *err, size_t errlen);
+int	 keyfile_load_hash(const char *path, unsigned char key[KEY_LEN],
+	    char *err, size_t errlen);
+/* The key ids of a master key file's text, in order (no key kept). */
+int	 keyfile_kids(const char *name, const char *text, size_t len,
+	    char (*kids)[KID_MAX + 1], int *n, char *err, size_t errlen);
+/* Whether the file at path is no longer the one of that stat. */
+int	 keyfile_changed(const char *path, const struct stat *);
+/* The lock, <path>.new: its descriptor, or -1 with err. */
+int	 keyfile_lock(const char *path, char *tmp, size_t tmplen, char *err,
+	    size_t errlen);
+void	 keyfile_unlock(int fd, const char *tmp);
+/* Write, check and rename the new text over path; releases the lock.
+ * On success err holds a warning, or "". */
+int	 keyfile_replace(int fd, const char *tmp, const char *path,
+	    const struct stat *old, const char *text, size_t len,
+	    const struct keyfile_want *, char *err, size_t errlen);
+/* The text with a new current key; with the line of kid removed. */
+char	*keyfile_add(const char *text, size_t len, const char *kid,
+	    const unsigned char key[KEY_LEN], size_t *outlen);
+char	*keyfile_remove(const char *name, const char *text, size_t len,
+	    const char *kid, size_t *outlen, char *err, size_t errlen);
 
 /* protect.c: personal data sealed on the way in, opened on the way out */
 int	 protect_init(const struct config *);

@@ -64,6 +64,7 @@ int
 protect_reload(void)
 {
 	struct keyring *k;
+	struct stat st;
 	char err[256];
 
 	if (pr_cf->cf_master_key[0] == '\0' || pr_cf->cf_hash_key[0] == '\0') {
@@ -72,6 +73,12 @@ protect_reload(void)
 		return -1;
 	}
 	pr_checked = mono_now();
+	/*
+	 * Looked at before it is read: a file replaced in between is then
+	 * seen as changed at the next refresh, never taken for the one read.
+	 */
+	if (stat(pr_cf->cf_master_key, &st) == -1)
+		memset(&st, 0, sizeof(st));
 	if ((k = keyring_load(pr_cf->cf_master_key, pr_cf->cf_hash_key, err,
 	    sizeof(err))) == NULL) {
 		log_errorx("event=keys_load_failed message=\"%s\"", err);
@@ -79,8 +86,7 @@ protect_reload(void)
 	}
 	keyring_free(pr_keys);
 	pr_keys = k;
-	if (stat(pr_cf->cf_master_key, &pr_stat) == -1)
-		memset(&pr_stat, 0, sizeof(pr_stat));
+	pr_stat = st;
 	log_info("event=keys_loaded current=%s", keyring_current(k));
 	return 0;
 }
@@ -94,18 +100,12 @@ protect_reload(void)
 static void
 protect_refresh(void)
 {
-	struct stat st;
 	double now = mono_now();
 
 	if (now - pr_checked < RELOAD_MIN_S)
 		return;
 	pr_checked = now;
-	if (stat(pr_cf->cf_master_key, &st) == -1)
-		return;		/* keep the keys we have */
-	if (st.st_ino != pr_stat.st_ino || st.st_dev != pr_stat.st_dev ||
-	    st.st_size != pr_stat.st_size ||
-	    st.st_mtim.tv_sec != pr_stat.st_mtim.tv_sec ||
-	    st.st_mtim.tv_nsec != pr_stat.st_mtim.tv_nsec) {
+	if (keyfile_changed(pr_cf->cf_master_key, &pr_stat)) {
 		log_info("event=keys_reload reason=file_changed");
 		protect_reload();
 	}
@@ -285,8 +285,12 @@ out:
 	return rc;
 }
 
-/* Unwrap a data key given as {"uid", "kid", "wrapped"}; reloads the keys
- * (at most once a second) when the kid is new to this daemon. */
+/*
+ * Unwrap a data key given as {"uid", "kid", "wrapped"}.  A kid new to this
+ * daemon reloads the keys: at once if the key file has changed (a
+ * rotation, however recent the last reload), else at most once a second
+ * (a kid that is in no file).
+ */
 static int
 unwrap_json(struct json_object *k, struct dek *d)
 {
@@ -298,8 +302,8 @@ unwrap_json(struct json_object *k, struct dek *d)
 
 	if (uid == NULL || kid == NULL || w == NULL || pr_keys == NULL)
 		return -1;
-	if (!keyring_has(pr_keys, kid) && mono_now() - pr_unknown >=
-	    RELOAD_MIN_S) {
+	if (!keyring_has(pr_keys, kid) && (mono_now() - pr_unknown >=
+	    RELOAD_MIN_S || keyfile_changed(pr_cf->cf_master_key, &pr_stat))) {
 		pr_unknown = mono_now();
 		log_info("event=keys_reload reason=unknown_kid kid=%s", kid);
 		protect_reload();

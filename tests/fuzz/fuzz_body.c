@@ -1,8 +1,10 @@
 /*
  * libFuzzer harness for the request-body path: the strict JSON parser and
- * every validator.  A tree the parser accepts must serialise and parse
- * again; nothing may crash, leak or trip the sanitizers.
- *   make fuzz           (clang with libFuzzer; FUZZ_SECONDS, default 60)
+ * every body validator (calls, reports, events, transfers, access
+ * requests).  A tree the parser accepts must serialise and parse again; a
+ * body a validator refuses must be refused with a client error and a
+ * code; nothing may crash, leak or trip the sanitizers.
+ *   make fuzz-body      (clang with libFuzzer; FUZZ_SECONDS, default 60)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +14,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* The validators, one per endpoint that takes a body. */
+static int (*const validators[])(struct json_object *, time_t,
+    struct api_error *) = {
+	validate_call,
+	validate_report,
+	validate_event,
+	validate_transfer,
+	validate_access_request,
+};
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,21 +31,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct api_error err;
 	const char *text;
 	time_t now = 1795320000;
+	size_t i;
 
 	o = json_parse_strict((const char *)data, size, JSON_MAX_DEPTH, &err);
-	if (o == NULL)
+	if (o == NULL) {
+		/* NULL without an error is the JSON value null. */
+		if (err.status != 0 && (err.status != 400 || err.code == NULL))
+			abort();	/* a refusal is always a 400 */
 		return 0;
+	}
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	again = json_parse_strict(text, strlen(text), JSON_MAX_DEPTH + 1,
 	    &err);
 	if (again == NULL)
 		abort();	/* what we accept, we must be able to re-read */
 	json_object_put(again);
-	if (json_object_is_type(o, json_type_object)) {
-		validate_call(o, now, &err);
-		validate_report(o, now, &err);
-		validate_event(o, now, &err);
-		validate_transfer(o, now, &err);
+	for (i = 0; i < sizeof(validators) / sizeof(validators[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		if (validators[i](o, now, &err) == -1 && (err.code == NULL ||
+		    err.status < 400 || err.status > 499 ||
+		    err.message[0] == '\0'))
+			abort();	/* a refusal says what and why */
 	}
 	json_object_put(o);
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the configuration parser: defaults, every value type,
- * and errors reported as file:line: message.
+ * errors reported as file:line: message, and text parsed from memory.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,12 @@
 
 #include "hotlined.h"
 #include "unit.h"
+
+/* The longest line config.c reads (CONFIG_LINE_MAX - 2), newline aside. */
+#define LINE_LEN	2046
+
+/* The largest file config.c reads (CONFIG_FILE_MAX). */
+#define FILE_LEN	(1024 * 1024)
 
 static char errbuf[4096];
 
@@ -35,6 +41,23 @@ load(struct config *cf, const char *text)
 	return rc;
 }
 
+/* Parse len bytes from memory as "mem"; stderr is captured. */
+static int
+parse(struct config *cf, const char *text, size_t len)
+{
+	FILE *saved;
+	int rc;
+
+	config_defaults(cf);
+	memset(errbuf, 0, sizeof(errbuf));
+	saved = stderr;
+	stderr = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+	rc = config_parse_buf(cf, "mem", text, len);
+	fclose(stderr);
+	stderr = saved;
+	return rc;
+}
+
 #define BASE "tls_cert = /c\ntls_key = /k\ntls_client_ca = /ca\n" \
 	"database = host=x\n"
 
@@ -42,8 +65,8 @@ int
 main(void)
 {
 	struct config cf;
-	char host[64];
-	int port;
+	char host[64], *big;
+	int port, n;
 
 	config_defaults(&cf);
 	CHECK(cf.cf_max_body == DEFAULT_MAX_BODY, "default body limit");
@@ -94,5 +117,40 @@ main(void)
 	    "missing database");
 	CHECK(config_load(&cf, "/nonexistent/hotlined.conf") == -1,
 	    "missing file");
+
+	/* From memory: only len bytes, whatever they are. */
+	CHECK(parse(&cf, BASE "db_pool_size = 9", strlen(BASE) + 16) == 0 &&
+	    cf.cf_db_pool == 9, "a last line without a newline counts");
+	CHECK(parse(&cf, BASE "db_pool_size = 19", strlen(BASE) + 16) == 0 &&
+	    cf.cf_db_pool == 1, "only len bytes are parsed");
+	CHECK(parse(&cf, BASE "log_level = debug\0\n", strlen(BASE) + 19) ==
+	    -1 && strstr(errbuf, "mem:5: NUL byte") != NULL,
+	    "a NUL byte is an error at its line");
+	CHECK(parse(&cf, BASE "max_body = 2048\0max_body = 4096\n",
+	    strlen(BASE) + 32) == -1 && cf.cf_max_body == DEFAULT_MAX_BODY,
+	    "and does not cut its line short");
+	/* Lines of LINE_LEN bytes fit, with their newline; longer do not. */
+	if ((big = malloc(strlen(BASE) + 2 * LINE_LEN + 20)) == NULL)
+		abort();
+	n = sprintf(big, "%s#%*s\n", BASE, LINE_LEN - 1, "");
+	CHECK(parse(&cf, big, (size_t)n) == 0, "a line of %d bytes is read",
+	    LINE_LEN);
+	n = sprintf(big, "%s#%*s\n#%*s\nretry_after = 7\n", BASE, LINE_LEN - 1,
+	    "", LINE_LEN, "");
+	CHECK(parse(&cf, big, (size_t)n) == -1 &&
+	    strstr(errbuf, "mem:6: line too long") != NULL &&
+	    strstr(errbuf, "mem:5") == NULL && cf.cf_retry_after == 7,
+	    "one of %d is too long, and the next is read as line 7",
+	    LINE_LEN + 1);
+	free(big);
+	if ((big = malloc(FILE_LEN + 2)) == NULL)
+		abort();
+	memset(big, '#', FILE_LEN + 1);
+	big[FILE_LEN + 1] = '\0';
+	CHECK(load(&cf, big) == -1 && strstr(errbuf, "larger than") != NULL,
+	    "a file over %d bytes is refused", FILE_LEN);
+	free(big);
+	CHECK(parse(&cf, "", 0) == -1 && strstr(errbuf, "mem: tls_cert") !=
+	    NULL, "nothing at all lacks the required keys");
 	UNIT_EXIT();
 }

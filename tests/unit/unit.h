@@ -10,6 +10,16 @@
 
 static int unit_failed;
 
+/*
+ * Line-buffer stdout before main runs: LeakSanitizer ends a leaking process
+ * with _exit after its report, which would lose TAP lines still buffered.
+ */
+__attribute__((constructor)) static void
+unit_line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 #define CHECK(cond, ...) do {						\
 	int c_ = !!(cond);	/* evaluated once */			\
 	if (c_) {							\

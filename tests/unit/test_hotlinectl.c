@@ -1,0 +1,251 @@
+/*
+ * Tests of hotlinectl's command line, run as the real program
+ * (build/hotlinectl, or $HOTLINECTL): the usage made from the command
+ * table, the exit status of a command it does not know or whose
+ * arguments are wrong, and the refusals that come before any database:
+ * a configuration or key file it cannot use, a database it cannot reach.
+ * The commands themselves are tested against PostgreSQL by the
+ * integration suite.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hotlined.h"
+#include "unit.h"
+
+#define OUT_MAX		16384
+#define ARGS_MAX	8
+#define K1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define H1 "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000"
+
+/* Every command, as the usage must show it. */
+static const char *const commands[] = { "audit verify", "keys list",
+    "keys rotate", "keys rewrap", "keys retire <kid>", "purge --dry-run",
+    "purge", "purge --case <number>", "access-log <case>", NULL };
+
+static const char *ctl;
+static char dir[64];
+static char out[OUT_MAX], err[OUT_MAX];
+
+/* Read what a file holds into buf (NUL-terminated). */
+static void
+slurp(const char *path, char *buf)
+{
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return;
+	n = read(fd, buf, OUT_MAX - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+/* Run hotlinectl with these arguments (NULL-ended); its exit status, or
+ * -1 if it did not exit.  Its output is in out and err. */
+static int
+run(const char *a0, ...)
+{
+	char *argv[ARGS_MAX + 2], o[96], e[96];
+	va_list ap;
+	pid_t pid;
+	int i = 1, st;
+
+	argv[0] = (char *)ctl;
+	va_start(ap, a0);
+	for (argv[i] = (char *)a0; argv[i] != NULL && i < ARGS_MAX;)
+		argv[++i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[i] = NULL;
+	snprintf(o, sizeof(o), "%s/out", dir);
+	snprintf(e, sizeof(e), "%s/err", dir);
+	if ((pid = fork()) == -1)
+		abort();
+	if (pid == 0) {
+		if (freopen(o, "w", stdout) == NULL ||
+		    freopen(e, "w", stderr) == NULL)
+			_exit(126);
+		execv(ctl, argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) == -1)
+		abort();
+	slurp(o, out);
+	slurp(e, err);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether text has a line that starts with "  " and the command. */
+static int
+lists(const char *text, const char *cmd)
+{
+	const char *p;
+	size_t n = strlen(cmd);
+
+	for (p = text; (p = strstr(p, cmd)) != NULL; p += n)
+		if (p - text >= 2 && p[-1] == ' ' && p[-2] == ' ' &&
+		    (p - text == 2 || p[-3] == '\n') && (p[n] == ' ' ||
+		    p[n] == '\n'))
+			return 1;
+	return 0;
+}
+
+/* The widest line of text. */
+static size_t
+widest(const char *text)
+{
+	const char *p, *nl;
+	size_t w = 0;
+
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if ((size_t)(nl - p) > w)
+			w = (size_t)(nl - p);
+		if (*nl == '\0')
+			break;
+	}
+	return w;
+}
+
+/* A file in the test directory with this text and mode; its path. */
+static const char *
+file(const char *name, const char *text, mode_t mode)
+{
+	static char paths[8][96];
+	static int n;
+	char *p = paths[n++ % 8];
+	FILE *fp;
+
+	snprintf(p, sizeof(paths[0]), "%s/%s", dir, name);
+	if ((fp = fopen(p, "w")) == NULL || fputs(text, fp) == EOF ||
+	    fclose(fp) == EOF || chmod(p, mode) == -1)
+		abort();
+	return p;
+}
+
+static void
+test_usage(void)
+{
+	int i, ok;
+
+	CHECK(run("-h", NULL) == 0 && err[0] == '\0' &&
+	    strncmp(out, "usage: hotlinectl ", 18) == 0,
+	    "-h prints the usage to stdout and exits 0");
+	for (i = 0, ok = 1; commands[i] != NULL; i++)
+		if (!lists(out, commands[i])) {
+			printf("# not listed: %s\n", commands[i]);
+			ok = 0;
+		}
+	CHECK(ok, "the usage lists every command with its arguments");
+	CHECK(strstr(out, "  -c config") != NULL &&
+	    strstr(out, "  -d conninfo") != NULL &&
+	    strstr(out, "Exit status: 0 ok, 1") != NULL,
+	    "and the options and exit statuses");
+	CHECK(widest(out) < 80, "no line of it is wider than 79 columns (%zu)",
+	    widest(out));
+	CHECK(strstr(out, "master keys in the key file, and how many data "
+	    "keys\n                          each wraps") != NULL,
+	    "a long help wraps under its column");
+
+	CHECK(run(NULL) == 2 && out[0] == '\0' && lists(err, "keys rotate") &&
+	    lists(err, "access-log <case>"),
+	    "no command: the whole usage on stderr, exit 2");
+	CHECK(run("frobnicate", NULL) == 2 && lists(err, "audit verify") &&
+	    lists(err, "purge --case <number>"),
+	    "an unknown command: the whole usage, exit 2");
+	CHECK(run("-x", "audit", "verify", NULL) == 2 &&
+	    lists(err, "audit verify"), "an unknown option: the same");
+	CHECK(run("keys", "retire", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl keys retire <kid>\n") == 0,
+	    "keys retire without its kid: its own usage line, exit 2");
+	CHECK(run("keys", "retire", "", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl keys retire <kid>\n") == 0,
+	    "nor with an empty kid");
+	CHECK(run("keys", "retire", "k1", "k2", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl keys retire <kid>\n") == 0,
+	    "nor with two");
+	CHECK(run("keys", NULL) == 2 && strstr(err, "usage: hotlinectl keys "
+	    "list\n       hotlinectl keys rotate\n       hotlinectl keys "
+	    "rewrap\n       hotlinectl keys retire <kid>\n") != NULL &&
+	    !lists(err, "audit verify") && strstr(err, "purge") == NULL,
+	    "keys alone: the keys commands only");
+	CHECK(run("purge", "--now", NULL) == 2 &&
+	    strstr(err, "hotlinectl purge --dry-run\n") != NULL &&
+	    strstr(err, "hotlinectl purge --case <number>\n") != NULL &&
+	    strstr(err, "keys") == NULL, "a purge with an unknown option: the "
+	    "purge commands");
+	CHECK(run("access-log", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl access-log <case>\n") == 0,
+	    "access-log without a case: its usage line");
+	CHECK(run("audit", "verify", "now", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl audit verify\n") == 0,
+	    "audit verify with an argument it does not take");
+}
+
+static void
+test_refusals(void)
+{
+	char conf[512];
+	const char *m, *h, *c;
+
+	CHECK(run("-c", "/nonexistent/hotlined.conf", "keys", "list", NULL) ==
+	    2 && strstr(err, "/nonexistent/hotlined.conf: cannot use this "
+	    "configuration") != NULL && out[0] == '\0',
+	    "keys with a configuration it cannot read: exit 2, named");
+	c = file("nokeys.conf", "tls_cert = /c\ntls_key = /k\n"
+	    "tls_client_ca = /ca\ndatabase = host=/nonexistent\n", 0600);
+	CHECK(run("-c", c, "keys", "rotate", NULL) == 2 &&
+	    strstr(err, "master_key and hash_key must be set") != NULL,
+	    "a configuration without key files: exit 2");
+	m = file("master.key", "k1 " K1 "\n", 0640);
+	h = file("hash.key", H1 "\n", 0600);
+	snprintf(conf, sizeof(conf), "tls_cert = /c\ntls_key = /k\n"
+	    "tls_client_ca = /ca\ndatabase = host=/nonexistent\n"
+	    "master_key = %s\nhash_key = %s\n", m, h);
+	c = file("keys.conf", conf, 0600);
+	CHECK(run("-c", c, "keys", "list", NULL) == 2 &&
+	    strstr(err, "group or others") != NULL && strstr(err, K1) == NULL,
+	    "a master key file the group may read: refused as the daemon "
+	    "refuses it, before any database");
+	chmod(m, 0600);
+	CHECK(run("-c", c, "-d", "host=/nonexistent/socket dbname=x", "keys",
+	    "list", NULL) == 2 && strstr(err, "cannot connect to the "
+	    "database") != NULL && strstr(err, K1) == NULL,
+	    "good keys, a database it cannot reach: exit 2, no key printed");
+	CHECK(run("-d", "host=/nonexistent/socket dbname=x", "audit",
+	    "verify", NULL) == 2 && strstr(err, "cannot connect to the "
+	    "database") != NULL, "a command without keys needs no "
+	    "configuration, only the database");
+}
+
+int
+main(void)
+{
+	alarm(60);
+	if ((ctl = getenv("HOTLINECTL")) == NULL)
+		ctl = "build/hotlinectl";
+	if (access(ctl, X_OK) == -1) {
+		CHECK(0, "%s can be run (build it first)", ctl);
+		UNIT_EXIT();
+	}
+	snprintf(dir, sizeof(dir), "/tmp/hotlinectl-test-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		abort();
+	unsetenv("HOTLINED_CONF");
+	unsetenv("HOTLINECTL_DATABASE");
+	test_usage();
+	test_refusals();
+	snprintf(out, sizeof(out), "rm -rf '%s'", dir);
+	if (system(out) != 0)
+		printf("# could not remove %s\n", dir);
+	UNIT_EXIT();
+}
