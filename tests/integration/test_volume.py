@@ -20,6 +20,9 @@ from .lib import (PSQL, ROOT, Client, Daemon, check, file_report, new_key, pki, 
 CASES = int(os.environ.get("HOTLINED_VOLUME_CASES", "100000"))
 BURST = int(os.environ.get("HOTLINED_VOLUME_BURST", "3000"))
 BENCH = os.path.join(ROOT, "build", "hotline-bench")
+# A clock must fire when it is due, not minutes later: a bound far above the
+# loop's real lag (milliseconds) but far below what a stalling loop shows.
+LAG_BOUND = 30
 
 # Tables whose size grows with the deployment: a plan that scans one of them
 # whole costs more every day.
@@ -192,6 +195,8 @@ def a_burst_of_due_clocks_all_fire(daemon):
     n, lags = fired(ids)
     print("# %d of %d clocks fired; %s" % (n, len(ids), lag_figures(lags)))
     check(done, "every one of the %d clocks fires (%d did)" % (len(ids), n))
+    check(lags and lags[-1] < LAG_BOUND, "escalation keeps up: each fires within %d s of its"
+          " due time (the latest %.1f s after)" % (LAG_BOUND, lags[-1] if lags else -1))
     check("escalation_failed" not in daemon.logtext(), "no escalation pass failed",
           [line for line in daemon.logtext().splitlines() if "escalation_failed" in line][:5])
     once = scalar("select count(*) from hotline.case_events e where e.kind = 'clock_missed'"
@@ -254,6 +259,8 @@ def two_daemons_fire_each_clock_exactly_once(daemon):
         n, lags = fired(ids)
         print("# %d of %d clocks fired with two daemons; %s" % (n, len(ids), lag_figures(lags)))
         check(done, "every one of the %d clocks fires (%d did)" % (len(ids), n))
+        check(lags and lags[-1] < LAG_BOUND, "each fires within %d s of its due time (the"
+              " latest %.1f s after)" % (LAG_BOUND, lags[-1] if lags else -1))
         per = psql("select count(e.*) from hotline.clocks k join hotline.assignments a"
                    " on a.id = k.assignment_id left join hotline.case_events e on"
                    " e.case_id = a.case_id and e.kind = 'clock_missed' and e.data->>'clock' ="
