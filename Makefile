@@ -3,26 +3,45 @@
 #   make run        install what is missing, set up var/ and run the daemon
 #   make test       install what is missing and run every test
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
+#   make unit       the unit tests (build/tests/)
 #   make bench      throughput and latency figures
+#   make fuzz       fuzz the request-body parser and validator
+#
+# Every source is compiled once per flavour into build/obj/ (the daemon and
+# the clients), build/asan/obj/ (the sanitizer build, which the unit tests
+# link too) or build/fuzz/obj/; -MMD -MP records each object's headers.
 
 CC	?= cc
 WERROR	?= -Werror
 PKGS	 = libevent libevent_openssl json-c libpq openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c17 -Wall -Wextra $(WERROR) -D_GNU_SOURCE \
 	   -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+	   $(PKG_CFLAGS)
+DEPFLAGS = -MMD -MP
+LDLIBS	+= $(PKG_LIBS)
 SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
+FUZZCC	 = clang
+FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
+	   $(shell pkg-config --cflags json-c libpq 2>/dev/null)
 
+# The daemon; main() is in hotlined.c.
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
 	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
 	   daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
-HDRS	 = daemon/hotlined.h
-UNITS	 = test_json test_validate test_config test_examples test_crypto
-# Objects the unit tests link against (everything but main).
+# What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
+UNITS	 = test_json test_validate test_config test_examples test_crypto
+# The administrator's tool: audit, keys, retention, access log.
+CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
+# The fuzz target and the daemon sources it links.
+FUZZSRCS = tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c
+
+# $(call objs,dir,sources): the objects of sources in dir.
+objs	 = $(addprefix $(1)/,$(notdir $(2:.c=.o)))
 
 VAR	?= var
 PGPORT	?= 55432
@@ -30,30 +49,57 @@ PGPORT	?= 55432
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test test-asan unit bench fuzz clean
+.SECONDARY:
 
 all: build/hotlined build/hotline-bench build/hotlinectl
 
-build/hotlined: $(SRCS) $(HDRS)
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(SRCS) $(LDLIBS)
+build/hotlined: $(call objs,build/obj,$(SRCS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/asan/hotlined: $(SRCS) $(HDRS)
-	@mkdir -p build/asan
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(SRCS) $(LDLIBS)
+build/asan/hotlined: $(call objs,build/asan/obj,$(SRCS))
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
-	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
+build/tests/%: build/asan/obj/%.o $(call objs,build/asan/obj,$(LIBSRCS))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-build/hotline-bench: clients/hotline-bench.c
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
+build/hotline-bench: build/obj/hotline-bench.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The administrator's tool: audit, keys, retention, access log.
-CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
-build/hotlinectl: $(CTLSRCS) $(HDRS)
-	@mkdir -p build
-	$(CC) $(CFLAGS) -Idaemon -o $@ $(CTLSRCS) $(LDLIBS)
+build/hotlinectl: $(call objs,build/obj,$(CTLSRCS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/fuzz_body: $(call objs,build/fuzz/obj,$(FUZZSRCS))
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ \
+	    $(shell pkg-config --libs json-c)
+
+build/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build/obj/%.o: clients/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
+
+build/asan/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build/asan/obj/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
+
+build/fuzz/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    $(DEPFLAGS) -c -o $@ $<
+
+build/fuzz/obj/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    $(DEPFLAGS) -c -o $@ $<
+
+-include $(wildcard build/obj/*.d build/asan/obj/*.d build/fuzz/obj/*.d)
 
 deps:
 	@bash daemon/dev/deps.sh
@@ -76,12 +122,6 @@ test-asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
-
-build/fuzz_body: tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c $(HDRS)
-	@mkdir -p build
-	clang -std=c17 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Idaemon \
-	    $(shell pkg-config --cflags json-c libpq) -o $@ tests/fuzz/fuzz_body.c \
-	    daemon/json.c daemon/validate.c daemon/error.c $(shell pkg-config --libs json-c)
 
 fuzz: build/fuzz_body
 	@mkdir -p build/fuzz-corpus
