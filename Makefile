@@ -29,9 +29,9 @@ FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
 	   $(shell pkg-config --cflags json-c libpq 2>/dev/null)
 
 # The daemon; main() is in hotlined.c.
-SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
+SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c daemon/dbconn.c \
 	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
-	   daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
+	   daemon/protect.c daemon/server.c daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto

@@ -19,57 +19,6 @@
 #define ROUTE_CASES	"/v1/cases/"
 #define CASE_NUMBER_MAX	32
 
-/* The statements every database connection prepares. */
-const struct db_stmt api_stmts[] = {
-	{ "intake_call", "select status, response::text, replayed "
-	    "from hotline.intake_call($1::bigint, $2::text, $3::bytea, "
-	    "$4::jsonb)", 4 },
-	{ "intake_report", "select status, response::text, replayed "
-	    "from hotline.intake_report($1::bigint, $2::text, $3::bytea, "
-	    "$4::jsonb)", 4 },
-	{ "case_view", "select hotline.case_view($1::bigint, $2::text)::text",
-	    2 },
-	{ "client_list", "select id, name, role, agency_id, cert_sha256, "
-	    "revoked from hotline.client_list()", 0 },
-	{ "ping", "select 1", 0 },
-	{ "idem_expire", "select hotline.idempotency_expire($1::interval)", 1 },
-	{ "queue_list", "select status, response::text from "
-	    "hotline.queue_list($1::bigint, $2::text, $3::integer)", 3 },
-	{ "assignment_ack", "select status, response::text, replayed from "
-	    "hotline.assignment_ack($1::bigint, $2::text, $3::bytea, $4::text)",
-	    4 },
-	{ "case_post_event", "select status, response::text, replayed from "
-	    "hotline.case_post_event($1::bigint, $2::text, $3::bytea, $4::text, "
-	    "$5::jsonb)", 5 },
-	{ "assignment_transfer", "select status, response::text, replayed from "
-	    "hotline.assignment_transfer($1::bigint, $2::text, $3::bytea, "
-	    "$4::text, $5::jsonb)", 5 },
-	{ "report_status", "select hotline.report_status($1::bigint, $2::text)"
-	    "::text", 2 },
-	{ "supervision_overdue", "select status, response::text from "
-	    "hotline.supervision_overdue($1::bigint)", 1 },
-	{ "escalate_due", "select handled, extract(epoch from next_due) from "
-	    "hotline.escalate_due($1::integer)", 1 },
-	{ "clock_next_due", "select extract(epoch from "
-	    "hotline.clock_next_due())", 0 },
-	{ "case_key", "select hotline.case_key($1::bigint, $2::text, $3::text)"
-	    "::text", 3 },
-	{ "access_request_create", "select status, response::text, replayed "
-	    "from hotline.access_request_create($1::bigint, $2::text, $3::bytea, "
-	    "$4::text, $5::jsonb)", 5 },
-	{ "access_approve", "select status, response::text, replayed from "
-	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
-	    "$4::text, 'approve')", 4 },
-	{ "access_deny", "select status, response::text, replayed from "
-	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
-	    "$4::text, 'deny')", 4 },
-	{ "access_request_list", "select status, response::text from "
-	    "hotline.access_request_list($1::bigint, $2::text)", 2 },
-	{ "access_log_view", "select status, response::text from "
-	    "hotline.access_log_view($1::bigint, $2::text)", 2 },
-};
-const int api_nstmts = sizeof(api_stmts) / sizeof(api_stmts[0]);
-
 /* What personal data a mutation's body carries (sealed before SQL). */
 enum seal {
 	SEAL_NONE,
@@ -86,7 +35,7 @@ enum seal {
  */
 struct mutation {
 	const char	*mu_name;	/* route name, also hashed */
-	const char	*mu_stmt;
+	enum stmt	 mu_stmt;
 	enum role	 mu_role;
 	int		(*mu_validate)(struct json_object *, time_t,
 			    struct api_error *);	/* NULL: no body */
@@ -94,23 +43,23 @@ struct mutation {
 	enum seal	 mu_seal;
 };
 
-static const struct mutation mu_call = { "calls", "intake_call",
+static const struct mutation mu_call = { "calls", STMT_INTAKE_CALL,
     ROLE_OPERATOR, validate_call, 0, SEAL_SUBMISSION };
-static const struct mutation mu_report = { "reports", "intake_report",
+static const struct mutation mu_report = { "reports", STMT_INTAKE_REPORT,
     ROLE_GATEWAY, validate_report, 0, SEAL_SUBMISSION };
-static const struct mutation mu_ack = { "ack", "assignment_ack",
+static const struct mutation mu_ack = { "ack", STMT_ASSIGNMENT_ACK,
     ROLE_AGENCY, NULL, 1, SEAL_NONE };
-static const struct mutation mu_event = { "events", "case_post_event",
+static const struct mutation mu_event = { "events", STMT_CASE_POST_EVENT,
     ROLE_AGENCY, validate_event, 1, SEAL_CASE_NOTE };
 static const struct mutation mu_transfer = { "transfer",
-    "assignment_transfer", ROLE_AGENCY, validate_transfer, 1,
+    STMT_ASSIGNMENT_TRANSFER, ROLE_AGENCY, validate_transfer, 1,
     SEAL_ASSIGNMENT_NOTE };
 static const struct mutation mu_access = { "access",
-    "access_request_create", ROLE_AGENCY, validate_access_request, 1,
+    STMT_ACCESS_REQUEST_CREATE, ROLE_AGENCY, validate_access_request, 1,
     SEAL_NONE };
-static const struct mutation mu_approve = { "approve", "access_approve",
+static const struct mutation mu_approve = { "approve", STMT_ACCESS_APPROVE,
     ROLE_NONE, NULL, 1, SEAL_NONE };
-static const struct mutation mu_deny = { "deny", "access_deny",
+static const struct mutation mu_deny = { "deny", STMT_ACCESS_DENY,
     ROLE_NONE, NULL, 1, SEAL_NONE };
 
 /* A mutation between its validation and its transaction. */
@@ -547,7 +496,7 @@ mutate_key(struct mctx *m)
 	else
 		assignment = m->mc_target;
 	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	j = db_job_new("case_key", 0, mutate_key_done, m);
+	j = db_job_new(STMT_CASE_KEY, 0, mutate_key_done, m);
 	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
 	    (number != NULL && db_job_param(j, 1, number, strlen(number)) ==
 	    -1) || (assignment != NULL && db_job_param(j, 2, assignment,
@@ -723,7 +672,7 @@ api_ready(struct request *r)
 		api_unavailable(r, "shutting down");
 		return;
 	}
-	api_submit(r, db_job_new("ping", 0, api_ready_done, r));
+	api_submit(r, db_job_new(STMT_PING, 0, api_ready_done, r));
 }
 
 /* A read that returns (status, response) came back. */
@@ -800,7 +749,7 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 
 /* Submit a read for the request with up to three text parameters. */
 static void
-api_read(struct request *r, const char *stmt, db_done_cb done,
+api_read(struct request *r, enum stmt stmt, db_done_cb done,
     const char *p1, const char *p2, const char *p3)
 {
 	const char *ps[3] = { p1, p2, p3 };
@@ -898,7 +847,7 @@ queue_query(struct waiter *w)
 	struct dbjob *j;
 
 	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	if ((j = db_job_new("queue_list", 0, queue_done, w)) != NULL)
+	if ((j = db_job_new(STMT_QUEUE_LIST, 0, queue_done, w)) != NULL)
 		api_scope(r, j, 0);
 	if (j == NULL || db_job_param(j, 0, client, strlen(client)) == -1 ||
 	    (w->wt_state[0] != '\0' && db_job_param(j, 1, w->wt_state,
@@ -1119,7 +1068,7 @@ api_access_list(struct request *r, struct evhttp_request *req)
 		snprintf(st, sizeof(st), "%s", states[i]);
 	}
 	evhttp_clear_headers(&params);
-	api_read(r, "access_request_list", api_read_done,
+	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done,
 	    st[0] != '\0' ? st : NULL, NOPARAM, NOPARAM);
 }
 
@@ -1150,27 +1099,27 @@ struct subroute {
 	const char		*sr_missing;	/* 404 message */
 	enum role		 sr_role;	/* ROLE_NONE: decided later */
 	const struct mutation	*sr_mu;		/* a POST */
-	const char		*sr_stmt;	/* a GET: its read */
+	enum stmt		 sr_stmt;	/* a GET: its read */
 	db_done_cb		 sr_done;
 };
 
 static const struct subroute subroutes[] = {
 	{ "cases", "events", 1, valid_case, "no such case", ROLE_NONE,
-	    &mu_event, NULL, NULL },
+	    &mu_event, 0, NULL },
 	{ "cases", "access-requests", 1, valid_case, "no such case",
-	    ROLE_NONE, &mu_access, NULL, NULL },
+	    ROLE_NONE, &mu_access, 0, NULL },
 	{ "cases", "access-log", 0, valid_case, "no such case", ROLE_NONE,
-	    NULL, "access_log_view", api_read_done },
+	    NULL, STMT_ACCESS_LOG_VIEW, api_read_done },
 	{ "assignments", "ack", 1, valid_uuid, "no such assignment",
-	    ROLE_NONE, &mu_ack, NULL, NULL },
+	    ROLE_NONE, &mu_ack, 0, NULL },
 	{ "assignments", "transfer", 1, valid_uuid, "no such assignment",
-	    ROLE_NONE, &mu_transfer, NULL, NULL },
+	    ROLE_NONE, &mu_transfer, 0, NULL },
 	{ "access-requests", "approve", 1, valid_uuid,
-	    "no such access request", ROLE_NONE, &mu_approve, NULL, NULL },
+	    "no such access request", ROLE_NONE, &mu_approve, 0, NULL },
 	{ "access-requests", "deny", 1, valid_uuid, "no such access request",
-	    ROLE_NONE, &mu_deny, NULL, NULL },
+	    ROLE_NONE, &mu_deny, 0, NULL },
 	{ "reports", "status", 0, valid_receipt, "no such report",
-	    ROLE_GATEWAY, NULL, "report_status", api_value_done },
+	    ROLE_GATEWAY, NULL, STMT_REPORT_STATUS, api_value_done },
 };
 
 /* Route /v1/<collection>/<id>/<action>; 0 if no route matched. */
@@ -1230,14 +1179,14 @@ api_v1(struct request *r, struct evhttp_request *req, const char *path)
 		else if (!valid_case(seg[1]))
 			api_fail(r, 404, "not_found", NULL, "no such case");
 		else
-			api_read(r, "case_view", api_case_done, seg[1],
+			api_read(r, STMT_CASE_VIEW, api_case_done, seg[1],
 			    NOPARAM, NOPARAM);
 	} else if (n == 2 && strcmp(seg[0], "supervision") == 0 &&
 	    strcmp(seg[1], "overdue") == 0) {
 		if (!get)
 			api_method(r, "use GET");
 		else
-			api_read(r, "supervision_overdue", api_read_done,
+			api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done,
 			    NOPARAM, NOPARAM, NOPARAM);
 	} else if (n != 3 || !api_subroute(r, req, post, get, seg))
 		api_fail(r, 404, "not_found", NULL, "no such resource");
@@ -1324,7 +1273,7 @@ api_expire_cb(evutil_socket_t fd, short what, void *arg)
 	struct dbjob *j;
 
 	(void)fd; (void)what; (void)arg;
-	if ((j = db_job_new("idem_expire", 0, api_expire_done, NULL)) !=
+	if ((j = db_job_new(STMT_IDEM_EXPIRE, 0, api_expire_done, NULL)) !=
 	    NULL) {
 		db_job_scope(j, "system");
 		if (db_job_param(j, 0, IDEM_KEEP, strlen(IDEM_KEEP)) == -1 ||

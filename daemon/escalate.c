@@ -87,7 +87,7 @@ esc_next(void)
 		esc_again = 1;
 		return;
 	}
-	if ((j = db_job_new("clock_next_due", 0, esc_next_done, NULL)) !=
+	if ((j = db_job_new(STMT_CLOCK_NEXT_DUE, 0, esc_next_done, NULL)) !=
 	    NULL)
 		db_job_scope(j, "system");
 	if (j == NULL || db_submit(j) == -1) {
@@ -140,7 +140,7 @@ esc_timer_cb(evutil_socket_t fd, short what, void *arg)
 		esc_again = 1;
 		return;
 	}
-	if ((j = db_job_new("escalate_due", 0, esc_due_done, NULL)) != NULL)
+	if ((j = db_job_new(STMT_ESCALATE_DUE, 0, esc_due_done, NULL)) != NULL)
 		db_job_scope(j, "system");
 	if (j == NULL || db_job_param(j, 0, ESCALATE_BATCH,
 	    strlen(ESCALATE_BATCH)) == -1 || db_submit(j) == -1) {

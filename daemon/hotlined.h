@@ -124,6 +124,31 @@ enum db_outcome {
 	DB_UNAVAILABLE,		/* no connection, or queue full */
 };
 
+/* The prepared statements (stmt.c); a job names its statement by these. */
+enum stmt {
+	STMT_INTAKE_CALL,
+	STMT_INTAKE_REPORT,
+	STMT_CASE_VIEW,
+	STMT_CLIENT_LIST,
+	STMT_PING,
+	STMT_IDEM_EXPIRE,
+	STMT_QUEUE_LIST,
+	STMT_ASSIGNMENT_ACK,
+	STMT_CASE_POST_EVENT,
+	STMT_ASSIGNMENT_TRANSFER,
+	STMT_REPORT_STATUS,
+	STMT_SUPERVISION_OVERDUE,
+	STMT_ESCALATE_DUE,
+	STMT_CLOCK_NEXT_DUE,
+	STMT_CASE_KEY,
+	STMT_ACCESS_REQUEST_CREATE,
+	STMT_ACCESS_APPROVE,
+	STMT_ACCESS_DENY,
+	STMT_ACCESS_REQUEST_LIST,
+	STMT_ACCESS_LOG_VIEW,
+	STMT_COUNT
+};
+
 #define DB_MAX_PARAMS	5
 struct dbjob;
 typedef void (*db_done_cb)(struct dbjob *, enum db_outcome, PGresult *,
@@ -131,7 +156,7 @@ typedef void (*db_done_cb)(struct dbjob *, enum db_outcome, PGresult *,
 
 struct dbjob {
 	struct dbjob	*dj_next;
-	const char	*dj_stmt;	/* prepared statement name */
+	enum stmt	 dj_stmt;
 	int		 dj_nparams;
 	char		*dj_params[DB_MAX_PARAMS];	/* owned, may be NULL */
 	int		 dj_batchable;
@@ -142,12 +167,16 @@ struct dbjob {
 	char		 dj_scope[32];	/* hotline.scope; "" sees no rows */
 };
 
-/* A prepared statement the pool prepares on every connection. */
-struct db_stmt {
-	const char	*st_name;
-	const char	*st_sql;
-	int		 st_nparams;
+/* A database connection's state (dbconn.c). */
+enum dbc_state {
+	DBC_DOWN,		/* not connected; a retry timer may be armed */
+	DBC_CONNECTING,		/* PQconnectPoll in progress */
+	DBC_PREPARING,		/* statements (or LISTENs) being sent */
+	DBC_IDLE,		/* ready for a segment */
+	DBC_BUSY,		/* a segment is in flight */
+	DBC_LISTENING,		/* the LISTEN connection, ready */
 };
+struct dbconn;
 
 /* Per-connection state; its lifetime is the SSL object's (tls.c). */
 struct request;
@@ -227,11 +256,14 @@ void	 request_finish(struct request *);
 int	 server_draining(void);
 
 /* db.c */
-int	 db_init(struct event_base *, const struct config *,
-	    const struct db_stmt *, int nstmt);
+int	 db_init(struct event_base *, const struct config *);
 int	 db_submit(struct dbjob *);
-struct dbjob *db_job_new(const char *stmt, int batchable, db_done_cb,
-	    void *);
+struct dbjob *db_job_new(enum stmt, int batchable, db_done_cb, void *);
+void	 db_job_finish(struct dbjob *, enum db_outcome);
+struct dbjob *db_take(int *n);
+void	 db_requeue(struct dbjob *);
+void	 db_dispatch(void);
+void	 db_conn_lost(void);
 int	 db_job_param(struct dbjob *, int idx, const char *value,
 	    size_t len);
 void	 db_job_free(struct dbjob *);
@@ -241,6 +273,19 @@ int	 db_busy(void);
 int	 db_listen(const char *const *channels, void (*cb)(const char *));
 void	 db_shutdown(void);
 
+/* dbconn.c */
+struct dbconn *dbconn_new(struct event_base *, const struct config *, int idx,
+	    const char *const *channels, void (*notify)(const char *));
+enum dbc_state dbconn_state(const struct dbconn *);
+void	 dbconn_start(struct dbconn *);
+void	 dbconn_close(struct dbconn *);
+
+/* stmt.c */
+int	 stmt_check(void);
+const char *stmt_name(enum stmt);
+const char *stmt_sql(enum stmt);
+int	 stmt_nparams(enum stmt);
+
 /* ident.c */
 int	 ident_init(struct event_base *);
 const struct ident *ident_lookup(const char *fpr);
@@ -249,8 +294,6 @@ void	 ident_notify(void);
 void	 ident_shutdown(void);
 
 /* api.c */
-extern const struct db_stmt api_stmts[];
-extern const int api_nstmts;
 void	 api_dispatch(struct request *, struct evhttp_request *);
 int	 api_init(struct event_base *, const struct config *);
 void	 api_shutdown(void);

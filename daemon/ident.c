@@ -100,7 +100,7 @@ ident_reload(void)
 		ident_again = 1;
 		return;
 	}
-	if ((j = db_job_new("client_list", 0, ident_loaded_cb, NULL)) == NULL)
+	if ((j = db_job_new(STMT_CLIENT_LIST, 0, ident_loaded_cb, NULL)) == NULL)
 		return;
 	db_job_scope(j, "system");
 	if (db_submit(j) == -1) {
