@@ -30,7 +30,8 @@ FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
 
 # The daemon; main() is in hotlined.c.
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c daemon/dbconn.c \
-	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c daemon/log.c \
+	   daemon/check.c daemon/crypto.c daemon/error.c daemon/escalate.c daemon/format.c \
+	   daemon/ident.c daemon/json.c daemon/log.c \
 	   daemon/protect.c daemon/server.c daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
@@ -38,7 +39,8 @@ UNITS	 = test_json test_validate test_config test_examples test_crypto
 # The administrator's tool: audit, keys, retention, access log.
 CTLSRCS	 = clients/hotlinectl.c daemon/crypto.c daemon/config.c daemon/log.c
 # The fuzz target and the daemon sources it links.
-FUZZSRCS = tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/error.c
+FUZZSRCS = tests/fuzz/fuzz_body.c daemon/json.c daemon/validate.c daemon/check.c \
+	   daemon/format.c daemon/error.c
 
 # $(call objs,dir,sources): the objects of sources in dir.
 objs	 = $(addprefix $(1)/,$(notdir $(2:.c=.o)))

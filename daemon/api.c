@@ -173,7 +173,7 @@ api_fail(struct request *r, int status, const char *code, const char *field,
 {
 	struct api_error err;
 
-	api_error_set(&err, status, code, field, "%s", message);
+	error_set(&err, status, code, field, "%s", message);
 	request_reply_error(r, &err);
 }
 
@@ -579,7 +579,7 @@ api_mutate(struct request *r, struct evhttp_request *req,
 		if ((body = json_parse_strict(data, len, JSON_MAX_DEPTH,
 		    &err)) == NULL) {
 			if (err.status == 0)
-				api_error_set(&err, 400, "not_an_object", NULL,
+				error_set(&err, 400, "not_an_object", NULL,
 				    "the body must be a JSON object");
 			request_reply_error(r, &err);
 			return;

@@ -420,7 +420,7 @@ int	 protect_request_hash(const char *endpoint, const char *target,
 
 /* error.c */
 /* Fill err; fmt is the message (never include submitted values). */
-void	 api_error_set(struct api_error *err, int status, const char *code,
+void	 error_set(struct api_error *err, int status, const char *code,
 	    const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 

@@ -99,7 +99,7 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd; (void)what;
 	if (cn->cn_req != NULL && cn->cn_req->rq_state == REQ_HANDLING) {
-		api_error_set(&err, 503, "unavailable", NULL,
+		error_set(&err, 503, "unavailable", NULL,
 		    "the request could not be completed in time; retry with "
 		    "the same Idempotency-Key");
 		cn->cn_req->rq_close = 1;
@@ -320,7 +320,7 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		req->major = 1;
 		req->minor = 1;
 		r->rq_close = 1;
-		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
+		error_set(&err, 400, "bad_request", NULL, "%s", why);
 		request_reply_error(r, &err);
 		return;
 	}
