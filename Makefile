@@ -29,10 +29,12 @@ FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
 	   $(shell pkg-config --cflags json-c libpq 2>/dev/null)
 
 # The daemon; main() is in hotlined.c.
-SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c daemon/dbconn.c \
-	   daemon/check.c daemon/crypto.c daemon/error.c daemon/escalate.c daemon/format.c \
-	   daemon/ident.c daemon/json.c daemon/log.c \
-	   daemon/protect.c daemon/server.c daemon/stmt.c daemon/tls.c daemon/validate.c
+SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
+	   daemon/crypto.c daemon/db.c daemon/dbconn.c daemon/error.c \
+	   daemon/escalate.c daemon/format.c daemon/idem.c daemon/ident.c \
+	   daemon/json.c daemon/log.c daemon/mutate.c daemon/protect.c \
+	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
+	   daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto

@@ -29,7 +29,7 @@ main_notify(const char *channel)
 	if (channel == NULL || strcmp(channel, CHANNEL_CLIENTS) == 0)
 		ident_notify();
 	if (channel == NULL || strcmp(channel, CHANNEL_QUEUE) == 0)
-		api_queue_notify();
+		queue_notify();
 	if (channel == NULL || strcmp(channel, CHANNEL_CLOCK) == 0)
 		escalate_notify();
 }
