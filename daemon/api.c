@@ -373,6 +373,44 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	    NOPARAM, NOPARAM);
 }
 
+/* The schema's version came back: answer it with the release. */
+static void
+api_version_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
+    void *arg)
+{
+	struct request *r = arg;
+	struct json_object *o;
+
+	if (api_job_begin(r, j, oc, res) == -1)
+		return;
+	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		db_job_free(j);
+		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "release",
+	    json_object_new_string(HOTLINED_VERSION));
+	json_object_object_add(o, "schema",
+	    json_object_new_string(PQgetvalue(res, 0, 0)));
+	request_reply(r, 200, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), NULL,
+	    NULL);
+	json_object_put(o);
+	PQclear(res);
+	db_job_free(j);
+}
+
+/* GET /v1/version: this daemon's release and its database's schema. */
+void
+api_version(struct request *r, struct evhttp_request *req, const char *id)
+{
+	(void)req; (void)id;
+	api_submit(r, db_job_new(STMT_SCHEMA_VERSION, 0, api_version_done, r),
+	    REQ_WAITING);
+}
+
 /* Start the API's timers. */
 int
 api_init(struct event_base *base, const struct config *cf)

@@ -146,6 +146,7 @@ enum stmt {
 	STMT_ACCESS_DENY,
 	STMT_ACCESS_REQUEST_LIST,
 	STMT_ACCESS_LOG_VIEW,
+	STMT_SCHEMA_VERSION,
 	STMT_COUNT
 };
 
@@ -316,6 +317,7 @@ void	 api_supervision(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
+void	 api_version(struct request *, struct evhttp_request *, const char *);
 
 /* config.c */
 void	 config_defaults(struct config *);

@@ -91,6 +91,8 @@ static const struct route routes[] = {
 	    NULL, "access_requests", NULL, &mutate_approve },
 	{ ROUTE_POST, "/v1/access-requests/*/deny", &id_access, ROLES_ANY,
 	    NULL, "access_requests", NULL, &mutate_deny },
+	{ ROUTE_GET, "/v1/version", NULL, ROLES_ANY, NULL, "version",
+	    api_version, NULL },
 };
 
 /* Check a case number path parameter. */

@@ -70,6 +70,8 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_ACCESS_LOG_VIEW] = { "access_log_view", "select status, "
 	    "response::text from hotline.access_log_view($1::bigint, "
 	    "$2::text)", 2 },
+	[STMT_SCHEMA_VERSION] = { "schema_version", "select "
+	    "hotline.schema_version()", 0 },
 };
 
 /* Check that every statement of the enum has its SQL; 0 if so. */

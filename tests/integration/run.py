@@ -2360,6 +2360,33 @@ def logs_carry_no_personal_data():
           "every request line of every daemon carries id= and status= (%d lines)" % total, bad[:5])
 
 
+@test
+def the_version_names_the_release_and_the_newest_migration():
+    release = subprocess.run([lib.BINARY, "-V"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    newest = sorted(os.path.basename(f)[:-len(".sql")]
+                    for f in glob.glob(os.path.join(lib.ROOT, "sql", "[0-9][0-9][0-9]_*.sql")))[-1]
+    want = {"release": release, "schema": newest}
+    got = {who: Client(D, who).get("/v1/version") for who in
+           ("console", "gateway", "police-320102", "admin")}
+    check(all(st == 200 and b == want for st, h, b in got.values()),
+          "every client role gets the release (hotlined -V) and the newest migration (%s)"
+          % newest, {who: (st, b) for who, (st, h, b) in got.items()})
+    check(scalar("select max(version) from hotline.schema_migrations") == newest,
+          "which is the one the migration runner recorded last")
+    try:
+        errs = list(schema_validator("version.response.schema.json").iter_errors(
+            got["console"][2]))
+    except ImportError as e:
+        errs = [e]
+    check(not errs, "the answer conforms to version.response", errs[:3])
+    st, h, b = Client(D, None).get("/v1/version")
+    check(is_error(st, b, 401, "certificate_required"), "without a certificate it is 401", (st, b))
+    st, h, b = Client(D, "console").request("POST", "/v1/version", body={})
+    check(is_error(st, b, 405, "method_not_allowed") and h.get("allow") == "GET, HEAD",
+          "POST is 405 with Allow: GET, HEAD", (st, h.get("allow"), b))
+
+
 # ---------------------------------------------------------------- the runner
 
 def run_bounded(fn):
