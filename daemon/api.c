@@ -127,6 +127,24 @@ api_job_failed(struct request *r, enum db_outcome oc)
 	}
 }
 
+/*
+ * Check that a job came back with one row, whose column col is not NULL
+ * (col < 0: whatever it holds); otherwise answer the failure, free the
+ * job and return -1.
+ */
+int
+api_job_row(struct request *r, struct dbjob *j, enum db_outcome oc,
+    PGresult *res, int col)
+{
+	if (oc == DB_OK && PQntuples(res) == 1 &&
+	    (col < 0 || !PQgetisnull(res, 0, col)))
+		return 0;
+	PQclear(res);
+	db_job_free(j);
+	api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+	return -1;
+}
+
 /* Check the client certificate and its identity; 0 if allowed in. */
 int
 api_authenticate(struct request *r)
@@ -180,14 +198,9 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 
-	if (api_job_begin(r, j, oc, res) == -1)
+	if (api_job_begin(r, j, oc, res) == -1 ||
+	    api_job_row(r, j, oc, res, 1) == -1)
 		return;
-	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
 	if (atoi(PQgetvalue(res, 0, 0)) >= 400)
 		r->rq_errcode = api_error_code_of(PQgetvalue(res, 0, 1));
 	request_reply(r, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 1),
@@ -202,14 +215,9 @@ api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
 
-	if (api_job_begin(r, j, oc, res) == -1)
+	if (api_job_begin(r, j, oc, res) == -1 ||
+	    api_job_row(r, j, oc, res, -1) == -1)
 		return;
-	if (oc != DB_OK || PQntuples(res) != 1) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
 	if (PQgetisnull(res, 0, 0))
 		api_fail(r, 404, "not_found", NULL, "not found");
 	else
@@ -225,14 +233,9 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	struct request *r = arg;
 	char *view;
 
-	if (api_job_begin(r, j, oc, res) == -1)
+	if (api_job_begin(r, j, oc, res) == -1 ||
+	    api_job_row(r, j, oc, res, -1) == -1)
 		return;
-	if (oc != DB_OK || PQntuples(res) != 1) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
 	if (PQgetisnull(res, 0, 0))
 		api_fail(r, 404, "not_found", NULL, "no such case");
 	else if ((view = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
@@ -381,14 +384,9 @@ api_version_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	struct request *r = arg;
 	struct json_object *o;
 
-	if (api_job_begin(r, j, oc, res) == -1)
+	if (api_job_begin(r, j, oc, res) == -1 ||
+	    api_job_row(r, j, oc, res, 0) == -1)
 		return;
-	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
-		return;
-	}
 	o = json_object_new_object();
 	json_object_object_add(o, "release",
 	    json_object_new_string(HOTLINED_VERSION));

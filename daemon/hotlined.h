@@ -302,6 +302,8 @@ int	 api_submit(struct request *, struct dbjob *, enum req_state);
 int	 api_job_begin(struct request *, struct dbjob *, enum db_outcome,
 	    PGresult *);
 void	 api_job_failed(struct request *, enum db_outcome);
+int	 api_job_row(struct request *, struct dbjob *, enum db_outcome,
+	    PGresult *, int col);
 const char *api_error_code_of(const char *body);
 void	 api_fail(struct request *, int status, const char *code,
 	    const char *field, const char *message);

@@ -81,12 +81,8 @@ queue_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		request_free(r, "orphan");	/* and its waiter */
 		return;
 	}
-	if (oc != DB_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
-		PQclear(res);
-		db_job_free(j);
-		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+	if (api_job_row(r, j, oc, res, 1) == -1)
 		return;
-	}
 	status = atoi(PQgetvalue(res, 0, 0));
 	body = PQgetvalue(res, 0, 1);
 	if (status == 200 && strstr(body, "\"assignments\": []") != NULL &&
