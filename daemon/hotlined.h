@@ -212,8 +212,8 @@ enum req_state {
 	REQ_PARSING,		/* read; being checked, routed, authenticated
 				   and validated, all within one callback */
 	REQ_SEALING,		/* its personal data being sealed: at once for
-				   a submission, after the case's data key
-				   (a job) came back for a note */
+				   a submission; a note first waits for its
+				   case's data key (a job) */
 	REQ_WAITING,		/* its database job is out; the reply follows
 				   the job's result */
 	REQ_PARKED,		/* a long poll that found nothing, waiting for
@@ -228,7 +228,7 @@ enum req_state {
 				   on, logged with client_gone=1 */
 };
 
-/* A request: from the front end's reading it until answered, job done. */
+/* A request, from its reading until it is answered and no job is out. */
 struct request {
 	struct evhttp_request	*rq_req;	/* NULL once replied or gone */
 	struct conn		*rq_conn;	/* NULL once replied or gone */
