@@ -3,27 +3,56 @@
 #   make run        install what is missing, set up var/ and run the daemon
 #   make test       install what is missing and run every test
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
+#   make unit       the unit tests (build/tests/)
 #   make bench      throughput and latency figures
+#   make fuzz       fuzz the request-body parser and validator
+#
+# Every source is compiled once per flavour into build/obj/ (the daemon and
+# the clients), build/asan/obj/ (the sanitizer build, which the unit tests
+# link too) or build/fuzz/obj/; -MMD -MP records each object's headers.
 
 CC	?= cc
 WERROR	?= -Werror
 PKGS	 = libevent libevent_openssl json-c libpq openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c17 -Wall -Wextra $(WERROR) -D_GNU_SOURCE \
 	   -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+	   $(PKG_CFLAGS)
+DEPFLAGS = -MMD -MP
+LDLIBS	+= $(PKG_LIBS)
 SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
+FUZZCC	 = clang
+FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
+	   $(shell pkg-config --cflags json-c libpq 2>/dev/null)
 
-SRCS	 = daemon/hotlined.c daemon/api.c daemon/config.c daemon/db.c \
-	   daemon/crypto.c daemon/error.c daemon/escalate.c daemon/ident.c daemon/json.c \
-	   daemon/keyfile.c daemon/log.c daemon/protect.c daemon/server.c daemon/tls.c daemon/validate.c
-HDRS	 = daemon/hotlined.h
+# The daemon; main() is in hotlined.c.
+SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
+	   daemon/crypto.c daemon/db.c daemon/dbconn.c daemon/error.c \
+	   daemon/escalate.c daemon/format.c daemon/idem.c daemon/ident.c \
+	   daemon/json.c daemon/keyfile.c daemon/log.c daemon/mutate.c \
+	   daemon/normalise.c daemon/protect.c \
+	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
+	   daemon/stmt.c daemon/tls.c daemon/validate.c
+# What the unit tests link: everything but main().
+LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
 	   test_hotlinectl test_protect
-# Objects the unit tests link against (everything but main).
-LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
+# The administrator's tool (its own files, built in build/obj/ctl, and the
+# daemon's files it shares).
+CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
+	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
+	   clients/hotlinectl/purge.c
+CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
+# The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).
+FUZZSRCS = daemon/check.c daemon/config.c daemon/crypto.c daemon/error.c \
+	   daemon/format.c daemon/json.c daemon/keyfile.c daemon/log.c \
+	   daemon/normalise.c daemon/validate.c
+
+# $(call objs,dir,sources): the objects of sources in dir.
+objs	 = $(addprefix $(1)/,$(notdir $(2:.c=.o)))
 
 VAR	?= var
 PGPORT	?= 55432
@@ -31,36 +60,65 @@ PGPORT	?= 55432
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test test-asan unit bench fuzz clean
+.SECONDARY:
 
 all: build/hotlined build/hotline-bench build/hotlinectl
 
-build/hotlined: $(SRCS) $(HDRS)
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(SRCS) $(LDLIBS)
+build/hotlined: $(call objs,build/obj,$(SRCS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/asan/hotlined: $(SRCS) $(HDRS)
-	@mkdir -p build/asan
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(SRCS) $(LDLIBS)
+build/asan/hotlined: $(call objs,build/asan/obj,$(SRCS))
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/%: tests/unit/%.c $(LIBSRCS) $(HDRS) tests/unit/unit.h
-	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon -o $@ $< $(LIBSRCS) $(LDLIBS)
+build/tests/%: build/asan/obj/%.o $(call objs,build/asan/obj,$(LIBSRCS))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+build/hotline-bench: build/obj/hotline-bench.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/hotlinectl: $(call objs,build/obj/ctl,$(CTLSRCS)) \
+	    $(call objs,build/obj,$(CTLLIBSRCS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/fuzz/fuzz_%: build/fuzz/obj/fuzz_%.o $(call objs,build/fuzz/obj,$(FUZZSRCS))
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ \
+	    $(shell pkg-config --libs json-c libcrypto)
 
 # Runs build/hotlinectl itself.
-build/tests/test_hotlinectl: build/hotlinectl
+build/tests/test_hotlinectl: | build/hotlinectl
 
-build/hotline-bench: clients/hotline-bench.c
-	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
+build/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-# The administrator's tool: audit, keys, retention, access log.
-CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
-	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
-	   clients/hotlinectl/purge.c \
-	   daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
-build/hotlinectl: $(CTLSRCS) $(HDRS) clients/hotlinectl/hotlinectl.h
-	@mkdir -p build
-	$(CC) $(CFLAGS) -Idaemon -o $@ $(CTLSRCS) $(LDLIBS)
+build/obj/%.o: clients/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
+
+build/obj/ctl/%.o: clients/hotlinectl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
+
+build/asan/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build/asan/obj/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
+
+build/fuzz/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    $(DEPFLAGS) -c -o $@ $<
+
+build/fuzz/obj/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    $(DEPFLAGS) -c -o $@ $<
+
+-include $(wildcard build/obj/*.d build/obj/ctl/*.d build/asan/obj/*.d build/fuzz/obj/*.d)
 
 deps:
 	@bash daemon/dev/deps.sh
@@ -89,16 +147,7 @@ bench: deps
 # examples for bodies); what they find stays in build/fuzz-corpus/<name>,
 # a crashing input in build/fuzz/<name>-crash-*.
 FUZZERS	 = body config keyfile fields
-FUZZSRCS = daemon/config.c daemon/crypto.c daemon/error.c daemon/json.c \
-	   daemon/keyfile.c daemon/validate.c
 SEEDS_body = proto/examples
-
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZSRCS) $(HDRS)
-	@mkdir -p build/fuzz
-	clang -std=c17 -g -O1 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -Idaemon \
-	    -fsanitize=fuzzer,address,undefined \
-	    $(shell pkg-config --cflags json-c libpq openssl) -o $@ $< \
-	    $(FUZZSRCS) $(shell pkg-config --libs json-c libcrypto)
 
 fuzz: $(FUZZERS:%=fuzz-%)
 

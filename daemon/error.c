@@ -9,7 +9,7 @@
 
 /* Fill err; the message must never contain submitted values. */
 void
-api_error_set(struct api_error *err, int status, const char *code,
+error_set(struct api_error *err, int status, const char *code,
     const char *field, const char *fmt, ...)
 {
 	va_list ap;

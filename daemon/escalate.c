@@ -124,7 +124,7 @@ esc_idle(void)
 
 /* Submit the loop's one job; the state is set before, never after. */
 static int
-esc_submit(const char *stmt, enum esc_state st, db_done_cb done,
+esc_submit(enum stmt stmt, enum esc_state st, db_done_cb done,
     const char *p0, const char *p1)
 {
 	struct dbjob *j;
@@ -169,7 +169,7 @@ esc_next(void)
 		esc_again = 1;
 		return;
 	}
-	esc_submit("clock_next_due", ESC_NEXT, esc_next_done, NULL, NULL);
+	esc_submit(STMT_CLOCK_NEXT_DUE, ESC_NEXT, esc_next_done, NULL, NULL);
 }
 
 /* The due clocks came back after a failed pass: work through them. */
@@ -216,7 +216,7 @@ esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		log_warnx("event=escalation_failed sqlstate=%s",
 		    j->dj_sqlstate[0] ? j->dj_sqlstate : "-");
 		esc_release(j, res);
-		esc_submit("clock_due_ids", ESC_LIST, esc_list_done,
+		esc_submit(STMT_CLOCK_DUE_IDS, ESC_LIST, esc_list_done,
 		    ESCALATE_BATCH_TEXT, NULL);
 		return;
 	}
@@ -319,7 +319,7 @@ esc_part_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	}
 	snprintf(clock, sizeof(clock), "%lld", esc_ids[r.er_lo]);
 	esc_release(j, res);
-	esc_submit("clock_set_aside", ESC_ASIDE, esc_aside_done, clock, state);
+	esc_submit(STMT_CLOCK_SET_ASIDE, ESC_ASIDE, esc_aside_done, clock, state);
 }
 
 /* Handle the part of the due list on top of the stack. */
@@ -337,7 +337,7 @@ esc_part(void)
 		    i > r.er_lo ? "," : "", esc_ids[i]);
 	list[off++] = '}';
 	list[off] = '\0';
-	esc_submit("escalate_clocks", ESC_PART, esc_part_done, list, NULL);
+	esc_submit(STMT_ESCALATE_CLOCKS, ESC_PART, esc_part_done, list, NULL);
 }
 
 /* The timer fired: handle whatever is due. */
@@ -352,7 +352,7 @@ esc_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (esc_depth > 0)
 		esc_part();
 	else
-		esc_submit("escalate_due", ESC_PASS, esc_pass_done,
+		esc_submit(STMT_ESCALATE_DUE, ESC_PASS, esc_pass_done,
 		    ESCALATE_BATCH_TEXT, NULL);
 }
 

@@ -29,7 +29,7 @@ main_notify(const char *channel)
 	if (channel == NULL || strcmp(channel, CHANNEL_CLIENTS) == 0)
 		ident_notify();
 	if (channel == NULL || strcmp(channel, CHANNEL_QUEUE) == 0)
-		api_queue_notify();
+		queue_notify();
 	if (channel == NULL || strcmp(channel, CHANNEL_CLOCK) == 0)
 		escalate_notify();
 }
@@ -161,7 +161,7 @@ main(int argc, char *argv[])
 		fatalx("event=fatal reason=\"cannot start the server\"");
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
-	if (db_init(main_base, &main_cf, api_stmts, api_nstmts) == -1 ||
+	if (db_init(main_base, &main_cf) == -1 ||
 	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1 ||
 	    escalate_init(main_base) == -1 ||
 	    db_listen(main_channels, main_notify) == -1)

@@ -1,48 +1,29 @@
 /*
  * hotlined: intake daemon for the 12355 youth hotline and minors'
- * mandatory reports.  This header is the architecture at a glance: shared
- * structs, limits and every cross-file prototype, grouped by file.
+ * mandatory reports.  This header is the architecture at a glance: the
+ * limits, the shared structs and every cross-file prototype, grouped by
+ * file (daemon/DESIGN.md says what each file owns).  The request
+ * validator's own schema types are in validate.h.
  */
 #ifndef HOTLINED_H
 #define HOTLINED_H
 
-#include <stddef.h>
-#include <stdint.h>
 #include <sys/types.h>
 
+#include <stddef.h>
+
 #include <json-c/json.h>
+#include <libpq-fe.h>
+#include <openssl/ssl.h>
+
+struct event_base;
+struct evhttp_request;
+struct bufferevent;
+struct event;
 
 #define HOTLINED_VERSION	"0.1.0"
 
-/* Limits (defaults; most are configurable). */
-#define JSON_MAX_DEPTH		16	/* nesting levels accepted in a body */
-#define ERR_FIELD_MAX		128	/* longest field path in an error */
-#define ERR_MESSAGE_MAX		256	/* longest error message */
-#define IDEMPOTENCY_KEY_MAX	128	/* longest Idempotency-Key header */
-
-/*
- * An error answered to the client: HTTP status, machine-readable code,
- * the offending field (empty when none) and a message that never echoes
- * submitted values.
- */
-struct api_error {
-	int	 status;
-	const char *code;
-	char	 field[ERR_FIELD_MAX];
-	char	 message[ERR_MESSAGE_MAX];
-};
-
-#include <openssl/ssl.h>
-#include <libpq-fe.h>
-
-struct event_base;
-struct event;
-struct evhttp;
-struct evhttp_request;
-struct evconnlistener;
-struct bufferevent;
-
-/* Defaults for configurable limits. */
+/* Limits.  The DEFAULT_ ones are defaults of configuration keys. */
 #define DEFAULT_PORT		12355
 #define DEFAULT_MAX_BODY	(128 * 1024)	/* bytes of request body */
 #define DEFAULT_MAX_HEADERS	(16 * 1024)	/* bytes of request headers */
@@ -55,15 +36,27 @@ struct bufferevent;
 #define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
 #define DEFAULT_RETRY_AFTER	2	/* s: Retry-After on 503 */
 #define BODY_HARD_FACTOR	2	/* evhttp buffers up to this x max_body */
+#define JSON_MAX_DEPTH		16	/* nesting levels accepted in a body */
+#define ERR_FIELD_MAX		128	/* longest field path in an error */
+#define ERR_MESSAGE_MAX		256	/* longest error message */
+#define IDEMPOTENCY_KEY_MAX	128	/* longest Idempotency-Key header */
+#define REQUEST_ID_LEN		16	/* hex digits */
+#define FPR_LEN			64	/* hex digits of a SHA-256 */
+#define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
+#define DRAIN_POLL_MS		50
+#define DB_MAX_PARAMS		5	/* parameters of one statement */
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
 #define IDENT_REFRESH_S		60	/* identity cache refresh period */
+#define IDEM_FIRST_S		30	/* first expiry of old keys after start */
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
-#define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
-#define DRAIN_POLL_MS		50
 #define INFLIGHT_BUCKETS	1024
-#define REQUEST_ID_LEN		16
+
+/* Notification channels (LISTEN) and what they mean. */
+#define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
+#define CHANNEL_QUEUE	"hotline_queue"		/* new assignments */
+#define CHANNEL_CLOCK	"hotline_clock"		/* a clock was started */
 
 enum log_level {
 	LOG_LVL_ERROR,
@@ -94,21 +87,70 @@ struct config {
 	int	 cf_log_level;
 };
 
-/* A client identity, from the clients table (cached in ident.c). */
+/*
+ * An error answered to the client: HTTP status, machine-readable code,
+ * the offending field (empty when none) and a message that never echoes
+ * submitted values.
+ */
+struct api_error {
+	int	 status;
+	const char *code;
+	char	 field[ERR_FIELD_MAX];
+	char	 message[ERR_MESSAGE_MAX];
+};
+
+/* A client's role, from the clients table; decides what it may call. */
 enum role {
-	ROLE_NONE = 0,
+	ROLE_NONE = 0,		/* a role this daemon does not know */
 	ROLE_OPERATOR,		/* 12355 hotline seat */
 	ROLE_GATEWAY,		/* mandatory-report mini-program backend */
 	ROLE_AGENCY,		/* an agency's system */
 	ROLE_ADMIN,		/* administrators and statisticians */
 };
 
+/* Sets of roles a route admits (route.c). */
+#define ROLE_BIT(r)	(1u << (r))
+#define ROLES_PUBLIC	0u	/* no client certificate needed */
+#define ROLES_ANY	(ROLE_BIT(ROLE_NONE) | ROLE_BIT(ROLE_OPERATOR) | \
+			    ROLE_BIT(ROLE_GATEWAY) | ROLE_BIT(ROLE_AGENCY) | \
+			    ROLE_BIT(ROLE_ADMIN))	/* any registered client */
+
+/* A client identity (cached in ident.c). */
 struct ident {
 	long long	 id_client;
-	char		 id_fpr[65];	/* lowercase hex SHA-256 of the DER */
+	char		 id_fpr[FPR_LEN + 1];	/* of the certificate's DER */
 	enum role	 id_role;
 	long long	 id_agency;	/* 0 when none */
 	int		 id_revoked;
+};
+
+/* The prepared statements (stmt.c); a job names its statement by these. */
+enum stmt {
+	STMT_INTAKE_CALL,
+	STMT_INTAKE_REPORT,
+	STMT_CASE_VIEW,
+	STMT_CLIENT_LIST,
+	STMT_PING,
+	STMT_IDEM_EXPIRE,
+	STMT_QUEUE_LIST,
+	STMT_ASSIGNMENT_ACK,
+	STMT_CASE_POST_EVENT,
+	STMT_ASSIGNMENT_TRANSFER,
+	STMT_REPORT_STATUS,
+	STMT_SUPERVISION_OVERDUE,
+	STMT_ESCALATE_DUE,
+	STMT_CLOCK_NEXT_DUE,
+	STMT_CLOCK_DUE_IDS,
+	STMT_ESCALATE_CLOCKS,
+	STMT_CLOCK_SET_ASIDE,
+	STMT_CASE_KEY,
+	STMT_ACCESS_REQUEST_CREATE,
+	STMT_ACCESS_APPROVE,
+	STMT_ACCESS_DENY,
+	STMT_ACCESS_REQUEST_LIST,
+	STMT_ACCESS_LOG_VIEW,
+	STMT_SCHEMA_VERSION,
+	STMT_COUNT
 };
 
 /*
@@ -124,14 +166,13 @@ enum db_outcome {
 	DB_UNAVAILABLE,		/* no connection, or queue full */
 };
 
-#define DB_MAX_PARAMS	5
 struct dbjob;
 typedef void (*db_done_cb)(struct dbjob *, enum db_outcome, PGresult *,
 	    void *);
 
 struct dbjob {
 	struct dbjob	*dj_next;
-	const char	*dj_stmt;	/* prepared statement name */
+	enum stmt	 dj_stmt;
 	int		 dj_nparams;
 	char		*dj_params[DB_MAX_PARAMS];	/* owned, may be NULL */
 	int		 dj_batchable;
@@ -143,12 +184,16 @@ struct dbjob {
 	char		 dj_sqlstate[6];	/* of a failed statement, or "" */
 };
 
-/* A prepared statement the pool prepares on every connection. */
-struct db_stmt {
-	const char	*st_name;
-	const char	*st_sql;
-	int		 st_nparams;
+/* A database connection's state (dbconn.c). */
+enum dbc_state {
+	DBC_DOWN,		/* not connected; a retry timer may be armed */
+	DBC_CONNECTING,		/* PQconnectPoll in progress */
+	DBC_PREPARING,		/* statements (or LISTENs) being sent */
+	DBC_IDLE,		/* ready for a segment */
+	DBC_BUSY,		/* a segment is in flight */
+	DBC_LISTENING,		/* the LISTEN connection, ready */
 };
+struct dbconn;
 
 /* Per-connection state; its lifetime is the SSL object's (tls.c). */
 struct request;
@@ -162,23 +207,43 @@ struct conn {
 	int			 cn_idle;	/* between requests */
 };
 
-/* A request handed to api.c; owned by server.c until replied. */
+/*
+ * Where a request is in its life (request.c), in order.  A request not
+ * yet answered is PARSING, SEALING, WAITING or PARKED; the connection's
+ * deadline answers such a request 503.
+ */
 enum req_state {
-	REQ_HANDLING,		/* handler running or waiting for the db */
-	REQ_REPLIED,		/* answered; waiting only for the db job */
+	REQ_PARSING,		/* read; being checked, routed, authenticated
+				   and validated, all within one callback */
+	REQ_SEALING,		/* its personal data being sealed: at once for
+				   a submission; a note first waits for its
+				   case's data key (a job) */
+	REQ_WAITING,		/* its database job is out; the reply follows
+				   the job's result */
+	REQ_PARKED,		/* a long poll that found nothing, waiting for
+				   a NOTIFY (then WAITING again) or its wait
+				   to end (then answered) */
+	REQ_REPLYING,		/* being answered and logged; freed next if no
+				   job is out */
+	REQ_ORPHANED,		/* answered (the deadline passed) while its job
+				   is out: the job's result is dropped and the
+				   request freed.  A client that disconnects
+				   does not orphan its request: the work goes
+				   on, logged with client_gone=1 */
 };
 
+/* A request, from its reading until it is answered and no job is out. */
 struct request {
 	struct evhttp_request	*rq_req;	/* NULL once replied or gone */
 	struct conn		*rq_conn;	/* NULL once replied or gone */
 	char			 rq_id[REQUEST_ID_LEN + 1];
 	const char		*rq_method;
-	const char		*rq_route;
-	char			 rq_fpr[65];	/* client certificate */
+	const char		*rq_route;	/* its name in the log line */
+	char			 rq_fpr[FPR_LEN + 1];	/* client certificate */
 	int			 rq_has_cert;
 	struct ident		 rq_ident;	/* copy: the cache may reload */
 	long long		 rq_client;	/* client id for logs, 0 none */
-	enum req_state		 rq_state;
+	enum req_state		 rq_state;	/* request_enter_state() only */
 	int			 rq_status;
 	const char		*rq_errcode;
 	double			 rq_start;	/* monotonic seconds */
@@ -187,126 +252,26 @@ struct request {
 	int			 rq_close;	/* add Connection: close */
 };
 
-/* log.c */
-void	 log_init(int foreground, int level);
-void	 log_setlevel(int level);
-int	 log_getlevel(void);
-void	 log_msg(int level, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	 fatalx(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
-#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
-#define log_errorx(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
-double	 mono_now(void);
+/* A route's handler (route.c); id is its path parameter, or NULL. */
+typedef void (*route_handler)(struct request *, struct evhttp_request *,
+	    const char *id);
 
-/* config.c */
-void	 config_defaults(struct config *);
-int	 config_load(struct config *, const char *path);
-int	 config_parse_buf(struct config *, const char *name, const char *buf,
-	    size_t len);
-int	 config_parse_level(const char *, int *);
-int	 config_split_listen(const char *, char *host, size_t, int *port);
+/* A query-string parameter a GET takes: a word from a list, or a number. */
+struct query_arg {
+	const char		*qa_name;
+	const char *const	*qa_words;	/* NULL-terminated; NULL: number */
+	long			 qa_min, qa_max;	/* a number's range */
+	const char		*qa_rule;	/* the 400's message */
+	const char		*qa_word;	/* out: given, or NULL */
+	long			 qa_num;	/* out: given, or -1 */
+};
 
-/* tls.c */
-SSL_CTX	*tls_ctx_new(const struct config *);
-int	 tls_init(void);
-SSL	*tls_conn_new(SSL_CTX *, struct conn *);
-struct conn *tls_conn_of(SSL *);
-int	 tls_peer_fingerprint(SSL *, char out[65]);
-void	 tls_set_conn_cbs(void (*)(struct conn *), void (*)(struct conn *));
-
-/* server.c */
-int	 server_init(struct event_base *, struct config *);
-int	 server_reload_tls(void);
-void	 server_drain(void);
-int	 server_drained(void);
-void	 server_shutdown(void);
-void	 request_reply(struct request *, int status, const char *body,
-	    const char *extra_name, const char *extra_value);
-void	 request_reply_error(struct request *, const struct api_error *);
-void	 request_finish(struct request *);
-int	 server_draining(void);
-
-/* db.c */
-int	 db_init(struct event_base *, const struct config *,
-	    const struct db_stmt *, int nstmt);
-int	 db_submit(struct dbjob *);
-struct dbjob *db_job_new(const char *stmt, int batchable, db_done_cb,
-	    void *);
-int	 db_job_param(struct dbjob *, int idx, const char *value,
-	    size_t len);
-void	 db_job_free(struct dbjob *);
-void	 db_job_scope(struct dbjob *, const char *);
-int	 db_connected(void);
-int	 db_busy(void);
-int	 db_listen(const char *const *channels, void (*cb)(const char *));
-void	 db_shutdown(void);
-
-/* ident.c */
-int	 ident_init(struct event_base *);
-const struct ident *ident_lookup(const char *fpr);
-int	 ident_ready(void);
-void	 ident_notify(void);
-void	 ident_shutdown(void);
-
-/* api.c */
-extern const struct db_stmt api_stmts[];
-extern const int api_nstmts;
-void	 api_dispatch(struct request *, struct evhttp_request *);
-int	 api_init(struct event_base *, const struct config *);
-void	 api_shutdown(void);
-void	 api_request_gone(struct request *);
-void	 api_queue_notify(void);
-
-/* escalate.c */
-int	 escalate_init(struct event_base *);
-void	 escalate_notify(void);
-double	 escalate_last_pass(void);
-void	 escalate_shutdown(void);
-
-/* Notification channels (LISTEN) and what they mean. */
-#define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
-#define CHANNEL_QUEUE	"hotline_queue"		/* new assignments */
-#define CHANNEL_CLOCK	"hotline_clock"		/* a clock was started */
-
-/* json.c */
 /*
- * Parse buf (len bytes) as strict RFC 8259 JSON into a json-c tree.
- * Returns NULL and fills err (400 invalid_json) on any deviation.
- */
-struct json_object *json_parse_strict(const char *buf, size_t len,
-    int max_depth, struct api_error *err);
-
-/* validate.c */
-/* Check a POST /v1/calls body; 0 if valid, else -1 with err filled. */
-int	 validate_call(struct json_object *body, time_t now,
-	    struct api_error *err);
-/* Check a POST /v1/reports body; 0 if valid, else -1 with err filled. */
-int	 validate_report(struct json_object *body, time_t now,
-	    struct api_error *err);
-/* Check a POST /v1/cases/{n}/events body. */
-int	 validate_event(struct json_object *body, time_t now,
-	    struct api_error *err);
-/* Check a POST /v1/assignments/{id}/transfer body. */
-int	 validate_transfer(struct json_object *body, time_t now,
-	    struct api_error *err);
-/* Check a POST /v1/cases/{n}/access-requests body. */
-int	 validate_access_request(struct json_object *body, time_t now,
-	    struct api_error *err);
-/* Check an Idempotency-Key header value; 0 if valid. */
-int	 validate_idempotency_key(const char *key);
-/* Check a case number path component; 0 if well formed. */
-int	 validate_case_number(const char *s);
-
-/* crypto.c: envelope encryption of personal data and keyed hashes */
-/*
- * The master key file holds one key per line, "<kid> <64 hex digits>"
- * ('#' comments and blank lines allowed); the first is current (wraps new
- * data keys), the others only unwrap.  The hash key file holds one line of
- * 64 hex digits.  Both must be regular files (not symbolic links) that
- * group and others may not read.
+ * Envelope encryption (crypto.c).  The master key file holds one key per
+ * line, "<kid> <64 hex digits>" ('#' comments and blank lines allowed);
+ * the first is current (wraps new data keys), the others only unwrap.
+ * The hash key file holds one line of 64 hex digits.  Both must be regular
+ * files (not symbolic links) that group and others may not read.
  *
  * A data key (DEK) is 32 random bytes with a random UUID; it is stored
  * wrapped: AES-256-GCM under the master key <kid>, with associated data
@@ -329,6 +294,46 @@ struct dek {
 	unsigned char	 dk_key[KEY_LEN];
 };
 
+/* What a POST changes and how (mutate.c). */
+struct mutation;
+
+/* api.c */
+int	 api_init(struct event_base *, const struct config *);
+void	 api_shutdown(void);
+int	 api_authenticate(struct request *);
+void	 api_scope(struct request *, struct dbjob *, int intake);
+int	 api_submit(struct request *, struct dbjob *, enum req_state);
+int	 api_job_begin(struct request *, struct dbjob *, enum db_outcome,
+	    PGresult *);
+void	 api_job_failed(struct request *, enum db_outcome);
+int	 api_job_row(struct request *, struct dbjob *, enum db_outcome,
+	    PGresult *, int col);
+const char *api_error_code_of(const char *body);
+void	 api_fail(struct request *, int status, const char *code,
+	    const char *field, const char *message);
+void	 api_unavailable(struct request *, const char *message);
+void	 api_health(struct request *, struct evhttp_request *, const char *);
+void	 api_ready(struct request *, struct evhttp_request *, const char *);
+void	 api_case(struct request *, struct evhttp_request *, const char *);
+void	 api_access_log(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_report_status(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_supervision(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_access_list(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_version(struct request *, struct evhttp_request *, const char *);
+
+/* config.c */
+void	 config_defaults(struct config *);
+int	 config_load(struct config *, const char *path);
+int	 config_parse_buf(struct config *, const char *name, const char *buf,
+	    size_t len);
+int	 config_parse_level(const char *, int *);
+int	 config_split_listen(const char *, char *host, size_t, int *port);
+
+/* crypto.c */
 /* Load both key files; NULL with a message in err (no key material). */
 struct keyring *keyring_load(const char *master_path, const char *hash_path,
 	    char *err, size_t errlen);
@@ -357,13 +362,6 @@ int	 field_open(const struct dek *, const char *field,
  * must match [a-z0-9_-]{1,32}. */
 int	 keyed_digest(const struct keyring *, const char *kind,
 	    const void *data, size_t len, unsigned char out[DIGEST_LEN]);
-/* Normalise an identifier for a keyed digest: "id" (ID number: upper
- * case), "name_birth" (name without white space, ASCII lower-cased, "|",
- * birth date), "phone" (digits only; a +86/0086 prefix dropped, and a
- * landline's trunk 0 put back).  a2 is the birth date for name_birth, else
- * NULL.  0; or -1 (out left empty) if empty, unknown or too long. */
-int	 ident_normalise(const char *kind, const char *a1, const char *a2,
-	    char *out, size_t outlen);
 /* Standard base64 without line breaks; the result is malloc'd. */
 char	*b64_encode(const unsigned char *, size_t);
 /* Decode strict standard base64; malloc'd bytes, NULL if malformed. */
@@ -374,6 +372,61 @@ void	 hex_encode(const unsigned char *, size_t len, char *out);
  * 0, or -1 if they are not that. */
 int	 hex_decode(const char *s, size_t len, unsigned char *out,
 	    size_t outlen);
+
+/* db.c */
+int	 db_init(struct event_base *, const struct config *);
+int	 db_listen(const char *const *channels, void (*cb)(const char *));
+void	 db_shutdown(void);
+struct dbjob *db_job_new(enum stmt, int batchable, db_done_cb, void *);
+int	 db_job_param(struct dbjob *, int idx, const char *value,
+	    size_t len);
+void	 db_job_scope(struct dbjob *, const char *);
+void	 db_job_free(struct dbjob *);
+int	 db_submit(struct dbjob *);
+int	 db_connected(void);
+int	 db_busy(void);
+void	 db_job_finish(struct dbjob *, enum db_outcome);
+struct dbjob *db_take(int *n);
+void	 db_requeue(struct dbjob *);
+void	 db_dispatch(void);
+void	 db_conn_lost(void);
+
+/* dbconn.c */
+struct dbconn *dbconn_new(struct event_base *, const struct config *,
+	    int idx, const char *const *channels, void (*notify)(const char *));
+enum dbc_state dbconn_state(const struct dbconn *);
+void	 dbconn_start(struct dbconn *);
+void	 dbconn_close(struct dbconn *);
+
+/* error.c */
+/* Fill err; fmt is the message (never include submitted values). */
+void	 error_set(struct api_error *err, int status, const char *code,
+	    const char *field, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/* escalate.c */
+int	 escalate_init(struct event_base *);
+void	 escalate_notify(void);
+double	 escalate_last_pass(void);
+void	 escalate_shutdown(void);
+
+/* idem.c */
+int	 idem_init(struct event_base *);
+void	 idem_shutdown(void);
+int	 idem_claim(struct request *, const char *key);
+void	 idem_release(struct request *);
+
+/* ident.c */
+int	 ident_init(struct event_base *);
+void	 ident_shutdown(void);
+const struct ident *ident_lookup(const char *fpr);
+int	 ident_ready(void);
+void	 ident_notify(void);
+/* json.c */
+/* Parse buf (len bytes) as strict RFC 8259 JSON into a json-c tree;
+ * NULL with err filled (400 invalid_json) on any deviation. */
+struct json_object *json_parse_strict(const char *buf, size_t len,
+	    int max_depth, struct api_error *err);
 
 /* keyfile.c: reading, parsing and replacing the key files */
 /*
@@ -442,7 +495,38 @@ char	*keyfile_add(const char *text, size_t len, const char *kid,
 char	*keyfile_remove(const char *name, const char *text, size_t len,
 	    const char *kid, size_t *outlen, char *err, size_t errlen);
 
-/* protect.c: personal data sealed on the way in, opened on the way out */
+/* log.c */
+void	 log_init(int foreground, int level);
+void	 log_setlevel(int level);
+int	 log_getlevel(void);
+void	 log_msg(int level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_errorx(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+double	 mono_now(void);
+
+/* mutate.c */
+extern const struct mutation mutate_calls, mutate_reports, mutate_ack,
+	    mutate_events, mutate_transfer, mutate_access, mutate_approve,
+	    mutate_deny;
+void	 mutate_init(const struct config *);
+void	 mutate_start(struct request *, struct evhttp_request *,
+	    const struct mutation *, const char *target);
+
+/* normalise.c */
+/* Normalise an identifier for a keyed digest: "id" (ID number: upper
+ * case), "name_birth" (name without white space, ASCII lower-cased, "|",
+ * birth date), "phone" (digits only; a +86/0086 prefix dropped, and a
+ * landline's trunk 0 put back).  a2 is the birth date for name_birth, else
+ * NULL.  0; or -1 (out left empty) if empty, unknown or too long. */
+int	 normalise_identifier(const char *kind, const char *a1, const char *a2,
+	    char *out, size_t outlen);
+
+/* protect.c */
 int	 protect_init(const struct config *);
 int	 protect_reload(void);
 void	 protect_shutdown(void);
@@ -452,10 +536,72 @@ char	*protect_view(const char *json);
 int	 protect_request_hash(const char *endpoint, const char *target,
 	    const char *body, size_t len, char out[2 + 2 * DIGEST_LEN + 1]);
 
-/* error.c */
-/* Fill err; fmt is the message (never include submitted values). */
-void	 api_error_set(struct api_error *err, int status, const char *code,
-	    const char *field, const char *fmt, ...)
-	    __attribute__((format(printf, 5, 6)));
+/* queue.c */
+int	 queue_init(struct event_base *, const struct config *);
+void	 queue_shutdown(void);
+void	 queue_get(struct request *, struct evhttp_request *, const char *);
+void	 queue_notify(void);
+void	 queue_forget(struct request *);
+
+/* request.c */
+int	 request_init(const struct config *);
+struct request *request_new(struct evhttp_request *, struct conn *, SSL *);
+void	 request_enter_state(struct request *, enum req_state);
+int	 request_answered(const struct request *);
+void	 request_conn_gone(struct request *);
+void	 request_reply(struct request *, int status, const char *body,
+	    const char *extra_name, const char *extra_value);
+void	 request_reply_error(struct request *, const struct api_error *,
+	    const char *extra_name, const char *extra_value);
+void	 request_free(struct request *, const char *reason);
+
+/* route.c */
+void	 route_dispatch(struct request *, struct evhttp_request *);
+int	 route_query(struct request *, struct evhttp_request *,
+	    struct query_arg *, size_t);
+
+/* server.c */
+int	 server_init(struct event_base *, struct config *);
+int	 server_reload_tls(void);
+void	 server_drain(void);
+int	 server_draining(void);
+int	 server_drained(void);
+void	 server_replied(struct conn *);
+void	 server_shutdown(void);
+
+/* stmt.c */
+int	 stmt_check(void);
+const char *stmt_name(enum stmt);
+const char *stmt_sql(enum stmt);
+int	 stmt_nparams(enum stmt);
+
+/* tls.c */
+int	 tls_init(void);
+SSL_CTX	*tls_ctx_new(const struct config *);
+SSL	*tls_conn_new(SSL_CTX *, struct conn *);
+struct conn *tls_conn_of(SSL *);
+int	 tls_peer_fingerprint(SSL *, char out[FPR_LEN + 1]);
+void	 tls_set_conn_cbs(void (*)(struct conn *), void (*)(struct conn *));
+
+/* validate.c */
+/* Check a POST /v1/calls body; 0 if valid, else -1 with err filled. */
+int	 validate_call(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/reports body; 0 if valid, else -1 with err filled. */
+int	 validate_report(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/cases/{n}/events body. */
+int	 validate_event(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/assignments/{id}/transfer body. */
+int	 validate_transfer(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/cases/{n}/access-requests body. */
+int	 validate_access_request(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check an Idempotency-Key header value; 0 if valid. */
+int	 validate_idempotency_key(const char *key);
+/* Check a case number path component; 0 if well formed. */
+int	 validate_case_number(const char *s);
 
 #endif /* HOTLINED_H */

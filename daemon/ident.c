@@ -1,8 +1,8 @@
 /*
- * Client identities: the clients table cached in memory, keyed by the
- * certificate fingerprint.  Reloaded at start, on NOTIFY hotline_clients
- * (any change to the table) and periodically, so a revocation takes
- * effect within moments without a database round trip per request.
+ * Identities.  Of clients: the clients table cached in memory, keyed by
+ * the certificate fingerprint, reloaded at start, on NOTIFY hotline_clients
+ * (any change to the table) and periodically, so a revocation takes effect
+ * within moments without a database round trip per request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +100,7 @@ ident_reload(void)
 		ident_again = 1;
 		return;
 	}
-	if ((j = db_job_new("client_list", 0, ident_loaded_cb, NULL)) == NULL)
+	if ((j = db_job_new(STMT_CLIENT_LIST, 0, ident_loaded_cb, NULL)) == NULL)
 		return;
 	db_job_scope(j, "system");
 	if (db_submit(j) == -1) {

@@ -28,7 +28,7 @@ static int	jp_value(struct jparser *, struct json_object **);
 static int
 jp_fail(struct jparser *jp, const char *what)
 {
-	api_error_set(jp->err, 400, "invalid_json", NULL, "%s at offset %zu",
+	error_set(jp->err, 400, "invalid_json", NULL, "%s at offset %zu",
 	    what, (size_t)(jp->p - jp->start));
 	return -1;
 }

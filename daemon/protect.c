@@ -200,7 +200,7 @@ add_digest(struct json_object *digests, const char *name, const char *kind,
 
 	if (a1 == NULL || (strcmp(kind, "name_birth") == 0 && a2 == NULL))
 		return 0;
-	if (ident_normalise(kind, a1, a2, norm, sizeof(norm)) == -1)
+	if (normalise_identifier(kind, a1, a2, norm, sizeof(norm)) == -1)
 		return 0;
 	if (keyed_digest(pr_keys, kind, norm, strlen(norm), md) == -1) {
 		OPENSSL_cleanse(norm, sizeof(norm));

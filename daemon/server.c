@@ -1,8 +1,10 @@
 /*
  * HTTPS front end: evhttp over bufferevent_openssl, with the limits
  * evhttp 2.1 lacks: a cap on connections, accept paused on EMFILE, a total
- * deadline per TLS handshake and per request (not only idle), strict
- * request-line and header checks, and exactly one reply per request.
+ * deadline per TLS handshake and per request (not only idle), and strict
+ * request-line and header checks.  Each request read becomes a struct
+ * request (request.c) handed to route.c; its reply makes the connection
+ * idle again (server_replied).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -12,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -22,7 +23,6 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <openssl/rand.h>
 
 #include "hotlined.h"
 
@@ -36,7 +36,7 @@ static int			 sv_nconns;
 static int			 sv_inflight;
 static int			 sv_emfile;	/* accept paused for fds */
 static int			 sv_draining;
-static unsigned long long	 sv_conn_seq, sv_req_seq, sv_seed;
+static unsigned long long	 sv_conn_seq;
 
 /* Accept new connections unless a limit says otherwise. */
 static void
@@ -64,13 +64,8 @@ conn_arm(struct conn *cn, int seconds)
 static void
 server_conn_free(struct conn *cn)
 {
-	struct request *r = cn->cn_req;
-
-	if (r != NULL) {
-		/* The client is gone; the reply will go nowhere. */
-		r->rq_req = NULL;
-		r->rq_conn = NULL;
-	}
+	if (cn->cn_req != NULL)
+		request_conn_gone(cn->cn_req);
 	log_debug("event=conn_close conn=%llx", cn->cn_id);
 	event_free(cn->cn_deadline);
 	free(cn);
@@ -98,12 +93,12 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	evutil_socket_t s;
 
 	(void)fd; (void)what;
-	if (cn->cn_req != NULL && cn->cn_req->rq_state == REQ_HANDLING) {
-		api_error_set(&err, 503, "unavailable", NULL,
+	if (cn->cn_req != NULL && !request_answered(cn->cn_req)) {
+		error_set(&err, 503, "unavailable", NULL,
 		    "the request could not be completed in time; retry with "
 		    "the same Idempotency-Key");
 		cn->cn_req->rq_close = 1;
-		request_reply_error(cn->cn_req, &err);
+		request_reply_error(cn->cn_req, &err, NULL, NULL);
 		return;
 	}
 	log_info("event=conn_deadline conn=%llx phase=%s", cn->cn_id,
@@ -253,24 +248,6 @@ server_nul_in_body(struct evhttp_request *req)
 	return evbuffer_search(body, "", 1, NULL).pos >= 0;
 }
 
-/* Name an HTTP method for logs. */
-static const char *
-method_name(enum evhttp_cmd_type t)
-{
-	switch (t) {
-	case EVHTTP_REQ_GET:	return "GET";
-	case EVHTTP_REQ_POST:	return "POST";
-	case EVHTTP_REQ_HEAD:	return "HEAD";
-	case EVHTTP_REQ_PUT:	return "PUT";
-	case EVHTTP_REQ_DELETE:	return "DELETE";
-	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-	case EVHTTP_REQ_TRACE:	return "TRACE";
-	case EVHTTP_REQ_CONNECT: return "CONNECT";
-	case EVHTTP_REQ_PATCH:	return "PATCH";
-	}
-	return "OTHER";
-}
-
 /* A complete request arrived: check it and hand it to the API. */
 static void
 server_request_cb(struct evhttp_request *req, void *arg)
@@ -289,20 +266,10 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	if ((ssl = bufferevent_openssl_get_ssl(bev)) == NULL ||
 	    (cn = tls_conn_of(ssl)) == NULL)
 		fatalx("event=fatal reason=\"request without TLS\"");
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = request_new(req, cn, ssl)) == NULL) {
 		evhttp_send_error(req, 503, NULL);
 		return;
 	}
-	snprintf(r->rq_id, sizeof(r->rq_id), "%016llx",
-	    sv_seed ^ (++sv_req_seq * 0x9e3779b97f4a7c15ULL));
-	r->rq_req = req;
-	r->rq_conn = cn;
-	r->rq_state = REQ_HANDLING;
-	r->rq_start = mono_now();
-	r->rq_method = method_name(evhttp_request_get_command(req));
-	r->rq_route = "-";
-	r->rq_has_cert = tls_peer_fingerprint(ssl, r->rq_fpr) == 0;
-	r->rq_close = sv_draining;
 	cn->cn_req = r;
 	sv_inflight++;
 	/* Reading is over; handling gets the full request time. */
@@ -320,124 +287,24 @@ server_request_cb(struct evhttp_request *req, void *arg)
 		req->major = 1;
 		req->minor = 1;
 		r->rq_close = 1;
-		api_error_set(&err, 400, "bad_request", NULL, "%s", why);
-		request_reply_error(r, &err);
+		error_set(&err, 400, "bad_request", NULL, "%s", why);
+		request_reply_error(r, &err, NULL, NULL);
 		return;
 	}
-	api_dispatch(r, req);
+	route_dispatch(r, req);
 }
 
-/* Short reason phrases for the statuses the API uses. */
-static const char *
-status_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	}
-	return "Status";
-}
-
-/*
- * Answer a request exactly once.  The request object itself lives on
- * until its database job (if any) has reported back.
- */
+/* A request on this connection (NULL: gone) was answered: it is idle. */
 void
-request_reply(struct request *r, int status, const char *body,
-    const char *extra_name, const char *extra_value)
+server_replied(struct conn *cn)
 {
-	struct evkeyvalq *h;
-	struct conn *cn = r->rq_conn;
-	char retry[16];
-
-	if (r->rq_state != REQ_HANDLING) {
-		log_errorx("event=bug reason=\"second reply\" id=%s", r->rq_id);
-		return;
-	}
-	r->rq_state = REQ_REPLIED;
-	r->rq_status = status;
 	sv_inflight--;
-	if (r->rq_req != NULL) {
-		h = evhttp_request_get_output_headers(r->rq_req);
-		evhttp_add_header(h, "Content-Type",
-		    "application/json; charset=utf-8");
-		evhttp_add_header(h, "X-Request-Id", r->rq_id);
-		evhttp_add_header(h, "Cache-Control", "no-store");
-		if (status == 503) {
-			snprintf(retry, sizeof(retry), "%d",
-			    sv_cf->cf_retry_after);
-			evhttp_add_header(h, "Retry-After", retry);
-		}
-		if (extra_name != NULL)
-			evhttp_add_header(h, extra_name, extra_value);
-		if (r->rq_close || sv_draining)
-			evhttp_add_header(h, "Connection", "close");
-		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), body,
-		    strlen(body));
-		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), "\n",
-		    1);
-		evhttp_send_reply(r->rq_req, status, status_reason(status),
-		    NULL);
-		r->rq_req = NULL;
-	}
-	log_info("event=request id=%s conn=%llx client=%lld method=%s "
-	    "route=%s status=%d%s%s dur_ms=%.1f%s", r->rq_id,
-	    cn ? cn->cn_id : 0ULL, r->rq_client, r->rq_method, r->rq_route,
-	    status, r->rq_errcode ? " code=" : "",
-	    r->rq_errcode ? r->rq_errcode : "",
-	    (mono_now() - r->rq_start) * 1000.0,
-	    cn ? "" : " client_gone=1");
-	if (cn != NULL) {
-		cn->cn_req = NULL;
-		r->rq_conn = NULL;
-		/* Idle until the next request's first byte starts its clock. */
-		cn->cn_idle = 1;
-		conn_arm(cn, sv_cf->cf_idle_timeout +
-		    sv_cf->cf_request_timeout);
-	}
-	if (r->rq_job == NULL)
-		request_finish(r);
-}
-
-/* Answer a request with an error body. */
-void
-request_reply_error(struct request *r, const struct api_error *err)
-{
-	struct json_object *o, *e;
-
-	o = json_object_new_object();
-	e = json_object_new_object();
-	json_object_object_add(e, "code", json_object_new_string(err->code));
-	if (err->field[0] != '\0')
-		json_object_object_add(e, "field",
-		    json_object_new_string(err->field));
-	json_object_object_add(e, "message",
-	    json_object_new_string(err->message));
-	json_object_object_add(o, "error", e);
-	r->rq_errcode = err->code;
-	request_reply(r, err->status, json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), NULL,
-	    NULL);
-	json_object_put(o);
-}
-
-/* Free a request that is answered and has no job outstanding. */
-void
-request_finish(struct request *r)
-{
-	api_request_gone(r);
-	free(r);
+	if (cn == NULL)
+		return;
+	cn->cn_req = NULL;
+	/* Idle until the next request's first byte starts its clock. */
+	cn->cn_idle = 1;
+	conn_arm(cn, sv_cf->cf_idle_timeout + sv_cf->cf_request_timeout);
 }
 
 /* Set up the TLS context, evhttp and the listener. */
@@ -452,7 +319,7 @@ server_init(struct event_base *base, struct config *cf)
 
 	sv_base = base;
 	sv_cf = cf;
-	if (RAND_bytes((unsigned char *)&sv_seed, sizeof(sv_seed)) != 1)
+	if (request_init(cf) == -1)
 		return -1;
 	tls_set_conn_cbs(server_conn_free, server_conn_handshaken);
 	if ((sv_ctx = tls_ctx_new(cf)) == NULL)

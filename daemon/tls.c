@@ -166,7 +166,7 @@ tls_conn_of(SSL *ssl)
  * hex) in out; -1 if the client presented no verified certificate.
  */
 int
-tls_peer_fingerprint(SSL *ssl, char out[65])
+tls_peer_fingerprint(SSL *ssl, char out[FPR_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -185,6 +185,6 @@ tls_peer_fingerprint(SSL *ssl, char out[65])
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 0xf];
 	}
-	out[64] = '\0';
+	out[FPR_LEN] = '\0';
 	return 0;
 }

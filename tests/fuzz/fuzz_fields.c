@@ -27,7 +27,7 @@ normalise(const char *kind, const char *s, const char *a2, int fixed,
 {
 	char out[NORM_MAX], twice[NORM_MAX];
 
-	if (ident_normalise(kind, s, a2, out, sizeof(out)) == -1) {
+	if (normalise_identifier(kind, s, a2, out, sizeof(out)) == -1) {
 		if (out[0] != '\0')
 			abort();	/* refused, but left data behind */
 		return;
@@ -35,7 +35,7 @@ normalise(const char *kind, const char *s, const char *a2, int fixed,
 	if (out[0] == '\0' || strlen(out) >= sizeof(out) ||
 	    (only != NULL && strspn(out, only) != strlen(out)))
 		abort();
-	if (fixed && (ident_normalise(kind, out, a2, twice,
+	if (fixed && (normalise_identifier(kind, out, a2, twice,
 	    sizeof(twice)) == -1 || strcmp(out, twice) != 0))
 		abort();
 }

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 from . import lib
@@ -312,3 +313,30 @@ def timestamps_are_checked_against_the_server_clock(daemon):
         st, h, b = o.post("/v1/calls", body, new_key())
         check(is_error(st, b, 400, "invalid_value") and b["error"].get("field") == "started_at",
               "timestamp %r is 400 invalid_value" % bad, (st, b))
+
+
+@test
+def the_version_names_the_release_and_the_newest_migration(daemon):
+    release = subprocess.run([lib.BINARY, "-V"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    newest = sorted(os.path.basename(f)[:-len(".sql")]
+                    for f in glob.glob(os.path.join(lib.ROOT, "sql", "[0-9][0-9][0-9]_*.sql")))[-1]
+    want = {"release": release, "schema": newest}
+    got = {who: Client(daemon, who).get("/v1/version") for who in
+           ("console", "gateway", "police-320102", "admin")}
+    check(all(st == 200 and b == want for st, h, b in got.values()),
+          "every client role gets the release (hotlined -V) and the newest migration (%s)"
+          % newest, {who: (st, b) for who, (st, h, b) in got.items()})
+    check(scalar("select max(version) from hotline.schema_migrations") == newest,
+          "which is the one the migration runner recorded last")
+    try:
+        errs = list(schema_validator("version.response.schema.json").iter_errors(
+            got["console"][2]))
+    except ImportError as e:
+        errs = [e]
+    check(not errs, "the answer conforms to version.response", errs[:3])
+    st, h, b = Client(daemon, None).get("/v1/version")
+    check(is_error(st, b, 401, "certificate_required"), "without a certificate it is 401", (st, b))
+    st, h, b = Client(daemon, "console").request("POST", "/v1/version", body={})
+    check(is_error(st, b, 405, "method_not_allowed") and h.get("allow") == "GET, HEAD",
+          "POST is 405 with Allow: GET, HEAD", (st, h.get("allow"), b))

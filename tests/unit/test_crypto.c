@@ -656,9 +656,9 @@ norm(const char *kind, const char *a1, const char *a2, size_t outlen,
 
 	memset(out, 'Z', sizeof(out));
 	if (want == NULL)
-		return ident_normalise(kind, a1, a2, out, outlen) == -1 &&
+		return normalise_identifier(kind, a1, a2, out, outlen) == -1 &&
 		    (outlen == 0 || out[0] == '\0');
-	if (ident_normalise(kind, a1, a2, out, outlen) == -1) {
+	if (normalise_identifier(kind, a1, a2, out, outlen) == -1) {
 		printf("# %s: refused\n", a1);
 		return 0;
 	}

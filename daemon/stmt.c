@@ -1,0 +1,119 @@
+/*
+ * The SQL the daemon runs: one prepared statement per entry of enum stmt,
+ * prepared on every pool connection.  Every statement calls one function of
+ * the hotline schema (sql/), which the daemon's role may execute; a job
+ * names its statement by the enum, so a misspelt name does not compile.
+ */
+#include <stddef.h>
+
+#include "hotlined.h"
+
+/* A prepared statement: its name on the connection, its SQL, its $n. */
+struct stmt_def {
+	const char	*sd_name;
+	const char	*sd_sql;
+	int		 sd_nparams;
+};
+
+static const struct stmt_def stmt_defs[STMT_COUNT] = {
+	[STMT_INTAKE_CALL] = { "intake_call", "select status, "
+	    "response::text, replayed from hotline.intake_call($1::bigint, "
+	    "$2::text, $3::bytea, $4::jsonb)", 4 },
+	[STMT_INTAKE_REPORT] = { "intake_report", "select status, "
+	    "response::text, replayed from hotline.intake_report($1::bigint, "
+	    "$2::text, $3::bytea, $4::jsonb)", 4 },
+	[STMT_CASE_VIEW] = { "case_view", "select "
+	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
+	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
+	    "agency_id, cert_sha256, revoked from hotline.client_list()", 0 },
+	[STMT_PING] = { "ping", "select 1", 0 },
+	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
+	    "hotline.idempotency_expire($1::interval)", 1 },
+	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text "
+	    "from hotline.queue_list($1::bigint, $2::text, $3::integer)", 3 },
+	[STMT_ASSIGNMENT_ACK] = { "assignment_ack", "select status, "
+	    "response::text, replayed from hotline.assignment_ack($1::bigint, "
+	    "$2::text, $3::bytea, $4::text)", 4 },
+	[STMT_CASE_POST_EVENT] = { "case_post_event", "select status, "
+	    "response::text, replayed from hotline.case_post_event($1::bigint, "
+	    "$2::text, $3::bytea, $4::text, $5::jsonb)", 5 },
+	[STMT_ASSIGNMENT_TRANSFER] = { "assignment_transfer", "select status, "
+	    "response::text, replayed from "
+	    "hotline.assignment_transfer($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	[STMT_REPORT_STATUS] = { "report_status", "select "
+	    "hotline.report_status($1::bigint, $2::text)::text", 2 },
+	[STMT_SUPERVISION_OVERDUE] = { "supervision_overdue", "select status, "
+	    "response::text from hotline.supervision_overdue($1::bigint)", 1 },
+	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
+	    "extract(epoch from next_due) from "
+	    "hotline.escalate_due($1::integer)", 1 },
+	[STMT_CLOCK_NEXT_DUE] = { "clock_next_due", "select "
+	    "extract(epoch from hotline.clock_next_due())", 0 },
+	[STMT_CLOCK_DUE_IDS] = { "clock_due_ids", "select "
+	    "unnest(hotline.clock_due_ids($1::integer))", 1 },
+	[STMT_ESCALATE_CLOCKS] = { "escalate_clocks", "select handled, "
+	    "extract(epoch from next_due) from "
+	    "hotline.escalate_clocks($1::bigint[])", 1 },
+	[STMT_CLOCK_SET_ASIDE] = { "clock_set_aside", "select "
+	    "hotline.clock_set_aside($1::bigint, $2::text)", 2 },
+	[STMT_CASE_KEY] = { "case_key", "select hotline.case_key($1::bigint, "
+	    "$2::text, $3::text)::text", 3 },
+	[STMT_ACCESS_REQUEST_CREATE] = { "access_request_create", "select "
+	    "status, response::text, replayed from "
+	    "hotline.access_request_create($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	[STMT_ACCESS_APPROVE] = { "access_approve", "select status, "
+	    "response::text, replayed from "
+	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, 'approve')", 4 },
+	[STMT_ACCESS_DENY] = { "access_deny", "select status, "
+	    "response::text, replayed from "
+	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, 'deny')", 4 },
+	[STMT_ACCESS_REQUEST_LIST] = { "access_request_list", "select status, "
+	    "response::text from hotline.access_request_list($1::bigint, "
+	    "$2::text)", 2 },
+	[STMT_ACCESS_LOG_VIEW] = { "access_log_view", "select status, "
+	    "response::text from hotline.access_log_view($1::bigint, "
+	    "$2::text)", 2 },
+	[STMT_SCHEMA_VERSION] = { "schema_version", "select "
+	    "hotline.schema_version()", 0 },
+};
+
+/* Check that every statement of the enum has its SQL; 0 if so. */
+int
+stmt_check(void)
+{
+	int i;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		if (stmt_defs[i].sd_name == NULL || stmt_defs[i].sd_sql == NULL) {
+			log_errorx("event=bug reason=\"statement without SQL\" "
+			    "stmt=%d", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The name a statement is prepared under (also its name in logs). */
+const char *
+stmt_name(enum stmt s)
+{
+	return stmt_defs[s].sd_name;
+}
+
+/* The SQL of a statement. */
+const char *
+stmt_sql(enum stmt s)
+{
+	return stmt_defs[s].sd_sql;
+}
+
+/* How many parameters a statement takes. */
+int
+stmt_nparams(enum stmt s)
+{
+	return stmt_defs[s].sd_nparams;
+}
