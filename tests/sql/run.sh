@@ -37,6 +37,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Each function is created by one migration only (no "create or replace"
+# redefining another file's), and commented in the file that creates it.
+out=$(cd "$sql" && awk '
+	FNR == 1 { file = FILENAME }
+	/create or replace function/ { print file ": create or replace: " $0 }
+	/^create function / { n = $3; sub(/\(.*/, "", n); nf++
+		if (n in def) print n ": created in " def[n] " and " file; def[n] = file }
+	/^comment on function / { n = $4; sub(/\(.*/, "", n); com[n] = com[n] " " file }
+	END {
+		for (n in def) if (com[n] != " " def[n])
+			print n ": created in " def[n] ", commented in" com[n]
+		for (n in com) if (!(n in def)) print n ": commented, never created"
+		if (nf < 50) print "only " nf " functions found"
+	}' [0-9][0-9][0-9]_*.sql)
+tap $([ -z "$out" ]; echo $?) "each function is created in one migration only and commented in that file" "$out"
+
 admin -c "drop database if exists $db" >/dev/null 2>&1
 admin -c "create database $db" >/dev/null || { echo "not ok - create database $db"; exit 1; }
 export PGDATABASE=$db
