@@ -37,21 +37,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Each function is created by one migration only (no "create or replace"
-# redefining another file's), and commented in the file that creates it.
-out=$(cd "$sql" && awk '
+# Each function is created by one migration only, and commented in the file
+# that creates it.  A later file may "create or replace" it only once the
+# file that created it is released (listed in a manifest of sql/releases).
+released=$(cat "$sql"/releases/* 2>/dev/null | sed -n 's/^[0-9a-f]\{64\}  //p' | tr '\n' ' ')
+out=$(cd "$sql" && awk -v released="$released" '
+	BEGIN { split(released, r, " "); for (i in r) rel[r[i]] = 1 }
 	FNR == 1 { file = FILENAME }
-	/create or replace function/ { print file ": create or replace: " $0 }
 	/^create function / { n = $3; sub(/\(.*/, "", n); nf++
-		if (n in def) print n ": created in " def[n] " and " file; def[n] = file }
-	/^comment on function / { n = $4; sub(/\(.*/, "", n); com[n] = com[n] " " file }
+		if (n in def) print n ": created in " def[n] " and " file
+		def[n] = file; mine[n, file] = 1 }
+	/create or replace function / { n = $0; sub(/.*create or replace function /, "", n)
+		sub(/\(.*/, "", n); mine[n, file] = 1
+		if (!(n in def)) print file ": create or replace of " n ", which no earlier file creates"
+		else if (!(def[n] in rel)) print file ": redefines " n " of " def[n] \
+		    ", which is not released: change it there" }
+	/^comment on function / { n = $4; sub(/\(.*/, "", n); com[n, file] = 1 }
 	END {
-		for (n in def) if (com[n] != " " def[n])
-			print n ": created in " def[n] ", commented in" com[n]
-		for (n in com) if (!(n in def)) print n ": commented, never created"
+		for (n in def) if (!((n, def[n]) in com)) print n ": not commented in " def[n]
+		for (k in com) if (!(k in mine)) { split(k, p, SUBSEP)
+			print p[1] ": commented in " p[2] ", which neither creates nor redefines it" }
 		if (nf < 50) print "only " nf " functions found"
 	}' [0-9][0-9][0-9]_*.sql)
-tap $([ -z "$out" ]; echo $?) "each function is created in one migration only and commented in that file" "$out"
+tap $([ -z "$out" ]; echo $?) "each function is created by one migration only (redefined only after its file is released) and commented there" "$out"
 
 admin -c "drop database if exists $db" >/dev/null 2>&1
 admin -c "create database $db" >/dev/null || { echo "not ok - create database $db"; exit 1; }
