@@ -178,7 +178,9 @@ def build_release(commit, tmp):
         for b in ("hotlined", "hotlinectl"):
             shutil.copy(os.path.join(src, "build", b), os.path.join(cache, b))
     else:
-        print("# the release's binaries were built before: %s" % cache)
+        check(all(os.access(os.path.join(cache, b), os.X_OK) for b in ("hotlined", "hotlinectl")),
+              "the release's daemon and hotlinectl were built from its commit before (%s)"
+              % os.path.relpath(cache, ROOT))
     return src, os.path.join(cache, "hotlined"), os.path.join(cache, "hotlinectl")
 
 
