@@ -1,6 +1,7 @@
 -- hotlined schema: reference data, clients, calls, cases, reports, history
 -- and idempotency.  Every object belongs to hotline_owner; the daemon's role
--- hotlined owns nothing and may only execute the API functions (003, 004).
+-- hotlined owns nothing and may only execute the API functions (granted at
+-- the end of each file that defines them).
 -- Personal data (names, phones, ID numbers, addresses, schools, narratives,
 -- summaries, notes) is never stored in plain text: each such column is of
 -- domain `sealed`, AES-256-GCM ciphertext made by the daemon under the

@@ -1,7 +1,11 @@
--- The API the daemon calls.  Every function is SECURITY DEFINER, owned by
--- hotline_owner with a fixed search_path; hotlined may execute only the
--- ones granted at the end.  Expected errors are returned as rows, never
--- raised: the daemon commits several submissions in one transaction.
+-- The API the daemon calls, and what every API function shares: the error
+-- row (api_fail), the client check (api_client), the preamble and the end of
+-- every write (mutation_begin, mutation_store); then intake and the client
+-- table.  Every API function is SECURITY DEFINER, owned by hotline_owner with
+-- a fixed search_path; hotlined may execute only the ones granted at the end
+-- of each file.  Expected errors are returned as rows (status, code, response
+-- [, replayed]), never raised: the daemon commits several submissions in one
+-- transaction.
 set role hotline_owner;
 set search_path = hotline, pg_temp;
 
@@ -10,6 +14,15 @@ create function api_error(p_code text, p_field text, p_message text)
 returns jsonb language sql immutable as $$
 	select jsonb_build_object('error', jsonb_strip_nulls(jsonb_build_object(
 	    'code', p_code, 'field', p_field, 'message', p_message)))
+$$;
+
+-- The row an API function answers a refusal with: its status, its error
+-- code (a column of its own, so that no caller digs it out of the body) and
+-- the error body.
+create function api_fail(p_status integer, p_code text, p_field text, p_message text,
+    out status integer, out code text, out response jsonb)
+language sql immutable as $$
+	select p_status, p_code, api_error(p_code, p_field, p_message)
 $$;
 
 -- An instant in RFC 3339 (UTC), as every response shows it.
@@ -21,37 +34,75 @@ returns text language sql immutable as $$
 	    else to_char(p at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end
 $$;
 
--- Check that a client is active and has the role; status null when it is.
-create function api_client_check(p_client_id bigint, p_role text,
-    out status integer, out response jsonb)
+-- The acting client, if it is registered, not revoked and one of p_roles:
+-- a client role ('operator', 'gateway', 'agency', 'admin'), 'approver' (an
+-- agency client that decides access requests) or an agency kind ('police',
+-- 'procuratorate', ...: an agency client of that kind).  status is null if
+-- so; else the 403 row to answer, p_refusal its message for a wrong role.
+create function api_client(p_client_id bigint, p_roles text[],
+    p_refusal text default 'this client''s role may not use this endpoint',
+    out client clients, out agency_id bigint, out agency_kind text,
+    out status integer, out code text, out response jsonb)
 language plpgsql stable set search_path = hotline, pg_temp as $$
-declare
-	v clients%rowtype;
 begin
-	select * into v from clients where id = p_client_id;
-	if not found then
-		status := 403;
-		response := api_error('client_unknown', null, 'this certificate is not registered');
-	elsif v.revoked_at is not null then
-		status := 403;
-		response := api_error('client_revoked', null, 'this certificate has been revoked');
-	elsif v.role <> p_role then
-		status := 403;
-		response := api_error('forbidden', null, 'this client''s role may not use this endpoint');
+	select * into client from clients k where k.id = p_client_id;
+	if client.id is null then
+		select * into status, code, response from api_fail(403, 'client_unknown', null,
+		    'this certificate is not registered');
+		return;
+	end if;
+	if client.revoked_at is not null then
+		select * into status, code, response from api_fail(403, 'client_revoked', null,
+		    'this certificate has been revoked');
+		return;
+	end if;
+	agency_id := client.agency_id;
+	select g.kind into agency_kind from agencies g where g.id = client.agency_id;
+	if not coalesce(client.role = any (p_roles) or agency_kind = any (p_roles)
+	    or (client.approver and 'approver' = any (p_roles)), false) then
+		select * into status, code, response from api_fail(403, 'forbidden', null, p_refusal);
 	end if;
 end $$;
 
--- Idempotency: status null to proceed; else 409, 422, or the stored reply.
-create function idem_begin(p_client_id bigint, p_key text, p_endpoint text,
-    p_hash bytea, out status integer, out response jsonb, out replayed boolean)
+-- The endpoint string stored with an Idempotency-Key: the route, then the
+-- path parameter after a colon ('calls', 'ack:<assignment>',
+-- 'events:<case number>', 'approve:<access request>', ...).  The one place
+-- these strings are made; a stored response is replayed only under the same
+-- string.  An access request's id is kept in lower case.
+create function mutation_endpoint(p_route text, p_target text)
+returns text language sql immutable as $$
+	select p_route || coalesce(':' || case when p_route in ('approve', 'deny')
+	    then lower(p_target) else p_target end, '')
+$$;
+
+-- The start of every API write: the acting client (api_client), then its
+-- Idempotency-Key under a transaction-scoped advisory lock.  status is null
+-- to proceed, with the client, its agency and kind, and the endpoint string
+-- for mutation_store; else the row to answer: 403, 409 (the key is in
+-- flight), 422 (the key was used for another request) or the stored
+-- response (replayed).
+create function mutation_begin(p_client_id bigint, p_roles text[], p_key text,
+    p_route text, p_target text, p_hash bytea,
+    p_refusal text default 'this client''s role may not use this endpoint',
+    out client clients, out agency_id bigint, out agency_kind text, out endpoint text,
+    out status integer, out code text, out response jsonb, out replayed boolean)
 language plpgsql set search_path = hotline, pg_temp as $$
 declare
+	a record;
 	v idempotency%rowtype;
 begin
 	replayed := false;
+	select * into a from api_client(p_client_id, p_roles, p_refusal);
+	client := a.client;
+	agency_id := a.agency_id;
+	agency_kind := a.agency_kind;
+	if a.status is not null then
+		select a.status, a.code, a.response into status, code, response;
+		return;
+	end if;
+	endpoint := mutation_endpoint(p_route, p_target);
 	if not pg_try_advisory_xact_lock(hashtextextended(p_client_id::text || ':' || p_key, 12355)) then
-		status := 409;
-		response := api_error('idempotency_in_flight', null,
+		select * into status, code, response from api_fail(409, 'idempotency_in_flight', null,
 		    'a request with this Idempotency-Key is still being processed');
 		return;
 	end if;
@@ -59,36 +110,55 @@ begin
 	if not found then
 		return;
 	end if;
-	if v.endpoint = p_endpoint and v.request_hash = p_hash then
+	if v.endpoint = endpoint and v.request_hash = p_hash then
 		status := v.status;
 		response := v.response;
 		replayed := true;
 	else
-		status := 422;
-		response := api_error('idempotency_key_reused', null,
+		select * into status, code, response from api_fail(422, 'idempotency_key_reused', null,
 		    'this Idempotency-Key was used for a different request');
 	end if;
 end $$;
 
--- Check a region code exists; an error body naming the field if not.
-create function check_region(p_code text, p_field text)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
-	select case when p_code is null or exists (select 1 from regions where code = p_code)
-	    then null else api_error('unknown_region', p_field, 'no such region code') end
+-- The end of every API write: its successful response stored under the
+-- client's Idempotency-Key (with the endpoint string of mutation_begin), and
+-- the row to answer with.
+create function mutation_store(p_client_id bigint, p_key text, p_endpoint text,
+    p_hash bytea, p_status integer, p_response jsonb)
+returns table (status integer, code text, response jsonb, replayed boolean)
+language sql set search_path = hotline, pg_temp as $$
+	insert into idempotency (client_id, key, endpoint, request_hash, status, response)
+	values (p_client_id, p_key, p_endpoint, p_hash, p_status, p_response);
+	select p_status, null::text, p_response, false
 $$;
 
--- Check a category and optional subcategory exist and belong together.
-create function check_category(p_category text, p_subcategory text, p_path text)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
-	select case
-	    when not exists (select 1 from categories where code = p_category)
-		then api_error('unknown_category', p_path || 'category', 'no such category')
-	    when p_subcategory is not null and not exists (select 1 from subcategories
-		where category = p_category and code = p_subcategory)
-		then api_error('unknown_category', p_path || 'subcategory',
-		    'no such subcategory in this category')
-	    end
-$$;
+-- Check a region code exists: status null if it does (or is null), else
+-- the 422 unknown_region row naming the field.
+create function check_region(p_code text, p_field text,
+    out status integer, out code text, out response jsonb)
+language plpgsql stable set search_path = hotline, pg_temp as $$
+begin
+	if p_code is not null and not exists (select 1 from regions r where r.code = p_code) then
+		select * into status, code, response from api_fail(422, 'unknown_region', p_field,
+		    'no such region code');
+	end if;
+end $$;
+
+-- Check a category and optional subcategory exist and belong together:
+-- status null if so, else the 422 unknown_category row naming the field.
+create function check_category(p_category text, p_subcategory text, p_path text,
+    out status integer, out code text, out response jsonb)
+language plpgsql stable set search_path = hotline, pg_temp as $$
+begin
+	if not exists (select 1 from categories k where k.code = p_category) then
+		select * into status, code, response from api_fail(422, 'unknown_category',
+		    p_path || 'category', 'no such category');
+	elsif p_subcategory is not null and not exists (select 1 from subcategories k
+	    where k.category = p_category and k.code = p_subcategory) then
+		select * into status, code, response from api_fail(422, 'unknown_category',
+		    p_path || 'subcategory', 'no such subcategory in this category');
+	end if;
+end $$;
 
 -- A sealed value as the daemon sends it (base64), or null.
 create function sealed_in(p text)
@@ -136,14 +206,6 @@ begin
 	    'source', p_source, 'risk_level', p_risk, 'categories', p_categories));
 end $$;
 
--- Record a successful response under its idempotency key.
-create function idem_store(p_client_id bigint, p_key text, p_endpoint text,
-    p_hash bytea, p_response jsonb, p_status integer default 201)
-returns void language sql set search_path = hotline, pg_temp as $$
-	insert into idempotency (client_id, key, endpoint, request_hash, status, response)
-	values (p_client_id, p_key, p_endpoint, p_hash, p_status, p_response)
-$$;
-
 -- An unguessable receipt id: 'R' and 20 base32 characters (100 random bits).
 create function receipt_new()
 returns text language plpgsql volatile set search_path = hotline, pg_temp as $$
@@ -163,50 +225,42 @@ end $$;
 -- POST /v1/calls: store a hotline call and, if it opened one, its case.
 create function intake_call(p_client_id bigint, p_idem_key text,
     p_request_hash bytea, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	chk record;
-	err jsonb;
+	m record;
 	oc jsonb := p_body->'open_case';
-	cat record;
 	v_case_id bigint;
 	v_case_number text;
 	v_call uuid;
 	v_call_id bigint;
 	v_earlier jsonb;
-	v_resp jsonb;
 begin
-	select * into chk from api_client_check(p_client_id, 'operator');
-	if chk.status is not null then
-		return query select chk.status, chk.response, false;
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, 'calls', p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
+	select * into m from mutation_begin(p_client_id, '{operator}', p_idem_key, 'calls', null,
+	    p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
 	if p_body ? 'topic' then
-		err := check_category(p_body#>>'{topic,category}', p_body#>>'{topic,subcategory}', 'topic.');
-		if err is not null then
-			return query select 422, err, false;
+		return query select c.*, false from check_category(p_body#>>'{topic,category}',
+		    p_body#>>'{topic,subcategory}', 'topic.') c where c.status is not null;
+		if found then
 			return;
 		end if;
 	end if;
 	if oc is not null then
-		for cat in select e.value, e.ordinality - 1 as i
-		    from jsonb_array_elements(oc->'categories') with ordinality e loop
-			err := check_category(cat.value->>'category', cat.value->>'subcategory',
-			    format('open_case.categories[%s].', cat.i));
-			if err is not null then
-				return query select 422, err, false;
-				return;
-			end if;
-		end loop;
-		err := check_region(oc#>>'{child,region_code}', 'open_case.child.region_code');
-		if err is not null then
-			return query select 422, err, false;
+		return query select c.*, false
+		    from jsonb_array_elements(oc->'categories') with ordinality e (value, n)
+		    cross join lateral check_category(e.value->>'category', e.value->>'subcategory',
+			format('open_case.categories[%s].', e.n - 1)) c
+		    where c.status is not null order by e.n limit 1;
+		if found then
+			return;
+		end if;
+		return query select c.*, false from check_region(oc#>>'{child,region_code}',
+		    'open_case.child.region_code') c where c.status is not null;
+		if found then
 			return;
 		end if;
 		select c.case_id, c.case_number into v_case_id, v_case_number
@@ -230,42 +284,37 @@ begin
 	returning id, call_id into v_call_id, v_call;
 	-- Keyed digests (005_protection.sql): a repeat caller, a known child.
 	v_earlier := identifiers_record(v_case_id, v_call_id, p_body->'$digests');
-	v_resp := jsonb_strip_nulls(jsonb_build_object('call_id', v_call,
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 201, jsonb_strip_nulls(jsonb_build_object('call_id', v_call,
 	    'received_at', api_ts(now()), 'case_number', v_case_number,
-	    'earlier_calls', v_earlier));
-	perform idem_store(p_client_id, p_idem_key, 'calls', p_request_hash, v_resp);
-	return query select 201, v_resp, false;
+	    'earlier_calls', v_earlier)));
 end $$;
 
 -- POST /v1/reports: store a mandatory report as a new case.
 create function intake_report(p_client_id bigint, p_idem_key text,
     p_request_hash bytea, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	chk record;
-	err jsonb;
+	m record;
 	v_sits smallint[];
 	v_risk smallint;
 	v_cats jsonb;
 	v_case record;
 	v_receipt text;
-	v_resp jsonb;
 begin
-	select * into chk from api_client_check(p_client_id, 'gateway');
-	if chk.status is not null then
-		return query select chk.status, chk.response, false;
+	select * into m from mutation_begin(p_client_id, '{gateway}', p_idem_key, 'reports', null,
+	    p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, 'reports', p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
-		return;
-	end if;
-	err := coalesce(check_region(p_body#>>'{institution,region_code}', 'institution.region_code'),
-	    check_region(p_body#>>'{child,region_code}', 'child.region_code'));
-	if err is not null then
-		return query select 422, err, false;
+	return query select c.*, false
+	    from (values (1, p_body#>>'{institution,region_code}', 'institution.region_code'),
+		(2, p_body#>>'{child,region_code}', 'child.region_code')) x (n, region, field)
+	    cross join lateral check_region(x.region, x.field) c
+	    where c.status is not null order by x.n limit 1;
+	if found then
 		return;
 	end if;
 	select array_agg(x::smallint order by x::smallint) into v_sits
@@ -291,10 +340,9 @@ begin
 	-- Routing (004_routing.sql) runs in this same transaction.
 	perform case_route(v_case.case_id, p_body#>>'{institution,type}', p_client_id);
 	perform identifiers_record(v_case.case_id, null, p_body->'$digests');
-	v_resp := jsonb_build_object('case_number', v_case.case_number, 'receipt_id', v_receipt,
-	    'risk_level', v_risk, 'received_at', api_ts(now()));
-	perform idem_store(p_client_id, p_idem_key, 'reports', p_request_hash, v_resp);
-	return query select 201, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 201, jsonb_build_object('case_number', v_case.case_number,
+	    'receipt_id', v_receipt, 'risk_level', v_risk, 'received_at', api_ts(now())));
 end $$;
 
 -- The client table, for the daemon's identity cache.
@@ -359,45 +407,25 @@ begin
 	end if;
 end $$;
 
--- Check a case's history chain: null if it holds, else the first event
--- (seq) whose hash does not match.  Administrators only.
-create function case_history_verify(p_case_number text)
-returns integer
-language plpgsql stable security definer set search_path = hotline, pg_temp as $$
-declare
-	e record;
-	v_prev bytea;
-	v_expect integer := 1;
-begin
-	for e in select x.* from case_events x join cases c on c.id = x.case_id
-	    where c.case_number = p_case_number order by x.seq loop
-		if e.seq <> v_expect or e.hash is distinct from case_event_hash(v_prev, e.case_id,
-		    e.seq, e.at, e.kind, e.actor, e.data) then
-			return v_expect;
-		end if;
-		v_prev := e.hash;
-		v_expect := v_expect + 1;
-	end loop;
-	return null;
-end $$;
-
 comment on function api_error(text, text, text) is 'An error body {"error":{code, field, message}} (field omitted when null).';
+comment on function api_fail(integer, text, text, text) is 'The row answering a refusal: status, error code and error body.';
 comment on function api_ts(timestamptz) is 'An instant as RFC 3339 in UTC, as every response shows it.';
-comment on function api_client_check(bigint, text) is 'Whether a client is registered, not revoked and of the role: status null if so, else the 403 row.';
-comment on function idem_begin(bigint, text, text, bytea) is 'Idempotency check under an advisory lock: status null to proceed, else 409, 422 or the stored response.';
-comment on function check_region(text, text) is 'Null if the region code exists (or is null), else a 422 unknown_region body naming the field.';
-comment on function check_category(text, text, text) is 'Null if the category (and subcategory, if given) exist and belong together, else a 422 unknown_category body.';
+comment on function api_client(bigint, text[], text) is 'The acting client if registered, not revoked and one of the roles (or approver, or an agency kind): status null if so, else the 403 row.';
+comment on function mutation_endpoint(text, text) is 'The endpoint string stored with an Idempotency-Key (route, and :target); the one place it is made.';
+comment on function mutation_begin(bigint, text[], text, text, text, bytea, text) is 'The start of every API write: the client check, then the Idempotency-Key under an advisory lock; status null to proceed, else 403, 409, 422 or the stored response.';
+comment on function mutation_store(bigint, text, text, bytea, integer, jsonb) is 'The end of every API write: stores the successful response under the Idempotency-Key and returns the row to answer.';
+comment on function check_region(text, text) is 'Status null if the region code exists (or is null), else the 422 unknown_region row naming the field.';
+comment on function check_category(text, text, text) is 'Status null if the category (and subcategory, if given) exist and belong together, else the 422 unknown_category row.';
 comment on function sealed_in(text) is 'A sealed personal value from the daemon''s base64 text (null stays null).';
+comment on function uuid_or_null(text) is 'A UUID given as text, or null if it is not one (a lookup by public id that never raises).';
 comment on function case_create(text, text, smallint, bigint, text, jsonb, jsonb, jsonb) is 'Creates a case with its child (sealed), categories, wrapped data key and first history event; returns its id and number.';
-comment on function idem_store(bigint, text, text, bytea, jsonb, integer) is 'Stores a successful response under its client and idempotency key.';
 comment on function receipt_new() is 'A new unguessable receipt id: R and 20 base32 characters (100 random bits).';
-comment on function intake_call(bigint, text, bytea, jsonb) is 'API POST /v1/calls: stores a call (and the case it opened); returns (status, response, replayed), never raises for expected errors.';
-comment on function intake_report(bigint, text, bytea, jsonb) is 'API POST /v1/reports: stores a mandatory report as a new case; returns (status, response, replayed), never raises for expected errors.';
+comment on function intake_call(bigint, text, bytea, jsonb) is 'API POST /v1/calls: stores a call (and the case it opened); returns (status, code, response, replayed), never raises for expected errors.';
+comment on function intake_report(bigint, text, bytea, jsonb) is 'API POST /v1/reports: stores a mandatory report as a new case; returns (status, code, response, replayed), never raises for expected errors.';
 comment on function client_list() is 'API: every client (id, name, role, agency, fingerprint, revoked) for the daemon''s identity cache.';
 comment on function idempotency_expire(interval) is 'API: deletes idempotency records older than the interval (at least 7 days); returns how many.';
 comment on function client_upsert(text, text, text, text, boolean) is 'Admin: registers or re-keys a client certificate by client name (approver: may approve its agency''s access requests); returns the client id.';
 comment on function client_revoke(text) is 'Admin: revokes a client by name; its certificate is refused from then on.';
-comment on function case_history_verify(text) is 'Admin: null if the case history''s hash chain holds, else the first seq that does not.';
 
 revoke execute on all functions in schema hotline from public;
 grant execute on function intake_call(bigint, text, bytea, jsonb),

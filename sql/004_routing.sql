@@ -424,6 +424,14 @@ language sql security definer set search_path = hotline, pg_temp as $$
 	select exists (select 1 from x)
 $$;
 
+-- The categories of a case, as every view of it shows them.
+create function case_categories_json(p_case_id bigint)
+returns jsonb language sql stable as $$
+	select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
+	    'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
+	from case_categories k where k.case_id = p_case_id
+$$;
+
 -- An assignment as its agency sees it in the queue.
 create function assignment_json(p_id bigint)
 returns jsonb language sql stable as $$
@@ -432,9 +440,7 @@ returns jsonb language sql stable as $$
 	    'state', a.state, 'risk_level', c.risk_level, 'region_code', c.region_code,
 	    'escalation_level', a.escalation_level, 'created_at', api_ts(a.created_at),
 	    'agency', g.code,
-	    'categories', (select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
-		'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
-		from case_categories k where k.case_id = c.id),
+	    'categories', case_categories_json(c.id),
 	    'clocks', (select coalesce(jsonb_agg(jsonb_build_object('kind', k.kind,
 		'due_at', api_ts(k.due_at), 'status', case when k.stopped_at is not null then 'stopped'
 		    when k.fired_at is not null then 'missed' when k.warned_at is not null then 'warning'
@@ -444,57 +450,19 @@ returns jsonb language sql stable as $$
 	where a.id = p_id
 $$;
 
--- The acting agency client, or an error row.
-create function agency_client(p_client_id bigint, out agency_id bigint, out kind text,
-    out status integer, out response jsonb)
-language plpgsql stable as $$
-declare
-	v clients%rowtype;
-begin
-	select * into v from clients where id = p_client_id and revoked_at is null;
-	if v.id is null or v.role <> 'agency' then
-		status := 403;
-		response := api_error('forbidden', null, 'only an agency may use this endpoint');
-		return;
-	end if;
-	agency_id := v.agency_id;
-	select a.kind into kind from agencies a where a.id = v.agency_id;
-end $$;
-
--- The start of every agency mutation: the acting agency, then its
--- Idempotency-Key.  status is null to proceed; else the row to answer.
-create function agency_begin(p_client_id bigint, p_idem_key text, p_endpoint text,
-    p_hash bytea, out agency_id bigint, out kind text, out status integer,
-    out response jsonb, out replayed boolean)
-language plpgsql as $$
-declare
-	chk record;
-begin
-	replayed := false;
-	select a.agency_id, a.kind, a.status, a.response into agency_id, kind, status, response
-	    from agency_client(p_client_id) a;
-	if status is not null then
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, p_endpoint, p_hash);
-	status := chk.status;
-	response := chk.response;
-	replayed := coalesce(chk.replayed, false);
-end $$;
-
 -- GET /v1/queue: the agency's open work, most urgent first.
 create function queue_list(p_client_id bigint, p_state text, p_limit integer)
-returns table (status integer, response jsonb)
+returns table (status integer, code text, response jsonb)
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
 declare
 	ac record;
 begin
-	select * into ac from agency_client(p_client_id);
+	select * into ac from api_client(p_client_id, '{agency}', 'only an agency may use this endpoint');
 	if ac.status is not null then
-		return query select ac.status, ac.response;
+		return query select ac.status, ac.code, ac.response;
 		return;
 	end if;
-	return query select 200, jsonb_build_object('assignments', coalesce(jsonb_agg(
+	return query select 200, null::text, jsonb_build_object('assignments', coalesce(jsonb_agg(
 	    assignment_json(q.id) order by q.risk_level, q.next_due nulls last, q.id), '[]'))
 	from (select a.id, c.risk_level, (select min(k.due_at) from clocks k where k.assignment_id = a.id
 		and k.stopped_at is null and k.fired_at is null) as next_due
@@ -516,22 +484,23 @@ $$;
 -- POST /v1/assignments/{id}/ack: acknowledge receipt (stops that clock only).
 create function assignment_ack(p_client_id bigint, p_idem_key text, p_request_hash bytea,
     p_assignment text)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	ac record;
+	m record;
 	v_id bigint;
 	a assignments%rowtype;
 	v_resp jsonb;
 begin
-	select * into ac from agency_begin(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash);
-	if ac.status is not null then
-		return query select ac.status, ac.response, ac.replayed;
+	select * into m from mutation_begin(p_client_id, '{agency}', p_idem_key, 'ack', p_assignment,
+	    p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
-	v_id := own_assignment(ac.agency_id, p_assignment);
+	v_id := own_assignment(m.agency_id, p_assignment);
 	if v_id is null then
-		return query select 404, api_error('not_found', null, 'no such assignment'), false;
+		return query select *, false from api_fail(404, 'not_found', null, 'no such assignment');
 		return;
 	end if;
 	select * into a from assignments where id = v_id for update;
@@ -541,13 +510,13 @@ begin
 		perform case_event(a.case_id, 'acknowledged', p_client_id,
 		    jsonb_build_object('assignment', a.assignment_id));
 	elsif a.state not in ('acknowledged', 'accepted', 'case_opened', 'prosecution') then
-		return query select 409, api_error('invalid_transition', null,
-		    'this assignment can no longer be acknowledged'), false;
+		return query select *, false from api_fail(409, 'invalid_transition', null,
+		    'this assignment can no longer be acknowledged');
 		return;
 	end if;
 	v_resp := assignment_json(v_id);
-	perform idem_store(p_client_id, p_idem_key, 'ack:' || p_assignment, p_request_hash, v_resp, 200);
-	return query select 200, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 200, v_resp);
 end $$;
 
 -- The transitions an outcome may make, from which states.
@@ -567,10 +536,10 @@ $$;
 -- procuratorate's supervision record.
 create function case_post_event(p_client_id bigint, p_idem_key text, p_request_hash bytea,
     p_case_number text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	ac record;
+	m record;
 	c cases%rowtype;
 	a assignments%rowtype;
 	v_type text := p_body->>'type';
@@ -580,32 +549,32 @@ declare
 	v_resp jsonb;
 	v_data jsonb;
 begin
-	select * into ac from agency_begin(p_client_id, p_idem_key, 'events:' || p_case_number,
-	    p_request_hash);
-	if ac.status is not null then
-		return query select ac.status, ac.response, ac.replayed;
+	select * into m from mutation_begin(p_client_id, '{agency}', p_idem_key, 'events',
+	    p_case_number, p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
 	select * into c from cases where case_number = p_case_number;
 	-- The agency's own live assignment on this case, primary first.
-	select * into a from assignments x where x.case_id = c.id and x.agency_id = ac.agency_id
+	select * into a from assignments x where x.case_id = c.id and x.agency_id = m.agency_id
 	    order by (x.state in ('transferred', 'closed')), (x.role <> 'primary'), x.id limit 1
 	    for update;
 	if c.id is null or a.id is null then
-		return query select 404, api_error('not_found', null, 'no such case'), false;
+		return query select *, false from api_fail(404, 'not_found', null, 'no such case');
 		return;
 	end if;
 	v_data := jsonb_build_object('assignment', a.assignment_id, 'type', v_type);
 	if v_type = 'outcome' then
 		if a.role <> 'primary' then
-			return query select 403, api_error('forbidden', 'type',
-			    'only the primary assignee records outcomes'), false;
+			return query select *, false from api_fail(403, 'forbidden', 'type',
+			    'only the primary assignee records outcomes');
 			return;
 		end if;
-		if not outcome_allowed(a.state, v_outcome, ac.kind) then
-			return query select 409, api_error('invalid_transition', 'outcome',
+		if not outcome_allowed(a.state, v_outcome, m.agency_kind) then
+			return query select *, false from api_fail(409, 'invalid_transition', 'outcome',
 			    format('outcome %s is not allowed from state %s for this agency',
-			    v_outcome, a.state)), false;
+			    v_outcome, a.state));
 			return;
 		end if;
 		update assignments set state = v_outcome,
@@ -625,17 +594,17 @@ begin
 		v_data := v_data || jsonb_strip_nulls(jsonb_build_object('outcome', v_outcome,
 		    'police_case_number', p_body->>'police_case_number'));
 	elsif v_type = 'feedback' then
-		if ac.kind <> 'police' or a.role <> 'primary' then
-			return query select 403, api_error('forbidden', 'type',
-			    'feedback to the reporter is given by the primary police assignee'), false;
+		if m.agency_kind <> 'police' or a.role <> 'primary' then
+			return query select *, false from api_fail(403, 'forbidden', 'type',
+			    'feedback to the reporter is given by the primary police assignee');
 			return;
 		end if;
 		perform clock_stop(a.id, 'feedback');
 		perform clock_stop(a.id, 'decline_notice');
 	elsif v_type = 'supervision' then
-		if ac.kind <> 'procuratorate' then
-			return query select 403, api_error('forbidden', 'type',
-			    'supervision records are the procuratorate''s'), false;
+		if m.agency_kind <> 'procuratorate' then
+			return query select *, false from api_fail(403, 'forbidden', 'type',
+			    'supervision records are the procuratorate''s');
 			return;
 		end if;
 		v_data := v_data || jsonb_build_object('supervision', p_body->>'supervision');
@@ -653,49 +622,49 @@ begin
 	end if;
 	v_resp := jsonb_build_object('case_number', c.case_number, 'seq', v_seq,
 	    'assignment', assignment_json(a.id));
-	perform idem_store(p_client_id, p_idem_key, 'events:' || p_case_number, p_request_hash, v_resp);
-	return query select 201, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 201, v_resp);
 end $$;
 
 -- POST /v1/assignments/{id}/transfer: hand the work to another agency.
 create function assignment_transfer(p_client_id bigint, p_idem_key text,
     p_request_hash bytea, p_assignment text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	ac record;
+	m record;
 	v_id bigint;
 	a assignments%rowtype;
 	v_target bigint;
 	v_new bigint;
 	v_resp jsonb;
 begin
-	select * into ac from agency_begin(p_client_id, p_idem_key, 'transfer:' || p_assignment,
-	    p_request_hash);
-	if ac.status is not null then
-		return query select ac.status, ac.response, ac.replayed;
+	select * into m from mutation_begin(p_client_id, '{agency}', p_idem_key, 'transfer',
+	    p_assignment, p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
-	v_id := own_assignment(ac.agency_id, p_assignment);
+	v_id := own_assignment(m.agency_id, p_assignment);
 	if v_id is null then
-		return query select 404, api_error('not_found', null, 'no such assignment'), false;
+		return query select *, false from api_fail(404, 'not_found', null, 'no such assignment');
 		return;
 	end if;
-	select id into v_target from agencies where code = p_body->>'target_agency';
+	select g.id into v_target from agencies g where g.code = p_body->>'target_agency';
 	if v_target is null then
-		return query select 422, api_error('unknown_agency', 'target_agency', 'no such agency'),
-		    false;
+		return query select *, false from api_fail(422, 'unknown_agency', 'target_agency',
+		    'no such agency');
 		return;
 	end if;
-	if v_target = ac.agency_id then
-		return query select 422, api_error('invalid_value', 'target_agency',
-		    'an assignment cannot be transferred to its own agency'), false;
+	if v_target = m.agency_id then
+		return query select *, false from api_fail(422, 'invalid_value', 'target_agency',
+		    'an assignment cannot be transferred to its own agency');
 		return;
 	end if;
 	select * into a from assignments where id = v_id for update;
 	if a.state not in ('open', 'acknowledged', 'accepted') then
-		return query select 409, api_error('invalid_transition', null,
-		    'this assignment can no longer be transferred'), false;
+		return query select *, false from api_fail(409, 'invalid_transition', null,
+		    'this assignment can no longer be transferred');
 		return;
 	end if;
 	update assignments set state = 'transferred' where id = v_id;
@@ -706,35 +675,9 @@ begin
 	    'from', a.assignment_id, 'to', (select assignment_id from assignments where id = v_new),
 	    'agency', p_body->>'target_agency'), sealed_in(p_body->>'reason'));
 	v_resp := jsonb_build_object('transferred', assignment_json(v_id), 'new', assignment_json(v_new));
-	perform idem_store(p_client_id, p_idem_key, 'transfer:' || p_assignment, p_request_hash, v_resp);
-	return query select 201, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 201, v_resp);
 end $$;
-
--- GET /v1/reports/{receipt}/status: the milestones a reporter may see.
-create function report_status(p_client_id bigint, p_receipt text)
-returns jsonb
-language sql stable security definer set search_path = hotline, pg_temp as $$
-	select jsonb_build_object('receipt_id', r.receipt_id, 'milestones', (
-	    select jsonb_agg(m order by m->>'at', m->>'milestone') from (
-		select jsonb_build_object('milestone', 'received', 'at', api_ts(c.created_at)) m
-		union all
-		select jsonb_build_object('milestone', 'accepted', 'at', api_ts(min(e.at)))
-		from case_events e where e.case_id = c.id and e.kind = 'outcome'
-		    and e.data->>'outcome' in ('accepted', 'case_opened')
-		having count(*) > 0
-		union all
-		select jsonb_build_object('milestone', 'case_opened', 'at', api_ts(min(e.at)))
-		from case_events e where e.case_id = c.id and e.kind = 'outcome'
-		    and e.data->>'outcome' = 'case_opened'
-		having count(*) > 0
-		union all
-		select jsonb_build_object('milestone', 'feedback_given', 'at', api_ts(min(e.at)))
-		from case_events e where e.case_id = c.id and e.kind = 'feedback'
-		having count(*) > 0) x))
-	from reports r join cases c on c.id = r.case_id
-	where r.receipt_id = p_receipt and r.client_id = p_client_id
-	    and exists (select 1 from clients where id = p_client_id and revoked_at is null)
-$$;
 
 -- The region prefix an agency oversees (320100 -> 3201, 320000 -> 32).
 create function region_prefix(p_code text)
@@ -746,20 +689,20 @@ $$;
 -- GET /v1/supervision/overdue: every overdue or escalated assignment in the
 -- procuratorate's region, across agencies.
 create function supervision_overdue(p_client_id bigint)
-returns table (status integer, response jsonb)
+returns table (status integer, code text, response jsonb)
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
 declare
 	ac record;
 	v_prefix text;
 begin
-	select * into ac from agency_client(p_client_id);
-	if ac.status is not null or ac.kind <> 'procuratorate' then
-		return query select 403, api_error('forbidden', null,
-		    'only a procuratorate may see the supervision list');
+	select * into ac from api_client(p_client_id, '{procuratorate}',
+	    'only a procuratorate may see the supervision list');
+	if ac.status is not null then
+		return query select ac.status, ac.code, ac.response;
 		return;
 	end if;
 	select region_prefix(region_code) into v_prefix from agencies where id = ac.agency_id;
-	return query select 200, jsonb_build_object('assignments', coalesce(jsonb_agg(
+	return query select 200, null::text, jsonb_build_object('assignments', coalesce(jsonb_agg(
 	    assignment_json(a.id) order by a.id), '[]'))
 	from assignments a join cases c on c.id = a.case_id
 	where c.region_code like v_prefix || '%'
@@ -779,13 +722,43 @@ language sql stable security definer set search_path = hotline, pg_temp as $$
 		and set_aside_at is null))
 $$;
 
+comment on table routing_rules is 'Which agency kind gets which categories, at which risk levels, regions and reporting institutions, in which role.';
+comment on table deadlines is 'The service clocks of a primary assignment by risk level: acknowledge, first action, resolve.';
+comment on table statutory_clocks is 'The statutory clocks an agency''s outcome starts (feedback to the reporter, decline notice).';
+comment on table settings is 'Settings that are data (warning share of a clock, retention, access-request hours, ...).';
+comment on table assignments is 'An agency''s piece of work on a case: its role, state and escalation level.';
+comment on table clocks is 'Every clock of an assignment as a row with its warning and due times; set aside (with its SQLSTATE) when its handling fails on its own.';
+
+comment on function agency_for(text, text) is 'The agency of a kind for a region: the region''s own, else the nearest ancestor''s.';
+comment on function route_plan(jsonb, smallint, text, text) is 'Routing as a pure function of a case''s facts and the rule tables: the agencies and roles it must reach.';
+comment on function case_event(bigint, text, bigint, jsonb, sealed) is 'Appends an event (and its sealed note) to a case''s history; returns its seq.';
+comment on function clock_start(bigint, text, interval) is 'Starts a clock on an assignment (warning at the configured share); notifies the daemons when it is the earliest.';
+comment on function clock_stop(bigint, text) is 'Stops a kind of clock (or every clock with null) on an assignment.';
+comment on function assignment_create(bigint, bigint, text, integer, bigint, bigint, bigint) is 'Creates an assignment with its service clocks (primary only) and its history event; notifies the queues.';
+comment on function case_route(bigint, text, bigint) is 'Routes a new case: one assignment per agency of its route plan.';
+comment on function escalation_target(bigint) is 'The next agency up an escalation chain: parent, coordination office, then the procuratorate''s supervision.';
+comment on function clock_handle(clocks) is 'Handles one claimed clock: a warning, or the deadline missed with one escalation per assignment.';
+comment on function escalate_due(integer) is 'API: applies at most p_limit due clocks (missed deadlines, then warnings), SKIP LOCKED; returns how many and the next due time.';
+comment on function clock_due_ids(integer) is 'API: the clocks escalate_due would take next, for the daemon to bisect a failing batch.';
+comment on function escalate_clocks(bigint[]) is 'API: applies the given clocks if they still need attention; returns how many and the next due time.';
+comment on function clock_set_aside(bigint, text) is 'API: sets aside a clock whose handling fails on its own, with the SQLSTATE.';
+comment on function case_categories_json(bigint) is 'The categories of a case as every view of it shows them, in order.';
+comment on function assignment_json(bigint) is 'An assignment as its agency sees it in the queue.';
+comment on function queue_list(bigint, text, integer) is 'API GET /v1/queue: the agency''s open work, most urgent first; returns (status, code, response).';
+comment on function own_assignment(bigint, text) is 'The assignment of this agency by its public id (null if not its own).';
+comment on function assignment_ack(bigint, text, bytea, text) is 'API POST /v1/assignments/{id}/ack; returns (status, code, response, replayed).';
+comment on function outcome_allowed(text, text, text) is 'Whether an outcome may be recorded from a state by an agency of this kind.';
+comment on function case_post_event(bigint, text, bytea, text, jsonb) is 'API POST /v1/cases/{n}/events: a note, an outcome, feedback or a supervision record; returns (status, code, response, replayed).';
+comment on function assignment_transfer(bigint, text, bytea, text, jsonb) is 'API POST /v1/assignments/{id}/transfer; returns (status, code, response, replayed).';
+comment on function region_prefix(text) is 'The region prefix an agency oversees (320100 -> 3201, 320000 -> 32).';
+comment on function supervision_overdue(bigint) is 'API GET /v1/supervision/overdue: overdue or escalated assignments in the procuratorate''s region; returns (status, code, response).';
+comment on function clock_next_due() is 'API: the earliest moment a clock needs attention (two index lookups).';
+
 revoke execute on all functions in schema hotline from public;
-grant execute on function intake_call(bigint, text, bytea, jsonb),
-    intake_report(bigint, text, bytea, jsonb), client_list(),
-    idempotency_expire(interval), queue_list(bigint, text, integer),
+grant execute on function queue_list(bigint, text, integer),
     assignment_ack(bigint, text, bytea, text),
     case_post_event(bigint, text, bytea, text, jsonb),
-    assignment_transfer(bigint, text, bytea, text, jsonb), report_status(bigint, text),
+    assignment_transfer(bigint, text, bytea, text, jsonb),
     supervision_overdue(bigint), escalate_due(integer), clock_next_due(),
     clock_due_ids(integer), escalate_clocks(bigint[]), clock_set_aside(bigint, text) to hotlined;
 

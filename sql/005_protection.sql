@@ -1,7 +1,8 @@
--- Child-data protection: who may see which rows (row-level security), the
--- case view with its redactions, access requests and their approval, the
--- access log, keyed digests for linking, data-key rotation, audit of the
--- history chains, retention and purge (crypto-shredding).
+-- Child-data protection: who may see which rows (row-level security), what
+-- a client may see of a case (case_access_level; the view itself is in
+-- 006_views.sql), access requests and their approval, the access log, keyed
+-- digests for linking, data-key rotation, audit of the history chains,
+-- retention and purge (crypto-shredding).
 set role hotline_owner;
 set search_path = hotline, pg_temp;
 
@@ -230,148 +231,12 @@ begin
 	reporter := level = 'full' and agency_kind in ('police', 'procuratorate');
 end $$;
 
--- A sealed value for the daemon to open: {"$enc": base64, "f": field}.
--- The field name comes from here, never from the data, so a value moved
--- to another column fails to open.
-create function sealed_out(p sealed, p_field text)
+-- A case's wrapped data key as the daemon takes it: {"uid", "kid", "wrapped"}.
+create function case_data_key(c cases)
 returns jsonb language sql immutable as $$
-	select case when p is null then null
-	    else jsonb_build_object('$enc', translate(encode(p, 'base64'), E'\n', ''), 'f', p_field) end
+	select jsonb_build_object('uid', c.dek_uid, 'kid', c.dek_kid,
+	    'wrapped', translate(encode(c.dek_wrapped, 'base64'), E'\n', ''))
 $$;
-
--- The marker standing for personal data the viewer may not see.
-create function withheld()
-returns jsonb language sql immutable as $$ select '{"withheld": true}'::jsonb $$;
-
--- GET /v1/cases/{n}: the case as this client may see it, or null (404).
--- Personal fields come sealed with the case's wrapped data key ("$key"); the
--- daemon opens them.  A read that includes personal data is written to the
--- access log in this same transaction: no log row, no data.
-create function case_view(p_client_id bigint, p_case_number text)
-returns jsonb
-language plpgsql security definer set search_path = hotline, pg_temp as $$
-declare
-	v_client clients%rowtype;
-	c cases%rowtype;
-	acc record;
-	v jsonb;
-	v_full boolean;
-	v_purged boolean;
-	r reports%rowtype;
-begin
-	select * into v_client from clients where id = p_client_id and revoked_at is null;
-	select * into c from cases where case_number = p_case_number;
-	if v_client.id is null or c.id is null then
-		return null;
-	end if;
-	select * into acc from case_access_level(v_client, c);
-	if acc.level is null then
-		return null;
-	end if;
-	v_purged := c.purged_at is not null;
-	v_full := acc.level = 'full' and not v_purged;
-	v := jsonb_build_object(
-	    'case_number', c.case_number,
-	    'source', c.source,
-	    'status', c.status,
-	    'risk_level', c.risk_level,
-	    'region_code', c.region_code,
-	    'created_at', api_ts(c.created_at),
-	    'access', case when v_purged then 'purged' else acc.level end,
-	    'categories', (select coalesce(jsonb_agg(jsonb_build_object('category', k.category,
-		'subcategory', k.subcategory) order by k.category, k.subcategory), '[]')
-		from case_categories k where k.case_id = c.id),
-	    'history', (select coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('seq', e.seq,
-		'at', api_ts(e.at), 'kind', e.kind, 'actor', e.actor, 'assignment', e.data->'assignment',
-		'agency', e.data->'agency', 'clock', e.data->'clock', 'outcome', e.data->'outcome',
-		'from', e.data->'from', 'to', e.data->'to', 'role', e.data->'role',
-		'level', e.data->'level', 'access_request', e.data->'access_request',
-		'note', case when n.case_id is null then null
-		    when v_full then sealed_out(n.text, 'note')
-		    when v_purged then '{"purged": true}'::jsonb else withheld() end))
-		order by e.seq), '[]')
-		from case_events e left join case_notes n on n.case_id = e.case_id and n.seq = e.seq
-		where e.case_id = c.id),
-	    'assignments', (select coalesce(jsonb_agg(assignment_json(a.id) order by a.id), '[]')
-		from assignments a where a.case_id = c.id));
-	if c.closed_at is not null then
-		v := v || jsonb_build_object('closed_at', api_ts(c.closed_at));
-	end if;
-	if v_purged then
-		v := v || jsonb_build_object('purged_at', api_ts(c.purged_at),
-		    'narrative', '{"purged": true}'::jsonb,
-		    'child', (select jsonb_strip_nulls(jsonb_build_object('purged', true,
-			'gender', h.gender, 'age', h.age, 'region_code', h.region_code))
-			from children h where h.case_id = c.id));
-	elsif not v_full then
-		v := v || jsonb_build_object('narrative', withheld(),
-		    'child', (select jsonb_strip_nulls(jsonb_build_object('withheld', true,
-			'gender', h.gender, 'age', h.age, 'region_code', h.region_code))
-			from children h where h.case_id = c.id));
-	else
-		v := v || jsonb_build_object(
-		    '$key', jsonb_build_object('uid', c.dek_uid, 'kid', c.dek_kid,
-			'wrapped', translate(encode(c.dek_wrapped, 'base64'), E'\n', '')),
-		    'narrative', sealed_out(c.narrative, 'case.narrative'),
-		    'child', (select jsonb_strip_nulls(jsonb_build_object(
-			'name', sealed_out(h.name, 'child.name'), 'gender', h.gender, 'age', h.age,
-			'birth_date', sealed_out(h.birth_date, 'child.birth_date'),
-			'id_number', sealed_out(h.id_number, 'child.id_number'),
-			'phone', sealed_out(h.phone, 'child.phone'),
-			'school', sealed_out(h.school, 'child.school'),
-			'address', sealed_out(h.address, 'child.address'),
-			'region_code', h.region_code))
-			from children h where h.case_id = c.id),
-		    -- Other cases about the same child (same keyed digest) this
-		    -- client may see.
-		    'related_cases', (select coalesce(jsonb_agg(jsonb_build_object(
-			'case_number', o.case_number, 'source', o.source, 'status', o.status,
-			'created_at', api_ts(o.created_at), 'matched', m.kinds)
-			order by o.created_at), '[]')
-			from (select i2.case_id, jsonb_agg(distinct i2.kind) as kinds
-			    from identifiers i1 join identifiers i2 on i2.kind = i1.kind
-				and i2.digest = i1.digest and i2.case_id <> c.id
-			    where i1.case_id = c.id group by i2.case_id) m
-			join cases o on o.id = m.case_id
-			where (case_access_level(v_client, o)).level is not null));
-		insert into access_log (case_id, client_id, agency_id, basis, access_request, reporter)
-		values (c.id, v_client.id, v_client.agency_id, acc.basis, acc.request,
-		    acc.reporter and c.source = 'report');
-	end if;
-	if c.source = 'report' then
-		select * into r from reports where case_id = c.id;
-		v := v || jsonb_build_object('report', jsonb_strip_nulls(jsonb_build_object(
-		    'receipt_id', r.receipt_id,
-		    'reporter', case when v_full and acc.reporter then jsonb_strip_nulls(jsonb_build_object(
-			'name', sealed_out(r.reporter_name, 'reporter.name'),
-			'phone', sealed_out(r.reporter_phone, 'reporter.phone'),
-			'id_number', sealed_out(r.reporter_id_number, 'reporter.id_number'),
-			'profession', r.reporter_profession))
-			when v_purged then '{"purged": true}'::jsonb else withheld() end,
-		    'institution', jsonb_strip_nulls(jsonb_build_object(
-			'name', case when v_full then sealed_out(r.institution_name, 'institution.name') end,
-			'withheld', case when not v_full and not v_purged then true end,
-			'type', r.institution_type, 'region_code', r.institution_region)),
-		    'situations', to_jsonb(r.situations), 'suspected', r.suspected,
-		    'discovered_at', api_ts(r.discovered_at), 'reported_at', api_ts(r.reported_at),
-		    'immediate_danger', r.immediate_danger,
-		    'actions_taken', case when v_full then sealed_out(r.actions_taken, 'report.actions_taken')
-			when v_purged then '{"purged": true}'::jsonb
-			when r.actions_taken is null then null else withheld() end)));
-	else
-		v := v || jsonb_build_object('calls', (select coalesce(jsonb_agg(jsonb_strip_nulls(
-		    jsonb_build_object('call_id', k.call_id, 'started_at', api_ts(k.started_at),
-		    'ended_at', api_ts(k.ended_at), 'caller_type', k.caller_type,
-		    'disposition', k.disposition,
-		    'caller_phone', case when v_full then sealed_out(k.caller_phone, 'call.caller_phone') end,
-		    'summary', case when v_full then sealed_out(k.summary, 'call.summary')
-			when v_purged then '{"purged": true}'::jsonb
-			when k.summary is null then null else withheld() end))
-		    order by k.id), '[]')
-		    from calls k where k.case_id = c.id));
-	end if;
-	return v;
-end $$;
 
 -- The wrapped data key of a case the agency client works on (to seal a note
 -- or a reason before posting it): {"uid", "kid", "wrapped"}, {"purged": true},
@@ -383,7 +248,7 @@ declare
 	ac record;
 	c cases%rowtype;
 begin
-	select * into ac from agency_client(p_client_id);
+	select * into ac from api_client(p_client_id, '{agency}');
 	if ac.status is not null then
 		return null;
 	end if;
@@ -401,8 +266,7 @@ begin
 	if c.purged_at is not null then
 		return '{"purged": true}'::jsonb;
 	end if;
-	return jsonb_build_object('uid', c.dek_uid, 'kid', c.dek_kid,
-	    'wrapped', translate(encode(c.dek_wrapped, 'base64'), E'\n', ''));
+	return case_data_key(c);
 end $$;
 
 -- An access request as the API shows it.
@@ -423,11 +287,10 @@ $$;
 -- see the personal data, stating why and for how long.
 create function access_request_create(p_client_id bigint, p_idem_key text, p_request_hash bytea,
     p_case_number text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	ac record;
-	v_client clients%rowtype;
+	m record;
 	c cases%rowtype;
 	acc record;
 	v_hours integer;
@@ -435,86 +298,79 @@ declare
 	v_id bigint;
 	v_resp jsonb;
 begin
-	select * into ac from agency_begin(p_client_id, p_idem_key, 'access:' || p_case_number,
-	    p_request_hash);
-	if ac.status is not null then
-		return query select ac.status, ac.response, ac.replayed;
+	select * into m from mutation_begin(p_client_id, '{agency}', p_idem_key, 'access',
+	    p_case_number, p_request_hash);
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
-	select * into v_client from clients where id = p_client_id;
 	select * into c from cases where case_number = p_case_number for update;
 	if c.id is not null then
-		select * into acc from case_access_level(v_client, c);
+		select * into acc from case_access_level(m.client, c);
 	end if;
 	if c.id is null or acc.level is null then
-		return query select 404, api_error('not_found', null, 'no such case'), false;
+		return query select *, false from api_fail(404, 'not_found', null, 'no such case');
 		return;
 	end if;
 	if c.purged_at is not null then
-		return query select 409, api_error('case_purged', null,
-		    'this case''s personal data has been purged'), false;
+		return query select *, false from api_fail(409, 'case_purged', null,
+		    'this case''s personal data has been purged');
 		return;
 	end if;
 	if acc.level = 'full' then
-		return query select 409, api_error('access_not_needed', null,
-		    'this agency already sees this case''s personal data'), false;
+		return query select *, false from api_fail(409, 'access_not_needed', null,
+		    'this agency already sees this case''s personal data');
 		return;
 	end if;
 	v_hours := coalesce((p_body->>'hours')::integer,
 	    (select value::integer from settings where name = 'access_hours_default'));
 	if v_hours > v_max then
-		return query select 422, api_error('out_of_range', 'hours',
-		    format('must be at most %s', v_max)), false;
+		return query select *, false from api_fail(422, 'out_of_range', 'hours',
+		    format('must be at most %s', v_max));
 		return;
 	end if;
 	insert into access_requests (case_id, agency_id, requested_by, purpose, hours)
-	    values (c.id, ac.agency_id, p_client_id, p_body->>'purpose', v_hours)
+	    values (c.id, m.agency_id, p_client_id, p_body->>'purpose', v_hours)
 	    returning id into v_id;
 	perform case_event(c.id, 'access_requested', p_client_id, jsonb_build_object(
 	    'access_request', (select request_id from access_requests where id = v_id),
-	    'agency', (select code from agencies where id = ac.agency_id)));
+	    'agency', (select g.code from agencies g where g.id = m.agency_id)));
 	v_resp := jsonb_build_object('access_request', access_request_json(v_id));
-	perform idem_store(p_client_id, p_idem_key, 'access:' || p_case_number, p_request_hash, v_resp);
-	return query select 201, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 201, v_resp);
 end $$;
 
 -- POST /v1/access-requests/{id}/approve or /deny: an approver of the
 -- requesting agency (not the requester) or an administrator decides.
 create function access_request_decide(p_client_id bigint, p_idem_key text, p_request_hash bytea,
     p_request text, p_decision text)
-returns table (status integer, response jsonb, replayed boolean)
+returns table (status integer, code text, response jsonb, replayed boolean)
 language plpgsql security definer set search_path = hotline, pg_temp as $$
 declare
-	v_client clients%rowtype;
-	chk record;
+	m record;
 	q access_requests%rowtype;
 	v_resp jsonb;
-	v_endpoint text := p_decision || ':' || lower(p_request);
 begin
-	select * into v_client from clients where id = p_client_id and revoked_at is null;
-	if v_client.id is null or not (v_client.role = 'admin' or v_client.approver) then
-		return query select 403, api_error('forbidden', null,
-		    'only an approver of the agency or an administrator decides access requests'), false;
-		return;
-	end if;
-	select * into chk from idem_begin(p_client_id, p_idem_key, v_endpoint, p_request_hash);
-	if chk.status is not null then
-		return query select chk.status, chk.response, chk.replayed;
+	select * into m from mutation_begin(p_client_id, '{admin,approver}', p_idem_key, p_decision,
+	    p_request, p_request_hash,
+	    'only an approver of the agency or an administrator decides access requests');
+	if m.status is not null then
+		return query select m.status, m.code, m.response, m.replayed;
 		return;
 	end if;
 	select * into q from access_requests r where r.request_id = uuid_or_null(p_request) for update;
-	if q.id is null or (v_client.role <> 'admin' and q.agency_id <> v_client.agency_id) then
-		return query select 404, api_error('not_found', null, 'no such access request'), false;
+	if q.id is null or ((m.client).role <> 'admin' and q.agency_id <> m.agency_id) then
+		return query select *, false from api_fail(404, 'not_found', null, 'no such access request');
 		return;
 	end if;
 	if q.requested_by = p_client_id then
-		return query select 403, api_error('forbidden', null,
-		    'a request is decided by someone other than its requester'), false;
+		return query select *, false from api_fail(403, 'forbidden', null,
+		    'a request is decided by someone other than its requester');
 		return;
 	end if;
 	if q.state <> 'pending' then
-		return query select 409, api_error('invalid_transition', null,
-		    format('this access request is already %s', q.state)), false;
+		return query select *, false from api_fail(409, 'invalid_transition', null,
+		    format('this access request is already %s', q.state));
 		return;
 	end if;
 	update access_requests set state = case p_decision when 'approve' then 'approved' else 'denied' end,
@@ -524,28 +380,28 @@ begin
 	perform case_event(q.case_id, case p_decision when 'approve' then 'access_approved'
 	    else 'access_denied' end, p_client_id, jsonb_build_object('access_request', q.request_id));
 	v_resp := jsonb_build_object('access_request', access_request_json(q.id));
-	perform idem_store(p_client_id, p_idem_key, v_endpoint, p_request_hash, v_resp, 200);
-	return query select 200, v_resp, false;
+	return query select * from mutation_store(p_client_id, p_idem_key, m.endpoint,
+	    p_request_hash, 200, v_resp);
 end $$;
 
 -- GET /v1/access-requests?state=: an agency's requests (pending first), or
 -- every agency's for an administrator.
 create function access_request_list(p_client_id bigint, p_state text)
-returns table (status integer, response jsonb)
+returns table (status integer, code text, response jsonb)
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
 declare
-	v_client clients%rowtype;
+	ac record;
 begin
-	select * into v_client from clients where id = p_client_id and revoked_at is null;
-	if v_client.id is null or v_client.role not in ('agency', 'admin') then
-		return query select 403, api_error('forbidden', null,
-		    'only agencies and administrators see access requests');
+	select * into ac from api_client(p_client_id, '{agency,admin}',
+	    'only agencies and administrators see access requests');
+	if ac.status is not null then
+		return query select ac.status, ac.code, ac.response;
 		return;
 	end if;
-	return query select 200, jsonb_build_object('access_requests', coalesce(jsonb_agg(
+	return query select 200, null::text, jsonb_build_object('access_requests', coalesce(jsonb_agg(
 	    access_request_json(r.id) order by r.state <> 'pending', r.created_at desc), '[]'))
 	from (select * from access_requests x
-	    where (v_client.role = 'admin' or x.agency_id = v_client.agency_id)
+	    where ((ac.client).role = 'admin' or x.agency_id = ac.agency_id)
 		and (p_state is null or x.state = p_state
 		    or (p_state = 'expired' and x.state = 'approved' and x.valid_until <= now()))
 		and not coalesce(p_state = 'approved' and x.valid_until <= now(), false)
@@ -566,20 +422,21 @@ $$;
 
 -- GET /v1/cases/{n}/access-log: who read the case's personal data (admins).
 create function access_log_view(p_client_id bigint, p_case_number text)
-returns table (status integer, response jsonb)
+returns table (status integer, code text, response jsonb)
 language plpgsql stable security definer set search_path = hotline, pg_temp as $$
+declare
+	ac record;
 begin
-	if not exists (select 1 from clients where id = p_client_id and role = 'admin'
-	    and revoked_at is null) then
-		return query select 403, api_error('forbidden', null,
-		    'only administrators read the access log');
+	select * into ac from api_client(p_client_id, '{admin}', 'only administrators read the access log');
+	if ac.status is not null then
+		return query select ac.status, ac.code, ac.response;
 		return;
 	end if;
 	if not exists (select 1 from cases where case_number = p_case_number) then
-		return query select 404, api_error('not_found', null, 'no such case');
+		return query select * from api_fail(404, 'not_found', null, 'no such case');
 		return;
 	end if;
-	return query select 200, jsonb_build_object('case_number', p_case_number, 'reads',
+	return query select 200, null::text, jsonb_build_object('case_number', p_case_number, 'reads',
 	    coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('at', api_ts(l.at),
 		'client', l.client, 'role', l.role, 'agency', l.agency, 'basis', l.basis,
 		'purpose', l.purpose, 'access_request_id', l.access_request,
@@ -630,8 +487,9 @@ begin
 	end loop;
 end $$;
 
--- case_history_verify (003) also checks the recorded length and last hash.
-create or replace function case_history_verify(p_case_number text)
+-- Check a case's history chain, its recorded length and last hash included:
+-- null if it holds, else the first event (seq) that does not.
+create function case_history_verify(p_case_number text)
 returns integer
 language sql stable security definer set search_path = hotline, pg_temp as $$
 	select a.first_bad from audit_verify(p_case_number) a
@@ -794,17 +652,16 @@ comment on function case_access_case() is 'Trigger: a new case is visible to its
 comment on function case_access_assignment() is 'Trigger: an assigned agency sees the case.';
 comment on function identifiers_record(bigint, bigint, jsonb) is 'Stores a submission''s keyed digests; for a call, returns its caller''s earlier calls (count, last).';
 comment on function case_access_level(clients, cases) is 'What a client may see of a case: null, redacted or full; reporter identity; the basis.';
-comment on function sealed_out(sealed, text) is 'A sealed value with its field name, for the daemon to open.';
-comment on function withheld() is 'The marker of personal data withheld from the viewer.';
-comment on function case_view(bigint, text) is 'API GET /v1/cases/{n}: the case as this client may see it (null: 404); logs every read of personal data.';
+comment on function case_data_key(cases) is 'A case''s wrapped data key as the daemon takes it: {"uid", "kid", "wrapped"}.';
 comment on function case_key(bigint, text, text) is 'API: the wrapped data key of a case the agency works on, to seal a note before posting it.';
 comment on function access_request_json(bigint) is 'An access request as the API shows it.';
-comment on function access_request_create(bigint, text, bytea, text, jsonb) is 'API POST /v1/cases/{n}/access-requests.';
-comment on function access_request_decide(bigint, text, bytea, text, text) is 'API POST /v1/access-requests/{id}/approve|deny.';
-comment on function access_request_list(bigint, text) is 'API GET /v1/access-requests.';
+comment on function access_request_create(bigint, text, bytea, text, jsonb) is 'API POST /v1/cases/{n}/access-requests; returns (status, code, response, replayed).';
+comment on function access_request_decide(bigint, text, bytea, text, text) is 'API POST /v1/access-requests/{id}/approve|deny; returns (status, code, response, replayed).';
+comment on function access_request_list(bigint, text) is 'API GET /v1/access-requests; returns (status, code, response).';
 comment on function access_log_list(text) is 'Admin: who read a case''s personal data, when, on what basis.';
-comment on function access_log_view(bigint, text) is 'API GET /v1/cases/{n}/access-log (administrators).';
+comment on function access_log_view(bigint, text) is 'API GET /v1/cases/{n}/access-log (administrators); returns (status, code, response).';
 comment on function audit_verify(text) is 'Admin: every case''s history chain: events and the first bad seq (null if intact).';
+comment on function case_history_verify(text) is 'Admin: null if the case history''s hash chain (with its recorded length and last hash) holds, else the first seq that does not.';
 comment on function data_key_counts() is 'Admin: how many live data keys each master key wraps.';
 comment on function data_key_pending(text, integer) is 'Admin: data keys not wrapped under the given master key.';
 comment on function data_key_rewrap(text, text, text, bytea) is 'Admin: replaces a wrapped data key if still under the old master key.';
@@ -814,7 +671,7 @@ comment on function retention_plan() is 'Admin: what retention would purge now.'
 comment on function retention_purge() is 'Admin: purges what retention_plan lists.';
 
 revoke execute on all functions in schema hotline from public;
-grant execute on function case_view(bigint, text), case_key(bigint, text, text),
+grant execute on function case_key(bigint, text, text),
     access_request_create(bigint, text, bytea, text, jsonb),
     access_request_decide(bigint, text, bytea, text, text),
     access_request_list(bigint, text), access_log_view(bigint, text) to hotlined;

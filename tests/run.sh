@@ -4,14 +4,15 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume"   which suites (default all)
+#   HOTLINED_SUITES="unit sql integration asan volume upgrade"
+#                                                  which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
 #   HOTLINED_KEEP=1                                keep the directory
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -29,6 +30,7 @@ export HOTLINED_PORT=$(free_port)
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/volume/pg" ] || bash daemon/dev/pg.sh stop "$T/volume/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/upgrade/pg" ] || bash daemon/dev/pg.sh stop "$T/upgrade/pg" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -92,6 +94,11 @@ else
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
 			    --sanitizers "${SELECT[@]}" ;;
 		volume)	suite volume volume_suite ;;
+		# The latest release's daemon fills an environment of its own,
+		# which is then upgraded (tests/upgrade/upgrade.py).
+		upgrade)
+			suite upgrade python3 tests/upgrade/upgrade.py --var "$T/upgrade" \
+			    --binary "$ROOT/build/hotlined" --ctl "$ROOT/build/hotlinectl" ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done

@@ -41,6 +41,7 @@ static const char ctl_options[] =
     "  -d conninfo  an administrator's libpq connection (default\n"
     "               $HOTLINECTL_DATABASE, else the PG* environment variables)\n"
     "  -h           this text\n"
+    "  -V           print the version (the release) and exit\n"
     "Running daemons load a rotated key file by themselves the first time they\n"
     "meet its new key id: no restart is needed.\n"
     "Exit status: 0 ok, 1 a check or an operation failed, 2 usage, configuration\n"
@@ -140,7 +141,7 @@ ctl_usage(FILE *f)
 {
 	int i;
 
-	fputs("usage: hotlinectl [-c config] [-d conninfo] command ...\n", f);
+	fputs("usage: hotlinectl [-hV] [-c config] [-d conninfo] command ...\n", f);
 	for (i = 0; ctl_table[i] != NULL; i++)
 		ctl_usage_line(f, ctl_table[i]);
 	fputs(ctl_options, f);
@@ -211,7 +212,7 @@ main(int argc, char *argv[])
 	confpath = getenv("HOTLINED_CONF");
 	if (confpath == NULL || *confpath == '\0')
 		confpath = DEFAULT_CONF;
-	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:d:hV")) != -1) {
 		switch (ch) {
 		case 'c':
 			confpath = optarg;
@@ -221,6 +222,9 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			ctl_usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("hotlinectl %s\n", HOTLINED_VERSION);
 			return EXIT_OK;
 		default:
 			ctl_usage(stderr);

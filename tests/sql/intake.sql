@@ -325,3 +325,6 @@ select pg_temp.tap(status = 422 and response->'error'->>'field' = 'child.region_
 select pg_temp.tap(count(*) = :cases_before + 1, 'only the accepted report created a case',
     count(*) || ' cases, ' || :cases_before || ' before')
 from hotline.cases;
+
+-- ------------------------------------------------------------ the code column
+select pg_temp.codes_agree();

@@ -45,7 +45,9 @@ begin
 	    'select hotline.data_key_rewrap(''case:1'', ''a'', ''b'', ''\x01'')',
 	    'select hotline.access_log_list(''x'')', 'select hotline.case_purge_id(1, ''x'')',
 	    'select hotline.rls_case(1)', 'select hotline.identifiers_record(1, null, ''{}'')',
-	    'select hotline.idem_store(1, ''k'', ''calls'', ''\x01'', ''{}'')',
+	    'select hotline.mutation_store(1, ''k'', ''calls'', ''\x01'', 201, ''{}'')',
+	    'select hotline.mutation_begin(1, ''{operator}'', ''k'', ''calls'', null, ''\x01'')',
+	    'select hotline.api_client(1, ''{operator}'')',
 	    'select hotline.receipt_new()', 'select hotline.case_history_verify(''x'')',
 	    'create table hotline.mine (x int)', 'create function hotline.mine() returns int language sql as ''select 1''',
 	    'create table public.mine (x int)'] loop
@@ -153,10 +155,11 @@ select pg_temp.tap(not exists (select 1 from pg_class where pg_get_userbyid(relo
     'hotlined owns nothing');
 select pg_temp.tap(count(*) = 0, 'every table of the schema has a comment', string_agg(c.relname, ', '))
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where n.nspname = 'hotline' and c.relkind = 'r' and obj_description(c.oid, 'pg_class') is null
-    and c.relname in ('schema_migrations', 'regions', 'agency_kinds', 'agencies', 'clients', 'categories',
-	'subcategories', 'risk_levels', 'situations', 'cases', 'case_categories', 'children', 'calls',
-	'reports', 'case_events', 'idempotency');
+where n.nspname = 'hotline' and c.relkind = 'r' and obj_description(c.oid, 'pg_class') is null;
+select pg_temp.tap(count(*) = 0, 'every function of the schema has a comment',
+    string_agg(p.oid::regprocedure::text, ', '))
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = 'hotline' and obj_description(p.oid, 'pg_proc') is null;
 select pg_temp.tap(string_agg(c.relname || '.' || a.attname, ',' order by c.relname, a.attname)
     = 'calls.caller_phone,calls.summary,case_notes.text,cases.narrative,children.address,children.birth_date,'
       'children.id_number,children.name,children.phone,children.school,reports.actions_taken,'
@@ -313,3 +316,6 @@ end $$;
 select pg_temp.tap(bool_and(state is not null), format('bad clients, regions and calls are refused (%s)',
     string_agg(coalesce(state, 'accepted'), ',')), string_agg(what, '; ') filter (where state is null))
 from refused;
+
+-- ------------------------------------------------------------ the code column
+select pg_temp.codes_agree();

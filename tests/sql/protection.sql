@@ -278,48 +278,48 @@ begin
 	return hotline.case_key(p_client, p_case, null);
 end $$;
 create function pg_temp.call(p_client bigint, p_key text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean) language plpgsql as $$
+returns table (status integer, code text, response jsonb, replayed boolean) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', 'intake:' || p_client, true);
 	return query select * from hotline.intake_call(p_client, p_key,
 	    sha256(convert_to(p_body::text, 'UTF8')), p_body);
 end $$;
 create function pg_temp.report(p_client bigint, p_key text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean) language plpgsql as $$
+returns table (status integer, code text, response jsonb, replayed boolean) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', 'intake:' || p_client, true);
 	return query select * from hotline.intake_report(p_client, p_key,
 	    sha256(convert_to(p_body::text, 'UTF8')), p_body);
 end $$;
 create function pg_temp.post(p_client bigint, p_key text, p_case text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean) language plpgsql as $$
+returns table (status integer, code text, response jsonb, replayed boolean) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', pg_temp.scope_of(p_client), true);
 	return query select * from hotline.case_post_event(p_client, p_key,
 	    sha256(convert_to(p_body::text, 'UTF8')), p_case, p_body);
 end $$;
 create function pg_temp.ar_create(p_client bigint, p_key text, p_case text, p_body jsonb)
-returns table (status integer, response jsonb, replayed boolean) language plpgsql as $$
+returns table (status integer, code text, response jsonb, replayed boolean) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', pg_temp.scope_of(p_client), true);
 	return query select * from hotline.access_request_create(p_client, p_key,
 	    sha256(convert_to(p_body::text, 'UTF8')), p_case, p_body);
 end $$;
 create function pg_temp.ar_decide(p_client bigint, p_key text, p_request text, p_decision text)
-returns table (status integer, response jsonb, replayed boolean) language plpgsql as $$
+returns table (status integer, code text, response jsonb, replayed boolean) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', pg_temp.scope_of(p_client), true);
 	return query select * from hotline.access_request_decide(p_client, p_key, '\x01', p_request,
 	    p_decision);
 end $$;
 create function pg_temp.ar_list(p_client bigint, p_state text)
-returns table (status integer, response jsonb) language plpgsql as $$
+returns table (status integer, code text, response jsonb) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', pg_temp.scope_of(p_client), true);
 	return query select * from hotline.access_request_list(p_client, p_state);
 end $$;
 create function pg_temp.log_view(p_client bigint, p_case text)
-returns table (status integer, response jsonb) language plpgsql as $$
+returns table (status integer, code text, response jsonb) language plpgsql as $$
 begin
 	perform set_config('hotline.scope', pg_temp.scope_of(p_client), true);
 	return query select * from hotline.access_log_view(p_client, p_case);
@@ -432,8 +432,8 @@ select pg_temp.tap((select string_agg(kind || ':' || (actor = case kind when 'ac
 update hotline.access_requests set valid_until = now() - interval '1 second' where request_id = :'ar_req';
 set role hotlined;
 insert into views select 'ar:edu:expired', pg_temp.view_as(:edu, :'ar_no');
-insert into out (k, status, response) select 'ar-l-expired', * from pg_temp.ar_list(:edu, 'expired');
-insert into out (k, status, response) select 'ar-l-approved', * from pg_temp.ar_list(:edu, 'approved');
+insert into out (k, status, code, response) select 'ar-l-expired', * from pg_temp.ar_list(:edu, 'expired');
+insert into out (k, status, code, response) select 'ar-l-approved', * from pg_temp.ar_list(:edu, 'approved');
 reset role;
 select pg_temp.tap((select view->>'access' = 'redacted' and view::text not like '%$enc%'
 	from views where k = 'ar:edu:expired')
@@ -464,9 +464,9 @@ select response#>>'{access_request,access_request_id}' as ar_max from out where 
 set role hotlined;
 insert into out select 'ar-admin', * from pg_temp.ar_decide(:adm, 'ar-d9', :'ar_max', 'approve');
 insert into views select 'ar:edu:admin-approved', pg_temp.view_as(:edu, :'ar_no');
-insert into out (k, status, response) select 'ar-l-edu', * from pg_temp.ar_list(:edu, null);
-insert into out (k, status, response) select 'ar-l-adm', * from pg_temp.ar_list(:adm, null);
-insert into out (k, status, response) select 'ar-l-op', * from pg_temp.ar_list(:op, null);
+insert into out (k, status, code, response) select 'ar-l-edu', * from pg_temp.ar_list(:edu, null);
+insert into out (k, status, code, response) select 'ar-l-adm', * from pg_temp.ar_list(:adm, null);
+insert into out (k, status, code, response) select 'ar-l-op', * from pg_temp.ar_list(:op, null);
 reset role;
 select pg_temp.tap((select view->>'access' from views where k = 'ar:proc:before') = 'redacted'
     and (select status = 201 and response#>>'{access_request,hours}' = '24' from out where k = 'ar-preq')
@@ -525,10 +525,10 @@ select pg_temp.tap(string_agg(k.name || ':' || l.basis || ':' || coalesce(g.code
 from hotline.access_log l join hotline.cases c on c.id = l.case_id join hotline.clients k on k.id = l.client_id
 left join hotline.agencies g on g.id = l.agency_id where c.case_number = :'al_no';
 set role hotlined;
-insert into out (k, status, response) select 'al-adm', * from pg_temp.log_view(:adm, :'al_no');
-insert into out (k, status, response) select 'al-ar', * from pg_temp.log_view(:adm, :'ar_no');
-insert into out (k, status, response) select 'al-unknown', * from pg_temp.log_view(:adm, '2026-320102-99999999');
-insert into out (k, status, response) select 'al-' || w, l.* from (values ('police', :police),
+insert into out (k, status, code, response) select 'al-adm', * from pg_temp.log_view(:adm, :'al_no');
+insert into out (k, status, code, response) select 'al-ar', * from pg_temp.log_view(:adm, :'ar_no');
+insert into out (k, status, code, response) select 'al-unknown', * from pg_temp.log_view(:adm, '2026-320102-99999999');
+insert into out (k, status, code, response) select 'al-' || w, l.* from (values ('police', :police),
     ('edu', :edu), ('op', :op), ('gw', :gw), ('proc', :proc)) v (w, c), pg_temp.log_view(c, :'al_no') l;
 reset role;
 select pg_temp.tap(status = 200 and response->>'case_number' = :'al_no'
@@ -868,3 +868,6 @@ select pg_temp.tap(:log_rows > 0 and :event_rows > 0 and :'all_refused'::boolean
     and (select count(*) from hotline.case_events) = :event_rows,
     'even the superuser cannot update, delete or truncate the history or the access log (rows and all)',
     :log_rows || ' ' || :event_rows);
+
+-- ------------------------------------------------------------ the code column
+select pg_temp.codes_agree();

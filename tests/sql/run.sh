@@ -37,6 +37,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Each function is created by one migration only, and commented in the file
+# that creates it.  A later file may "create or replace" it only once the
+# file that created it is released (listed in a manifest of sql/releases).
+released=$(cat "$sql"/releases/* 2>/dev/null | sed -n 's/^[0-9a-f]\{64\}  //p' | tr '\n' ' ')
+out=$(cd "$sql" && awk -v released="$released" '
+	BEGIN { split(released, r, " "); for (i in r) rel[r[i]] = 1 }
+	FNR == 1 { file = FILENAME }
+	/^create function / { n = $3; sub(/\(.*/, "", n); nf++
+		if (n in def) print n ": created in " def[n] " and " file
+		def[n] = file; mine[n, file] = 1 }
+	/create or replace function / { n = $0; sub(/.*create or replace function /, "", n)
+		sub(/\(.*/, "", n); mine[n, file] = 1
+		if (!(n in def)) print file ": create or replace of " n ", which no earlier file creates"
+		else if (!(def[n] in rel)) print file ": redefines " n " of " def[n] \
+		    ", which is not released: change it there" }
+	/^comment on function / { n = $4; sub(/\(.*/, "", n); com[n, file] = 1 }
+	END {
+		for (n in def) if (!((n, def[n]) in com)) print n ": not commented in " def[n]
+		for (k in com) if (!(k in mine)) { split(k, p, SUBSEP)
+			print p[1] ": commented in " p[2] ", which neither creates nor redefines it" }
+		if (nf < 50) print "only " nf " functions found"
+	}' [0-9][0-9][0-9]_*.sql)
+tap $([ -z "$out" ]; echo $?) "each function is created by one migration only (redefined only after its file is released) and commented there" "$out"
+
 admin -c "drop database if exists $db" >/dev/null 2>&1
 admin -c "create database $db" >/dev/null || { echo "not ok - create database $db"; exit 1; }
 export PGDATABASE=$db
@@ -91,6 +115,86 @@ left=$("${PSQL[@]}" -At -c "select (to_regclass('hotline.zz_half') is null)::int
 [ $rc -ne 0 ] && [ "$left" = 1 ]
 tap $? "a failing migration exits non-zero and leaves nothing behind" "rc=$rc left=$left"
 rm -rf "$bad"
+
+# --- Releases: manifests and checksums (sql/releases, release.sh, migrate.sh).
+nrel=$(find "$sql/releases" -type f 2>/dev/null | wc -l)
+out=$(bash "$sql/release.sh" verify 2>&1)
+tap $? "every release manifest matches the files in sql/ and at its commit ($nrel declared)" "$out"
+want=$(cd "$sql" && for f in [0-9][0-9][0-9]_*.sql; do
+	s=$(sha256sum <"$f"); echo "${f%.sql} ${s%% *}"; done)
+got=$("${PSQL[@]}" -At -F ' ' -c "select version, sha256 from hotline.schema_migrations order by version")
+[ "$want" = "$got" ]
+tap $? "schema_migrations records the SHA-256 of each file as applied" "$got"
+
+# A scratch copy of sql/ released as 9.9.9, then edited: refused before any
+# database is touched.
+rel=$(mktemp -d)
+cp "$sql"/[0-9][0-9][0-9]_*.sql "$sql/migrate.sh" "$rel/"
+mkdir "$rel/releases"
+{ echo "commit 0123456789abcdef0123456789abcdef01234567"
+  (cd "$rel" && sha256sum [0-9][0-9][0-9]_*.sql); } >"$rel/releases/9.9.9"
+out=$(bash "$rel/migrate.sh" --check 2>&1)
+tap $? "migrate.sh --check accepts files that match their release manifest" "$out"
+echo "-- edited in place" >>"$rel/002_reference.sql"
+out=$(bash "$rel/migrate.sh" --check 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "^migrate: 002_reference.sql differs from the file released in 9.9.9: a released migration is never edited; .* put the change in a new numbered file$" <<<"$out"
+tap $? "an edited released file fails migrate.sh --check, naming the file, the release and what to do" "rc=$rc $out"
+fresh="${db}_rel"
+copies+=("$fresh")
+admin -c "drop database if exists $fresh" >/dev/null 2>&1
+admin -c "create database $fresh" >/dev/null
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+rc=$?
+left=$(PGDATABASE=$fresh "${PSQL[@]}" -At -c "select count(*) from pg_namespace where nspname = 'hotline'")
+[ $rc -ne 0 ] && grep -q "^migrate: 002_reference.sql differs from the file released in 9.9.9" <<<"$out" &&
+    [ "$left" = 0 ]
+tap $? "migrate.sh refuses it even on an empty database, before applying anything" "rc=$rc left=$left $out"
+cp "$sql/002_reference.sql" "$rel/"
+mv "$rel/004_routing.sql" "$rel/004_routing.sql.gone"
+out=$(bash "$rel/migrate.sh" --check 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "^migrate: 004_routing.sql belongs to release 9.9.9 but is missing" <<<"$out"
+tap $? "a released file that is missing is refused too" "rc=$rc $out"
+mv "$rel/004_routing.sql.gone" "$rel/004_routing.sql"
+rm -r "$rel/releases"
+
+# The same copy applied to a database, then edited: the database's records
+# are what refuses it.
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+tap $? "the copy applies to an empty database" "$out"
+echo "-- edited in place" >>"$rel/003_api.sql"
+printf 'create table hotline.zz_next (x int);\n' >"$rel/999_next.sql"
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+rc=$?
+left=$(PGDATABASE=$fresh "${PSQL[@]}" -At -c "select (to_regclass('hotline.zz_next') is null)::int
+    + (select count(*) from hotline.schema_migrations)")
+[ $rc -ne 0 ] && [ "$left" = $((nfiles + 1)) ] &&
+    grep -q "^migrate: 003_api.sql has changed since it was applied to this database: a released migration is never edited; .* put the change in a new numbered file$" <<<"$out"
+tap $? "migrate.sh refuses a database whose applied migration was edited since, naming the file and what to do, and applies nothing" "rc=$rc left=$left $out"
+cp "$sql/003_api.sql" "$rel/"
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+[ $? -eq 0 ] && [ "$out" = "migrate: applied 999_next" ]
+tap $? "with the file restored, the new numbered file applies on top" "$out"
+printf 'select 1;\n' >"$rel/500_early.sql"
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "^migrate: 500_early is new but numbered before 999_next, which this database already has" <<<"$out"
+tap $? "a new file numbered before an applied one is refused" "rc=$rc $out"
+rm "$rel/500_early.sql" "$rel/999_next.sql"
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "^migrate: this database has migration 999_next, which $rel lacks: it was made by a newer release" <<<"$out"
+tap $? "a database holding a migration the directory lacks (a newer release's) is refused" "rc=$rc $out"
+printf 'create table hotline.zz_next (x int);\n' >"$rel/999_next.sql"
+PGDATABASE=$fresh "${PSQL[@]}" -c "update hotline.schema_migrations set sha256 = null
+    where version = '001_schema'"
+out=$(PGDATABASE=$fresh bash "$rel/migrate.sh" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "^migrate: 001_schema was applied by a runner that recorded no checksum" <<<"$out"
+tap $? "a database migrated before checksums were recorded is refused" "rc=$rc $out"
+rm -rf "$rel"
+admin -c "drop database if exists $fresh" >/dev/null 2>&1
 
 # Test clients (fake fingerprints: the SHA-256 of the name, or one repeated
 # hex digit where a test needs to know it).

@@ -148,6 +148,7 @@ test_usage(void)
 	CHECK(ok, "the usage lists every command with its arguments");
 	CHECK(strstr(out, "  -c config") != NULL &&
 	    strstr(out, "  -d conninfo") != NULL &&
+	    strstr(out, "  -V  ") != NULL &&
 	    strstr(out, "Exit status: 0 ok, 1") != NULL,
 	    "and the options and exit statuses");
 	CHECK(widest(out) < 80, "no line of it is wider than 79 columns (%zu)",
@@ -155,6 +156,9 @@ test_usage(void)
 	CHECK(strstr(out, "master keys in the key file, and how many data "
 	    "keys\n                          each wraps") != NULL,
 	    "a long help wraps under its column");
+	CHECK(run("-V", NULL) == 0 && err[0] == '\0' &&
+	    strcmp(out, "hotlinectl " HOTLINED_VERSION "\n") == 0,
+	    "-V prints the release, hotlinectl %s, and exits 0", HOTLINED_VERSION);
 
 	CHECK(run(NULL) == 2 && out[0] == '\0' && lists(err, "keys rotate") &&
 	    lists(err, "access-log <case>"),
