@@ -175,24 +175,7 @@ api_authenticate(struct request *r)
 	return 0;
 }
 
-/* Pull the error code out of an error body for the log line. */
-const char *
-api_error_code_of(const char *body)
-{
-	static const char *const codes[] = { "idempotency_in_flight",
-	    "idempotency_key_reused", "unknown_region", "unknown_category",
-	    "unknown_agency", "invalid_transition", "invalid_value",
-	    "client_unknown", "client_revoked", "forbidden", "not_found",
-	    "access_not_needed", "case_purged", "out_of_range" };
-	size_t i;
-
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strstr(body, codes[i]) != NULL)
-			return codes[i];
-	return "error";
-}
-
-/* A read that returns (status, response) came back. */
+/* A read that returns (status, response, code) came back. */
 static void
 api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
@@ -202,7 +185,7 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	    api_job_row(r, j, oc, res, 1) == -1)
 		return;
 	if (atoi(PQgetvalue(res, 0, 0)) >= 400)
-		r->rq_errcode = api_error_code_of(PQgetvalue(res, 0, 1));
+		request_set_code(r, PQgetvalue(res, 0, 2));
 	request_reply(r, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 1),
 	    NULL, NULL);
 	PQclear(res);

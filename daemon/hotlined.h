@@ -37,6 +37,7 @@ struct event;
 #define DEFAULT_RETRY_AFTER	2	/* s: Retry-After on 503 */
 #define BODY_HARD_FACTOR	2	/* evhttp buffers up to this x max_body */
 #define JSON_MAX_DEPTH		16	/* nesting levels accepted in a body */
+#define ERR_CODE_MAX		48	/* longest error code, with its NUL */
 #define ERR_FIELD_MAX		128	/* longest field path in an error */
 #define ERR_MESSAGE_MAX		256	/* longest error message */
 #define IDEMPOTENCY_KEY_MAX	128	/* longest Idempotency-Key header */
@@ -245,7 +246,7 @@ struct request {
 	long long		 rq_client;	/* client id for logs, 0 none */
 	enum req_state		 rq_state;	/* request_enter_state() only */
 	int			 rq_status;
-	const char		*rq_errcode;
+	char			 rq_code[ERR_CODE_MAX];	/* error code, or "" */
 	double			 rq_start;	/* monotonic seconds */
 	struct dbjob		*rq_job;	/* pending db job, or NULL */
 	char			*rq_inflight;	/* idempotency slot, or NULL */
@@ -308,7 +309,6 @@ int	 api_job_begin(struct request *, struct dbjob *, enum db_outcome,
 void	 api_job_failed(struct request *, enum db_outcome);
 int	 api_job_row(struct request *, struct dbjob *, enum db_outcome,
 	    PGresult *, int col);
-const char *api_error_code_of(const char *body);
 void	 api_fail(struct request *, int status, const char *code,
 	    const char *field, const char *message);
 void	 api_unavailable(struct request *, const char *message);
@@ -554,6 +554,7 @@ void	 request_reply(struct request *, int status, const char *body,
 void	 request_reply_error(struct request *, const struct api_error *,
 	    const char *extra_name, const char *extra_value);
 void	 request_free(struct request *, const char *reason);
+void	 request_set_code(struct request *, const char *code);
 
 /* route.c */
 void	 route_dispatch(struct request *, struct evhttp_request *);

@@ -113,7 +113,7 @@ mutate_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	body = PQgetvalue(res, 0, 1);
 	replayed = PQgetvalue(res, 0, 2)[0] == 't';
 	if (status >= 400)
-		r->rq_errcode = api_error_code_of(body);
+		request_set_code(r, PQgetvalue(res, 0, 3));
 	request_reply(r, status, body, replayed ? "Idempotent-Replayed" : NULL,
 	    "true");
 	PQclear(res);

@@ -97,7 +97,7 @@ queue_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		return;		/* parked until a notification or the wait ends */
 	}
 	if (status >= 400)
-		r->rq_errcode = api_error_code_of(body);
+		request_set_code(r, PQgetvalue(res, 0, 2));
 	request_reply(r, status, body, NULL, NULL);
 	PQclear(res);
 	db_job_free(j);

@@ -167,8 +167,7 @@ request_reply(struct request *r, int status, const char *body,
 	log_info("event=request id=%s conn=%llx client=%lld method=%s "
 	    "route=%s status=%d%s%s dur_ms=%.1f%s", r->rq_id,
 	    cn ? cn->cn_id : 0ULL, r->rq_client, r->rq_method, r->rq_route,
-	    status, r->rq_errcode ? " code=" : "",
-	    r->rq_errcode ? r->rq_errcode : "",
+	    status, r->rq_code[0] ? " code=" : "", r->rq_code,
 	    (mono_now() - r->rq_start) * 1000.0,
 	    cn ? "" : " client_gone=1");
 	server_replied(cn);
@@ -177,6 +176,18 @@ request_reply(struct request *r, int status, const char *body,
 		request_free(r, "replied");
 	else
 		request_enter_state(r, REQ_ORPHANED);
+}
+
+/* Note the machine-readable error code of the answer, for the log line:
+ * a word of [a-z_] (anything else is logged as "error"). */
+void
+request_set_code(struct request *r, const char *code)
+{
+	size_t n = code != NULL ? strspn(code, "abcdefghijklmnopqrstuvwxyz_") : 0;
+
+	if (n == 0 || code[n] != '\0' || n >= sizeof(r->rq_code))
+		code = "error";
+	snprintf(r->rq_code, sizeof(r->rq_code), "%s", code);
 }
 
 /* Answer a request with an error body (and one extra header, or NULL). */
@@ -195,7 +206,7 @@ request_reply_error(struct request *r, const struct api_error *err,
 	json_object_object_add(e, "message",
 	    json_object_new_string(err->message));
 	json_object_object_add(o, "error", e);
-	r->rq_errcode = err->code;
+	request_set_code(r, err->code);
 	request_reply(r, err->status, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
 	    extra_name, extra_value);

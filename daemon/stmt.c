@@ -17,11 +17,13 @@ struct stmt_def {
 
 static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_INTAKE_CALL] = { "intake_call", "select status, "
-	    "response::text, replayed from hotline.intake_call($1::bigint, "
-	    "$2::text, $3::bytea, $4::jsonb)", 4 },
+	    "response::text, replayed, code from "
+	    "hotline.intake_call($1::bigint, $2::text, $3::bytea, $4::jsonb)",
+	    4 },
 	[STMT_INTAKE_REPORT] = { "intake_report", "select status, "
-	    "response::text, replayed from hotline.intake_report($1::bigint, "
-	    "$2::text, $3::bytea, $4::jsonb)", 4 },
+	    "response::text, replayed, code from "
+	    "hotline.intake_report($1::bigint, $2::text, $3::bytea, $4::jsonb)",
+	    4 },
 	[STMT_CASE_VIEW] = { "case_view", "select "
 	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
 	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
@@ -29,22 +31,26 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_PING] = { "ping", "select 1", 0 },
 	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
 	    "hotline.idempotency_expire($1::interval)", 1 },
-	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text "
-	    "from hotline.queue_list($1::bigint, $2::text, $3::integer)", 3 },
+	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text, "
+	    "code from hotline.queue_list($1::bigint, $2::text, $3::integer)",
+	    3 },
 	[STMT_ASSIGNMENT_ACK] = { "assignment_ack", "select status, "
-	    "response::text, replayed from hotline.assignment_ack($1::bigint, "
-	    "$2::text, $3::bytea, $4::text)", 4 },
+	    "response::text, replayed, code from "
+	    "hotline.assignment_ack($1::bigint, $2::text, $3::bytea, $4::text)",
+	    4 },
 	[STMT_CASE_POST_EVENT] = { "case_post_event", "select status, "
-	    "response::text, replayed from hotline.case_post_event($1::bigint, "
-	    "$2::text, $3::bytea, $4::text, $5::jsonb)", 5 },
+	    "response::text, replayed, code from "
+	    "hotline.case_post_event($1::bigint, $2::text, $3::bytea, $4::text, "
+	    "$5::jsonb)", 5 },
 	[STMT_ASSIGNMENT_TRANSFER] = { "assignment_transfer", "select status, "
-	    "response::text, replayed from "
+	    "response::text, replayed, code from "
 	    "hotline.assignment_transfer($1::bigint, $2::text, $3::bytea, "
 	    "$4::text, $5::jsonb)", 5 },
 	[STMT_REPORT_STATUS] = { "report_status", "select "
 	    "hotline.report_status($1::bigint, $2::text)::text", 2 },
 	[STMT_SUPERVISION_OVERDUE] = { "supervision_overdue", "select status, "
-	    "response::text from hotline.supervision_overdue($1::bigint)", 1 },
+	    "response::text, code from "
+	    "hotline.supervision_overdue($1::bigint)", 1 },
 	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
 	    "extract(epoch from next_due) from "
 	    "hotline.escalate_due($1::integer)", 1 },
@@ -60,22 +66,22 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_CASE_KEY] = { "case_key", "select hotline.case_key($1::bigint, "
 	    "$2::text, $3::text)::text", 3 },
 	[STMT_ACCESS_REQUEST_CREATE] = { "access_request_create", "select "
-	    "status, response::text, replayed from "
+	    "status, response::text, replayed, code from "
 	    "hotline.access_request_create($1::bigint, $2::text, $3::bytea, "
 	    "$4::text, $5::jsonb)", 5 },
 	[STMT_ACCESS_APPROVE] = { "access_approve", "select status, "
-	    "response::text, replayed from "
+	    "response::text, replayed, code from "
 	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
 	    "$4::text, 'approve')", 4 },
 	[STMT_ACCESS_DENY] = { "access_deny", "select status, "
-	    "response::text, replayed from "
+	    "response::text, replayed, code from "
 	    "hotline.access_request_decide($1::bigint, $2::text, $3::bytea, "
 	    "$4::text, 'deny')", 4 },
 	[STMT_ACCESS_REQUEST_LIST] = { "access_request_list", "select status, "
-	    "response::text from hotline.access_request_list($1::bigint, "
+	    "response::text, code from hotline.access_request_list($1::bigint, "
 	    "$2::text)", 2 },
 	[STMT_ACCESS_LOG_VIEW] = { "access_log_view", "select status, "
-	    "response::text from hotline.access_log_view($1::bigint, "
+	    "response::text, code from hotline.access_log_view($1::bigint, "
 	    "$2::text)", 2 },
 	[STMT_SCHEMA_VERSION] = { "schema_version", "select "
 	    "hotline.schema_version()", 0 },
