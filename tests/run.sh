@@ -4,14 +4,15 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume"   which suites (default all)
+#   HOTLINED_SUITES="unit sql integration asan volume firstrun"
+#                                                  which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
 #   HOTLINED_KEEP=1                                keep the directory
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume firstrun}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -92,6 +93,8 @@ else
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
 			    --sanitizers "${SELECT[@]}" ;;
 		volume)	suite volume volume_suite ;;
+		firstrun)
+			suite firstrun bash tests/firstrun/run.sh "$ROOT" ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done
