@@ -1,7 +1,9 @@
 # hotlined: build, run and test.
 #   make            build the daemon (build/hotlined)
 #   make run        install what is missing, set up var/ and run the daemon
+#                   (PGPORT=, HOTLINED_PORT= choose its ports)
 #   make test       install what is missing and run every test
+#                   (HOTLINED_SUITES= chooses suites: see tests/run.sh)
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
 #   make bench      throughput and latency figures
 
@@ -27,6 +29,13 @@ LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 
 VAR	?= var
 PGPORT	?= 55432
+HOTLINED_PORT ?= 12355
+
+# What make test builds: the ASan daemon and the unit tests unless
+# HOTLINED_SUITES leaves out the suite that runs them.
+suite_wanted = $(if $(HOTLINED_SUITES),$(filter $(1),$(HOTLINED_SUITES)),$(1))
+TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined) \
+	   $(if $(call suite_wanted,unit),unit)
 
 FUZZ_SECONDS ?= 60
 
@@ -67,13 +76,13 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
+	@HOTLINED_PORT=$(HOTLINED_PORT) bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
 	@exec bash daemon/dev/run.sh $(abspath $(VAR))
 
 unit: $(addprefix build/tests/,$(UNITS))
 
 test: deps
-	@$(MAKE) --no-print-directory all build/asan/hotlined unit
+	@$(MAKE) --no-print-directory $(TESTBUILD)
 	@bash tests/run.sh
 
 test-asan: deps

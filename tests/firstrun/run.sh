@@ -158,7 +158,7 @@ first_run() {	# user clone label
 	    ! curl -s -o /dev/null --max-time 3 -k "https://127.0.0.1:$port/healthz"
 	tap $? "$who: the daemon stopped (run.sh says so, port $port is closed)" "$(tail -5 "$log")"
 	pgdata=$(readlink -f "$c/var/pg")/data
-	! as_user "$u" "$c" bash daemon/dev/pg.sh status var/pg && [ ! -e "$pgdata/postmaster.pid" ] &&
+	! as_user "$u" "$c" bash daemon/dev/pg.sh status var/pg 2>/dev/null && [ ! -e "$pgdata/postmaster.pid" ] &&
 	    ! pg_isready -q -h 127.0.0.1 -p "$pgport"
 	tap $? "$who: its database stopped (no postmaster.pid, port $pgport closed)"
 	echo "$pid $pgport $port" >"$work/ports-$u"
@@ -180,6 +180,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	[[ $link == "$EXTERNAL"/?* ]] && [ "$(stat -c '%U %a' "$link")" = "postgres 700" ]
 	tap $? "root: the cluster lives in $EXTERNAL/<name> (owned by postgres, mode 700), var/pg links to it" \
 	    "var/pg -> ${link:-(not a link)}"
+	# shellcheck disable=SC2012 # ls shows an ACL as a "+" after the mode
 	[ "$(stat -c %a "$top")" = 700 ] && [ "$(ls -ld "$top" | cut -c1-11)" = "drwx------ " ]
 	tap $? "root: the mode-700 directory above the clone keeps its mode and has no ACL" \
 	    "$(ls -ld "$top")"
