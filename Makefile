@@ -62,10 +62,11 @@ build/hotline-bench: clients/hotline-bench.c
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ clients/hotline-bench.c $(LDLIBS)
 
-# The administrator's tool: audit, keys, retention, access log.
+# The administrator's tool: audit, keys, retention, access log, clients.
 CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
-	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
-	   clients/hotlinectl/purge.c \
+	   clients/hotlinectl/clients.c clients/hotlinectl/db.c \
+	   clients/hotlinectl/keys.c clients/hotlinectl/purge.c \
+	   clients/hotlinectl/table.c \
 	   daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
 build/hotlinectl: $(CTLSRCS) $(HDRS) clients/hotlinectl/hotlinectl.h
 	@mkdir -p build
