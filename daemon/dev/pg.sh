@@ -25,9 +25,11 @@ done
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# Run a command as the cluster's owner (from /, which it can enter: every
+# path given to it is absolute).
 as_owner() {
 	if is_root; then
-		runuser -u "$PGOWNER" -- "$@"
+		(cd / && runuser -u "$PGOWNER" -- "$@")
 	else
 		"$@"
 	fi

@@ -61,7 +61,7 @@ as_user() {
 
 # Stop the cluster of every clone and remove every directory made.
 cleanup() {
-	local g c u d link
+	local g c u d pg link
 	for g in "${pgroups[@]}"; do
 		kill -INT -- "-$g" 2>/dev/null && sleep 2
 		kill -KILL -- "-$g" 2>/dev/null
@@ -69,12 +69,13 @@ cleanup() {
 	for c in "${clones[@]}"; do
 		u=${c%% *}
 		d=${c#* }
-		[ -e "$d/var/pg" ] || [ -L "$d/var/pg" ] || continue
-		as_user "$u" "$d" bash daemon/dev/pg.sh stop var/pg >/dev/null 2>&1
-		if [ -L "$d/var/pg" ]; then
-			link=$(readlink "$d/var/pg")
+		for pg in "$d"/var/pg "$d"/var/orphan; do
+			[ -e "$pg" ] || [ -L "$pg" ] || continue
+			as_user "$u" "$d" bash daemon/dev/pg.sh stop "$pg" >/dev/null 2>&1
+			[ -L "$pg" ] || continue
+			link=$(readlink "$pg")
 			case $link in "$EXTERNAL"/?*) rm -rf -- "$link" ;; esac
-		fi
+		done
 	done
 	if [ "$keep" = 1 ]; then
 		echo "# firstrun: kept ${dirs[*]}"
@@ -210,6 +211,19 @@ if [ "$(id -u)" -eq 0 ]; then
 	    [ ! -L "$c/var/pg" ]
 	tap $? "root: pg.sh destroy var/pg removes the cluster and the link" \
 	    "$(cat "$work/destroy.log")"
+
+	# rm -rf var: the next init of that path starts afresh.
+	o=$work/orphan.log
+	(cd "$c" && bash daemon/dev/pg.sh init var/orphan "$(free_port)") >"$o" 2>&1
+	first=$(readlink "$c/var/orphan")
+	[ -z "$first" ] || touch "$first/marker"
+	rm -f "$c/var/orphan"
+	(cd "$c" && bash daemon/dev/pg.sh init var/orphan "$(free_port)") >>"$o" 2>&1
+	[ -n "$first" ] && [ "$(readlink "$c/var/orphan")" = "$first" ] && [ ! -e "$first/marker" ] &&
+	    [ -f "$first/data/PG_VERSION" ] && grep -q "removed the cluster an earlier" "$o"
+	tap $? "root: a relocated cluster whose link is gone (rm -rf var) gives way to a fresh one" \
+	    "$(cat "$o")"
+	(cd "$c" && bash daemon/dev/pg.sh destroy var/orphan) >>"$o" 2>&1
 
 	# An unprivileged user, from a clone in its home (mode 700).
 	if ! id "$TESTUSER" >/dev/null 2>&1; then
