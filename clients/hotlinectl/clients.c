@@ -7,6 +7,8 @@
  * every change wakes the daemons' identity caches (NOTIFY hotline_clients),
  * so running daemons follow within moments.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "hotlinectl.h"
 
 #define CLIENT_NAME_MAX	64		/* characters of a client's name */
+#define CERT_FILE_MAX	(1024 * 1024)	/* bytes of a certificate's PEM file */
 
 static int	clients_add_check(struct ctl_ctx *, char **);
 static int	clients_add_approver_check(struct ctl_ctx *, char **);
@@ -165,20 +168,28 @@ client_new_parse(char **args, int approver, struct client_new *cn)
 /*
  * Put the SHA-256 fingerprint of the client certificate in a PEM file into
  * out (lowercase hex of its DER, as the daemon keys clients); 0, or -1 with
- * the reason told: no such file, no certificate in it, a CA's certificate,
- * an expired one.
+ * the reason told: no such file, not a file of a certificate's size, no
+ * certificate in it, a CA's certificate, an expired one.
  */
 static int
 cert_fingerprint(const char *path, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
+	struct stat st;
 	X509 *x;
 	FILE *f;
 	int rc = -1;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		complain("clients add: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CERT_FILE_MAX) {
+		complain("clients add: %s: not a certificate (PEM): not a "
+		    "regular file of at most %d bytes", path, CERT_FILE_MAX);
+		fclose(f);
 		return -1;
 	}
 	x = PEM_read_X509(f, NULL, NULL, NULL);

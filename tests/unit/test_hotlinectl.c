@@ -275,6 +275,8 @@ test_clients_add(void)
 	    "a text file: exit 2");
 	CHECK(refused("No such file", "x", "operator", "/nonexistent/x.pem",
 	    NULL, NULL), "a file that does not exist: exit 2");
+	CHECK(refused("not a regular file", "x", "operator", "/dev/zero", NULL,
+	    NULL), "a device, which it does not read on and on: exit 2");
 	CHECK(refused("a CA's certificate, not a client's", "x", "operator",
 	    ca, NULL, NULL), "a CA's certificate: exit 2");
 	CHECK(run("-d", NODB, "clients", "add", "x", "operator", crt, NULL) ==
