@@ -1,7 +1,9 @@
 # hotlined: build, run and test.
 #   make            build the daemon (build/hotlined)
 #   make run        install what is missing, set up var/ and run the daemon
+#                   (PGPORT=, HOTLINED_PORT= choose its ports)
 #   make test       install what is missing and run every test
+#                   (HOTLINED_SUITES= chooses suites: see tests/run.sh)
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
 #   make unit       the unit tests (build/tests/)
 #   make bench      throughput and latency figures
@@ -43,8 +45,9 @@ UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyf
 # The administrator's tool (its own files, built in build/obj/ctl, and the
 # daemon's files it shares).
 CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
-	   clients/hotlinectl/db.c clients/hotlinectl/keys.c \
-	   clients/hotlinectl/purge.c
+	   clients/hotlinectl/clients.c clients/hotlinectl/db.c \
+	   clients/hotlinectl/keys.c clients/hotlinectl/purge.c \
+	   clients/hotlinectl/table.c
 CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
 # The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).
 FUZZSRCS = daemon/check.c daemon/config.c daemon/crypto.c daemon/error.c \
@@ -56,6 +59,13 @@ objs	 = $(addprefix $(1)/,$(notdir $(2:.c=.o)))
 
 VAR	?= var
 PGPORT	?= 55432
+HOTLINED_PORT ?= 12355
+
+# What make test builds: the ASan daemon and the unit tests unless
+# HOTLINED_SUITES leaves out the suite that runs them.
+suite_wanted = $(if $(HOTLINED_SUITES),$(filter $(1),$(HOTLINED_SUITES)),$(1))
+TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined) \
+	   $(if $(call suite_wanted,unit),unit)
 
 FUZZ_SECONDS ?= 60
 
@@ -125,13 +135,13 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
+	@HOTLINED_PORT=$(HOTLINED_PORT) bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
 	@exec bash daemon/dev/run.sh $(abspath $(VAR))
 
 unit: $(addprefix build/tests/,$(UNITS))
 
 test: deps
-	@$(MAKE) --no-print-directory all build/asan/hotlined unit
+	@$(MAKE) --no-print-directory $(TESTBUILD)
 	@bash tests/run.sh
 
 test-asan: deps

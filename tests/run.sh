@@ -4,7 +4,7 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume upgrade"
+#   HOTLINED_SUITES="unit sql integration asan volume upgrade firstrun"
 #                                                  which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade firstrun}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -99,6 +99,8 @@ else
 		upgrade)
 			suite upgrade python3 tests/upgrade/upgrade.py --var "$T/upgrade" \
 			    --binary "$ROOT/build/hotlined" --ctl "$ROOT/build/hotlinectl" ;;
+		firstrun)
+			suite firstrun bash tests/firstrun/run.sh "$ROOT" ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done

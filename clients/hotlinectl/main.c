@@ -1,10 +1,13 @@
 /*
  * hotlinectl: the administrator's tool for hotlined.  Audits the case
  * histories, rotates and retires master keys (rewrapping data keys, never
- * touching ciphertexts), runs retention and purges, and lists who read a
- * case.  It connects to PostgreSQL as an administrator with blocking libpq;
- * the keys commands also read the daemon's configuration for the key files.
- * The command table below makes both the usage text and the dispatch.
+ * touching ciphertexts), runs retention and purges, lists who read a
+ * case, and registers, lists and revokes the API's client certificates.
+ * It connects to PostgreSQL as an administrator with blocking libpq; the
+ * keys commands also read the daemon's configuration for the key files.
+ * The command table below makes both the usage text and the dispatch;
+ * a command's check, if it has one, refuses bad arguments before any
+ * database.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +34,10 @@ static const struct ctl_entry *const ctl_table[] = {
 	&purge_entry,
 	&purge_case_entry,
 	&access_log_entry,
+	&clients_add_entry,
+	&clients_add_approver_entry,
+	&clients_list_entry,
+	&clients_revoke_entry,
 	NULL
 };
 
@@ -88,7 +95,8 @@ ctl_match(const struct ctl_entry *ce, int argc, char **argv, int *exact)
 	for (m = 0; m < n && m < argc; m++)
 		if (strcmp(argv[m], words[m]) != 0)
 			break;
-	*exact = m == n && argc == n + ce->ce_nargs;
+	*exact = m == n && argc >= n + ce->ce_nargs &&
+	    argc <= n + ce->ce_nargs + ce->ce_optargs;
 	for (i = n; *exact && i < argc; i++)
 		if (argv[i][0] == '\0')
 			*exact = 0;
@@ -148,20 +156,23 @@ ctl_usage(FILE *f)
 }
 
 /*
- * The command the arguments name, or NULL.  Then the usage goes to
- * stderr: the lines of the commands that share the most leading words
- * with the arguments (keys retire without its kid), or all of it.
+ * The command the arguments name, or NULL; *nwords is the number of its
+ * words.  Without one the usage goes to stderr: the lines of the commands
+ * that share the most leading words with the arguments (keys retire
+ * without its kid), or all of it.
  */
 static const struct ctl_entry *
-ctl_find(int argc, char **argv)
+ctl_find(int argc, char **argv, int *nwords)
 {
 	const struct ctl_entry *ce;
 	int i, m, best = 0, shown = 0, exact;
 
 	for (i = 0; ctl_table[i] != NULL; i++) {
 		m = ctl_match(ctl_table[i], argc, argv, &exact);
-		if (exact)
+		if (exact) {
+			*nwords = m;
 			return ctl_table[i];
+		}
 		if (m > best)
 			best = m;
 	}
@@ -207,7 +218,8 @@ main(int argc, char *argv[])
 	const struct ctl_entry *ce;
 	const char *confpath, *conninfo = NULL;
 	struct ctl_ctx cx;
-	int ch, rc;
+	char **args;
+	int ch, rc, nwords;
 
 	confpath = getenv("HOTLINED_CONF");
 	if (confpath == NULL || *confpath == '\0')
@@ -233,12 +245,15 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if ((ce = ctl_find(argc, argv)) == NULL)
+	if ((ce = ctl_find(argc, argv, &nwords)) == NULL)
 		return EXIT_USAGE;
+	args = argv + nwords;
 	log_init(1, LOG_LVL_WARN);
 	umask(077);
 
 	memset(&cx, 0, sizeof(cx));
+	if (ce->ce_check != NULL && (rc = ce->ce_check(&cx, args)) != EXIT_OK)
+		return rc;
 	if ((ce->ce_flags & CTL_KEYS) && ctl_load_keys(confpath, &cx) == -1)
 		return EXIT_USAGE;
 	if (db_connect(conninfo) == -1) {
@@ -246,7 +261,7 @@ main(int argc, char *argv[])
 		db_close();
 		return EXIT_USAGE;
 	}
-	rc = ce->ce_exec(&cx, argv + argc - ce->ce_nargs);
+	rc = ce->ce_exec(&cx, args);
 	keyring_free(cx.cx_keys);
 	db_close();
 	if (fflush(stdout) == EOF && rc == EXIT_OK)

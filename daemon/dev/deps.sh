@@ -6,7 +6,7 @@ set -euo pipefail
 missing=()
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed' || missing+=("$1"); }
 for p in gcc make pkg-config libevent-dev libjson-c-dev libpq-dev libssl-dev \
-    openssl curl python3 python3-jsonschema ca-certificates procps; do
+    openssl curl python3 python3-jsonschema python3-yaml ca-certificates procps git; do
 	need_pkg "$p"
 done
 # A PostgreSQL server (any version with pipeline-mode libpq: 14 or later).

@@ -33,6 +33,14 @@ Administration (audit, keys, retention): source $var/env.sh, then $root/build/ho
 Ctrl-C stops the daemon and the database.
 
 TXT
+if [ -L "$var/pg" ]; then
+	cat <<TXT
+The database's files are in $(readlink "$var/pg"), since user postgres
+cannot reach $var ($var/pg links there). After Ctrl-C,
+bash $here/pg.sh destroy $var/pg removes them.
+
+TXT
+fi
 stop() {
 	trap - INT TERM
 	[ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" || true

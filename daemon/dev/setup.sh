@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the daemon needs in <vardir>: a private PostgreSQL on
 # <pgport> with the migrations and demo data, a development PKI with one
-# certificate per demo client (registered in the clients table), a master
-# key, hotlined.conf and env.sh.  Idempotent: a second run reuses it all.
+# certificate per demo client (registered with hotlinectl clients add), a
+# master key, hotlined.conf and env.sh.  Idempotent: a second run reuses it
+# all.  Needs build/hotlinectl (make builds it).
 #   setup.sh <vardir> <pgport>        (HOTLINED_PORT sets the daemon's port)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,23 +43,37 @@ done
 bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
     unregistered "${agencies[@]}" "${approvers[@]}"
 
-register() {	# name role agency [approver]
-	local fpr
-	fpr=$(bash "$here/fingerprint.sh" "$var/pki/$1.crt")
-	psql -X -q -v ON_ERROR_STOP=1 -v n="$1" -v r="$2" -v a="$3" -v f="$fpr" \
-	    -v ap="${4:-false}" \
-	    <<<"select hotline.client_upsert(:'n', :'r', nullif(:'a', ''), :'f', :'ap');" >/dev/null
+# The demo clients are registered as an administrator registers clients,
+# with hotlinectl; a name registered already is kept, and must still have
+# the certificate in $var/pki.
+ctl="$root/build/hotlinectl"
+[ -x "$ctl" ] || { echo "setup: $ctl is missing: run make first" >&2; exit 1; }
+registered=$("$ctl" clients list)
+register() {	# [--approver] name role [agency]
+	local approver=() known
+	if [ "$1" = --approver ]; then
+		approver=(--approver)
+		shift
+	fi
+	known=$(awk -v n="$1" '$1 == n { print $5 }' <<<"$registered")
+	if [ -z "$known" ]; then
+		"$ctl" clients add "${approver[@]}" "$@" "$var/pki/$1.crt" >/dev/null
+	elif [ "$known" != "$(bash "$here/fingerprint.sh" "$var/pki/$1.crt")" ]; then
+		echo "setup: client $1 is registered with another certificate than" \
+		    "$var/pki/$1.crt: rm -rf $var to start afresh" >&2
+		exit 1
+	fi
 }
-register console operator ""
-register console2 operator ""
-register gateway gateway ""
-register gateway2 gateway ""
-register admin admin ""
-register revoked operator ""
+register console operator
+register console2 operator
+register gateway gateway
+register gateway2 gateway
+register admin admin
+register revoked operator
 for a in "${agencies[@]}"; do register "$a" agency "$a"; done
 # One approver of access requests per agency of 320102.
-for a in "${approvers[@]}"; do register "$a" agency "${a%-approver}" true; done
-psql -X -q -c "select hotline.client_revoke('revoked')" >/dev/null
+for a in "${approvers[@]}"; do register --approver "$a" agency "${a%-approver}"; done
+"$ctl" clients revoke revoked >/dev/null
 
 # Development keys (mode 600, outside the database): the master key that
 # wraps every case's data key ("<kid> <64 hex>" per line, current first) and

@@ -427,6 +427,29 @@ def make_client_cert(name):
     return name
 
 
+def make_expired_client_cert(name):
+    """A client certificate signed by the deployment CA that expired in 2021 (not registered)."""
+    d = os.path.join(VAR, "test-pki")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, name + ".cnf")
+    base = os.path.join(d, name)
+    with open(conf, "w") as f:
+        f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s.idx\nnew_certs_dir=%s\nserial=%s.srl\n"
+                "default_md=sha256\npolicy=p\ncopy_extensions=none\nx509_extensions=e\n"
+                "[p]\ncommonName=supplied\n[e]\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=clientAuth\n" % (base, d, base))
+    open(base + ".idx", "w").close()
+    with open(base + ".srl", "w") as f:
+        f.write("1000\n")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", base + ".key")
+    openssl("req", "-new", "-key", base + ".key", "-subj", "/CN=" + name, "-out", base + ".csr")
+    openssl("ca", "-batch", "-config", conf, "-cert", pki("ca.crt"), "-keyfile",
+            pki("ca.key"), "-startdate", "20200101000000Z", "-enddate",
+            "20210101000000Z", "-in", base + ".csr", "-out", base + ".crt", "-notext")
+    return name
+
+
 def register_client(name, role):
     """Register (or re-activate) a certificate made by make_client_cert."""
     psql("select hotline.client_upsert(:'a0', :'a1', null, :'a2')", name, role,

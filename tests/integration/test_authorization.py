@@ -5,7 +5,6 @@ seconds, and each role reaches only the endpoints and objects that are its
 own."""
 
 import json
-import os
 import socket
 import ssl
 import time
@@ -91,25 +90,7 @@ def tls_sessions_are_never_resumed(daemon):
 
 @test
 def an_expired_client_certificate_is_refused(daemon):
-    d = os.path.join(lib.VAR, "test-pki")
-    os.makedirs(d, exist_ok=True)
-    name = "it-expired-" + uuid.uuid4().hex[:8]
-    conf = os.path.join(d, name + ".cnf")
-    base = os.path.join(d, name)
-    with open(conf, "w") as f:
-        f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s.idx\nnew_certs_dir=%s\nserial=%s.srl\n"
-                "default_md=sha256\npolicy=p\ncopy_extensions=none\nx509_extensions=e\n"
-                "[p]\ncommonName=supplied\n[e]\nbasicConstraints=CA:FALSE\n"
-                "extendedKeyUsage=clientAuth\n" % (base, d, base))
-    open(base + ".idx", "w").close()
-    with open(base + ".srl", "w") as f:
-        f.write("1000\n")
-    lib.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-out", base + ".key")
-    lib.openssl("req", "-new", "-key", base + ".key", "-subj", "/CN=" + name, "-out", base + ".csr")
-    lib.openssl("ca", "-batch", "-config", conf, "-cert", lib.pki("ca.crt"), "-keyfile",
-                lib.pki("ca.key"), "-startdate", "20200101000000Z", "-enddate",
-                "20210101000000Z", "-in", base + ".csr", "-out", base + ".crt", "-notext")
+    name = lib.make_expired_client_cert("it-expired-" + uuid.uuid4().hex[:8])
     lib.register_client(name, "gateway")
     before = counts()
     r = attempt(daemon, name, "POST", "/v1/reports", example("reports.self-harm.valid.json"))

@@ -3,7 +3,9 @@
  * (build/hotlinectl, or $HOTLINECTL): the usage made from the command
  * table, the exit status of a command it does not know or whose
  * arguments are wrong, and the refusals that come before any database:
- * a configuration or key file it cannot use, a database it cannot reach.
+ * a configuration or key file it cannot use, a database it cannot reach,
+ * a client it cannot register (a role, a name, an agency, a file that is
+ * not a client's certificate).
  * The commands themselves are tested against PostgreSQL by the
  * integration suite.
  */
@@ -21,14 +23,18 @@
 #include "unit.h"
 
 #define OUT_MAX		16384
-#define ARGS_MAX	8
+#define ARGS_MAX	12
 #define K1 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define H1 "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000"
 
 /* Every command, as the usage must show it. */
 static const char *const commands[] = { "audit verify", "keys list",
     "keys rotate", "keys rewrap", "keys retire <kid>", "purge --dry-run",
-    "purge", "purge --case <number>", "access-log <case>", NULL };
+    "purge", "purge --case <number>", "access-log <case>",
+    "clients add <name> <role> [<agency>] <cert.pem>",
+    "clients add --approver <name> agency <agency> <cert.pem>",
+    "clients list", "clients revoke <name>", NULL };
+#define NODB	"host=/nonexistent/socket dbname=x"	/* unreachable */
 
 static const char *ctl;
 static char dir[64];
@@ -193,6 +199,94 @@ test_usage(void)
 	CHECK(run("audit", "verify", "now", NULL) == 2 &&
 	    strcmp(err, "usage: hotlinectl audit verify\n") == 0,
 	    "audit verify with an argument it does not take");
+	CHECK(run("clients", "add", "x", "operator", NULL) == 2 &&
+	    strcmp(err, "usage: hotlinectl clients add <name> <role> "
+	    "[<agency>] <cert.pem>\n       hotlinectl clients add --approver "
+	    "<name> agency <agency> <cert.pem>\n") == 0,
+	    "clients add without its certificate: the usage lines of both "
+	    "clients add");
+	CHECK(run("clients", "add", "x", "agency", "a", "b", "c", NULL) == 2 &&
+	    strstr(err, "usage: hotlinectl clients add <name>") != NULL,
+	    "nor with five arguments");
+	CHECK(run("clients", NULL) == 2 &&
+	    strstr(err, "hotlinectl clients list\n") != NULL &&
+	    strstr(err, "hotlinectl clients revoke <name>\n") != NULL &&
+	    strstr(err, "keys") == NULL,
+	    "clients alone: the clients commands only");
+}
+
+/* Run clients add with these arguments against an unreachable database;
+ * 1 if it exits 2 with the message, before trying the database. */
+static int
+refused(const char *message, const char *a0, const char *a1, const char *a2,
+    const char *a3, const char *a4)
+{
+	int rc = run("-d", NODB, "clients", "add", a0, a1, a2, a3, a4, NULL);
+
+	if (rc == 2 && strstr(err, message) != NULL &&
+	    strstr(err, "cannot connect") == NULL && out[0] == '\0')
+		return 1;
+	printf("# exit %d: %s", rc, err);
+	return 0;
+}
+
+/* Make a certificate with openssl in the test directory; its path. */
+static const char *
+certificate(const char *name, const char *ext)
+{
+	static char paths[4][96];
+	static int n;
+	char *p = paths[n++ % 4], cmd[1024];
+
+	snprintf(p, sizeof(paths[0]), "%s/%s.crt", dir, name);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout '%s/%s.key' -subj /CN=%s "
+	    "-days 2 -addext '%s' -out '%s' >/dev/null 2>&1", dir, name, name,
+	    ext, p);
+	if (system(cmd) != 0)
+		printf("# openssl could not make %s\n", p);
+	return p;
+}
+
+static void
+test_clients_add(void)
+{
+	const char *crt, *ca, *key;
+	char keypath[128];
+
+	crt = certificate("client", "basicConstraints=CA:FALSE");
+	ca = certificate("ca", "basicConstraints=critical,CA:TRUE");
+	snprintf(keypath, sizeof(keypath), "%s/client.key", dir);
+	key = keypath;
+	CHECK(refused("no role \"root\"", "x", "root", crt, NULL, NULL),
+	    "clients add with an unknown role: exit 2, the roles named, before "
+	    "any database");
+	CHECK(refused("role agency needs the agency's code", "x", "agency",
+	    crt, NULL, NULL), "role agency without its agency: exit 2");
+	CHECK(refused("role operator belongs to no agency", "x", "operator",
+	    "police-320102", crt, NULL), "role operator with an agency: exit 2");
+	CHECK(refused("only an agency's clients approve", "--approver", "x",
+	    "gateway", "police-320102", crt), "--approver for a gateway: exit 2");
+	CHECK(refused("no option --approver here", "--approver", "x",
+	    "operator", crt, NULL), "--approver without an agency: exit 2, "
+	    "the option named");
+	CHECK(refused("a client's name is 1 to 64", "two words", "operator",
+	    crt, NULL, NULL), "a name with a space: exit 2");
+	CHECK(refused("not a certificate", "x", "operator", key, NULL, NULL),
+	    "a private key instead of a certificate: exit 2");
+	CHECK(refused("not a certificate", "x", "operator",
+	    file("notes.pem", "not a certificate\n", 0644), NULL, NULL),
+	    "a text file: exit 2");
+	CHECK(refused("No such file", "x", "operator", "/nonexistent/x.pem",
+	    NULL, NULL), "a file that does not exist: exit 2");
+	CHECK(refused("not a regular file", "x", "operator", "/dev/zero", NULL,
+	    NULL), "a device, which it does not read on and on: exit 2");
+	CHECK(refused("a CA's certificate, not a client's", "x", "operator",
+	    ca, NULL, NULL), "a CA's certificate: exit 2");
+	CHECK(run("-d", NODB, "clients", "add", "x", "operator", crt, NULL) ==
+	    2 && strstr(err, "cannot connect to the database") != NULL &&
+	    out[0] == '\0', "a client's certificate passes the checks and "
+	    "meets the unreachable database: exit 2");
 }
 
 static void
@@ -248,6 +342,7 @@ main(void)
 	unsetenv("HOTLINECTL_DATABASE");
 	test_usage();
 	test_refusals();
+	test_clients_add();
 	snprintf(out, sizeof(out), "rm -rf '%s'", dir);
 	if (system(out) != 0)
 		printf("# could not remove %s\n", dir);
