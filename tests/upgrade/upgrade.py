@@ -181,6 +181,11 @@ def build_release(commit, tmp):
         check(all(os.access(os.path.join(cache, b), os.X_OK) for b in ("hotlined", "hotlinectl")),
               "the release's daemon and hotlinectl were built from its commit before (%s)"
               % os.path.relpath(cache, ROOT))
+    # The release's own scripts (setup.sh) look for its tools in its tree.
+    os.makedirs(os.path.join(src, "build"), exist_ok=True)
+    for b in ("hotlined", "hotlinectl"):
+        if not os.path.exists(os.path.join(src, "build", b)):
+            shutil.copy(os.path.join(cache, b), os.path.join(src, "build", b))
     return src, os.path.join(cache, "hotlined"), os.path.join(cache, "hotlinectl")
 
 
