@@ -24,7 +24,7 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 PGPORT=$(free_port)
-export HOTLINED_PORT=$(free_port)
+export HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port)
 
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
