@@ -4,14 +4,14 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume"   which suites (default all)
+#   HOTLINED_SUITES="unit sql integration asan volume deploy"   which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
 #   HOTLINED_KEEP=1                                keep the directory
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume deploy}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -29,6 +29,9 @@ export HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port)
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/volume/pg" ] || bash daemon/dev/pg.sh stop "$T/volume/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/deploy/pg" ] || bash daemon/dev/pg.sh stop "$T/deploy/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/deploy/standby" ] ||
+	    bash daemon/dev/replica.sh stop "$T/deploy" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -71,6 +74,21 @@ volume_suite() {
 	    -k "${HOTLINED_TESTS:-test_volume}"
 }
 
+# The deploy suite: an environment of its own whose PostgreSQL gets a
+# synchronous standby (daemon/dev/replica.sh), two daemons behind HAProxy
+# (tests/integration/test_deploy.py).
+deploy_suite() {
+	local v=$T/deploy
+	if ! { HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port) \
+	    bash daemon/dev/setup.sh "$v" "$(free_port)" &&
+	    bash daemon/dev/replica.sh init "$v" "$(free_port)"; } >"$T/deploy-setup.log" 2>&1; then
+		tail -20 "$T/deploy-setup.log" >&2
+		return 1
+	fi
+	python3 tests/integration/run.py --binary "$ROOT/build/hotlined" --var "$v" \
+	    -k "${HOTLINED_TESTS:-test_deploy}"
+}
+
 echo "# setting up PostgreSQL on port $PGPORT and the PKI in $T"
 if ! bash daemon/dev/setup.sh "$T" "$PGPORT" >"$T/setup.log" 2>&1; then
 	tail -40 "$T/setup.log"
@@ -92,6 +110,7 @@ else
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
 			    --sanitizers "${SELECT[@]}" ;;
 		volume)	suite volume volume_suite ;;
+		deploy)	suite deploy deploy_suite ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done
