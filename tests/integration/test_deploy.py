@@ -13,6 +13,7 @@ Runs in an environment of its own (tests/run.sh's "deploy" suite), only
 when -k names it; the last test leaves the standby as the primary."""
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -53,18 +54,28 @@ def both_hosts():
 
 
 class Haproxy:
-    """HAProxy in TCP mode in front of daemons, checking each one's /healthz
-    over TLS (verified against the deployment CA) every half second."""
+    """HAProxy in front of daemons with contrib/haproxy.cfg (the file
+    docker-compose.yml uses), its addresses and CA replaced by the test's."""
 
     def __init__(self, daemons):
         self.port = lib.free_port()
         self.cfg = os.path.join(lib.VAR, "haproxy-%d.cfg" % self.port)
         self.logpath = os.path.join(lib.VAR, "haproxy-%d.log" % self.port)
+        with open(os.path.join(lib.ROOT, "contrib", "haproxy.cfg")) as f:
+            text = f.read()
         servers = "".join("    server %s 127.0.0.1:%d\n" % (d.name, d.port) for d in daemons)
+        text = re.sub(r"(?m)^    server .*\n", "", text).rstrip("\n") + "\n" + servers
+        text = text.replace("bind :12355", "bind 127.0.0.1:%d" % self.port)
+        text = text.replace("/usr/local/etc/haproxy/ca.crt", lib.pki("ca.crt"))
         with open(self.cfg, "w") as f:
-            f.write(HAPROXY_CFG % {"port": self.port, "ca": lib.pki("ca.crt"),
-                                   "servers": servers})
+            f.write(text)
         self.proc = None
+
+    def check_config(self):
+        """(exit status, output) of haproxy -c on the configuration."""
+        out = subprocess.run(["haproxy", "-c", "-f", self.cfg], capture_output=True, text=True,
+                             timeout=30)
+        return out.returncode, out.stdout + out.stderr
 
     def start(self):
         with open(self.logpath, "ab") as log:
@@ -95,27 +106,6 @@ class Haproxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-HAPROXY_CFG = """global
-    maxconn 2000
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    retries 3
-    option redispatch
-frontend hotlined
-    bind 127.0.0.1:%(port)d
-    default_backend daemons
-backend daemons
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost
-    http-check expect status 200
-    default-server check check-ssl verify required ca-file %(ca)s inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
-%(servers)s"""
 
 
 class Stream:
@@ -229,7 +219,10 @@ def pair():
     b = Daemon("deploy-b", database=both_hosts(), retry_after=1)
     a.start()
     b.start()
-    return a, b, Haproxy([a, b]).start()
+    proxy = Haproxy([a, b])
+    rc, out = proxy.check_config()
+    check(rc == 0, "haproxy -c accepts contrib/haproxy.cfg", out)
+    return a, b, proxy.start()
 
 
 @test(limit=150)
