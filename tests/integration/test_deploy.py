@@ -217,12 +217,17 @@ def pair():
     """Two daemons on both database hosts, and HAProxy in front of them."""
     a = Daemon("deploy-a", database=both_hosts(), retry_after=1)
     b = Daemon("deploy-b", database=both_hosts(), retry_after=1)
-    a.start()
-    b.start()
-    proxy = Haproxy([a, b])
-    rc, out = proxy.check_config()
-    check(rc == 0, "haproxy -c accepts contrib/haproxy.cfg", out)
-    return a, b, proxy.start()
+    try:
+        a.start()
+        b.start()
+        proxy = Haproxy([a, b])
+        rc, out = proxy.check_config()
+        check(rc == 0, "haproxy -c accepts contrib/haproxy.cfg", out)
+        return a, b, proxy.start()
+    except Exception:
+        a.stop()
+        b.stop()
+        raise
 
 
 @test(limit=150)

@@ -1,4 +1,4 @@
-"""Deployment files: docker-compose.yml parses and mirrors the layout the
+"""Packaging: docker-compose.yml parses and mirrors the layout the
 deploy suite runs (primary, synchronous standby, one-shot setup, two daemons,
 HAProxy with contrib/haproxy.cfg), every file it mounts exists and every
 script is valid shell; the configuration its setup writes passes
