@@ -518,7 +518,8 @@ dbconn_down(struct dbconn *c, const char *reason)
 	int was_busy = c->dc_state == DBC_BUSY, batched = c->dc_batched;
 
 	log_warnx("event=db_down conn=%d host=%s reason=\"%s\"%s", c->dc_idx,
-	    dbhost_name(c->dc_host), reason, c->dc_listener ? " listener=1" : "");
+	    dbhost_name(c->dc_host), reason,
+	    c->dc_listener ? " listener=1" : "");
 	metrics_add(M_DB_CONN_FAILURES, reason, 1);
 	if (c->dc_rev != NULL)
 		event_free(c->dc_rev);

@@ -28,12 +28,13 @@
 /* Defaults a connection string may override (processed before it). */
 static const char *const dbhost_defaults[][2] = {
 	{ "keepalives", "1" },
-	{ "keepalives_idle", "10" },		/* s of silence before probing */
+	{ "keepalives_idle", "10" },		/* s idle before probing */
 	{ "keepalives_interval", "5" },		/* s between probes */
 	{ "keepalives_count", "3" },		/* probes unanswered: dead */
-	{ "tcp_user_timeout", "30000" },	/* ms data may stay unacknowledged */
+	{ "tcp_user_timeout", "30000" },	/* ms data may go unacked */
 };
-#define DBHOST_NDEFAULTS	(sizeof(dbhost_defaults) / sizeof(dbhost_defaults[0]))
+#define DBHOST_NDEFAULTS \
+	(sizeof(dbhost_defaults) / sizeof(dbhost_defaults[0]))
 
 static const char	*dbhost_conninfo;
 static int		 dbhost_n;	/* 0: the string names no list */
@@ -94,10 +95,12 @@ dbhost_init(const char *conninfo)
 			dbhost_secs = secs < 2 ? 2 : secs;	/* as libpq */
 	}
 	PQconninfoFree(opts);
-	if (nh == -1 || na == -1 || np == -1 || (nh > 0 && na > 0 && nh != na) ||
+	if (nh == -1 || na == -1 || np == -1 ||
+	    (nh > 0 && na > 0 && nh != na) ||
 	    (np > 1 && np != (nh > na ? nh : na))) {
-		log_errorx("event=db_conninfo_invalid reason=\"host, hostaddr "
-		    "and port lists must match, %d hosts at most\"", DBHOST_MAX);
+		log_errorx("event=db_conninfo_invalid reason=\"host, "
+		    "hostaddr and port lists must match, %d hosts at most\"",
+		    DBHOST_MAX);
 		return -1;
 	}
 	dbhost_n = nh > na ? nh : na;

@@ -211,8 +211,9 @@ struct conn {
 	int			 cn_certified;	/* handshaken with a verified
 						   client certificate */
 	int			 cn_timedout;	/* its deadline passed */
-	char			 cn_alert[40];	/* first TLS alert of the
-						   handshake, or "" */
+	char			 cn_tls_failure[40];	/* why the handshake
+						   failed: its first TLS alert
+						   or error, or "" */
 	int			 cn_nul;	/* a NUL byte arrived */
 	int			 cn_idle;	/* between requests */
 };

@@ -61,7 +61,7 @@ struct mseries {
 
 /* A histogram's observations. */
 struct mhist {
-	unsigned long long mh_counts[METRICS_BUCKETS_MAX];	/* not cumulative */
+	unsigned long long mh_counts[METRICS_BUCKETS_MAX];	/* per bucket */
 	unsigned long long mh_count;
 	double		 mh_sum;
 };
@@ -362,18 +362,18 @@ metrics_write_requests(struct evbuffer *b)
 	for (i = 0; i < metric_nroutes; i++) {
 		mr = &metric_routes[i];
 		for (j = 0; j < mr->mr_nstatus; j++)
-			evbuffer_add_printf(b, "hotlined_requests_total{route=\""
-			    "%s\",method=\"%s\",status=\"%d\"} %llu\n",
-			    mr->mr_route, mr->mr_method, mr->mr_status[j],
-			    mr->mr_count[j]);
+			evbuffer_add_printf(b, "hotlined_requests_total{"
+			    "route=\"%s\",method=\"%s\",status=\"%d\"} "
+			    "%llu\n", mr->mr_route, mr->mr_method,
+			    mr->mr_status[j], mr->mr_count[j]);
 	}
 	metrics_head(b, "hotlined_request_duration_seconds", "histogram",
 	    "Time from a request read to its answer, by route and method");
 	for (i = 0; i < metric_nroutes; i++) {
 		mr = &metric_routes[i];
-		snprintf(labels, sizeof(labels), "route=\"%.*s\",method=\"%.*s\"",
-		    METRICS_LABEL_MAX - 1, mr->mr_route, METRICS_LABEL_MAX - 1,
-		    mr->mr_method);
+		snprintf(labels, sizeof(labels),
+		    "route=\"%.*s\",method=\"%.*s\"", METRICS_LABEL_MAX - 1,
+		    mr->mr_route, METRICS_LABEL_MAX - 1, mr->mr_method);
 		metrics_hist_write(b, "hotlined_request_duration_seconds",
 		    labels, &mr->mr_hist, latency_buckets,
 		    NBUCKETS(latency_buckets));
@@ -400,9 +400,9 @@ metrics_write_state(struct evbuffer *b)
 	for (s = 0; s < DBC_NSTATES; s++) {
 		if (s == DBC_IDLE || s == DBC_BUSY)
 			continue;
-		evbuffer_add_printf(b, "hotlined_db_connections{role=\"listen\","
-		    "state=\"%s\"} %d\n", dbconn_state_name(s),
-		    ds.ds_listen == s);
+		evbuffer_add_printf(b, "hotlined_db_connections{"
+		    "role=\"listen\",state=\"%s\"} %d\n",
+		    dbconn_state_name(s), ds.ds_listen == s);
 	}
 	metrics_head(b, "hotlined_db_queue_jobs", "gauge",
 	    "Database jobs waiting for a connection");

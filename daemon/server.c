@@ -75,8 +75,8 @@ server_conn_free(struct conn *cn)
 	metrics_add(M_CONNECTIONS, server_conn_metric(cn), -1);
 	if (!cn->cn_handshaken)
 		metrics_add(M_TLS_HANDSHAKE_FAILURES, cn->cn_timedout ?
-		    "timeout" : cn->cn_alert[0] != '\0' ? cn->cn_alert :
-		    "closed", 1);
+		    "timeout" : cn->cn_tls_failure[0] != '\0' ?
+		    cn->cn_tls_failure : "closed", 1);
 	if (cn->cn_req != NULL)
 		request_conn_gone(cn->cn_req);
 	log_debug("event=conn_close conn=%llx", cn->cn_id);

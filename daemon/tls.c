@@ -71,15 +71,16 @@ tls_log_errors(const char *what)
 static void
 tls_note_failure(struct conn *cn, const char *prefix, const char *why)
 {
+	char *f = cn->cn_tls_failure;
 	size_t i, n;
 
-	if (cn->cn_alert[0] != '\0' || why == NULL)
+	if (f[0] != '\0' || why == NULL)
 		return;
-	n = (size_t)snprintf(cn->cn_alert, sizeof(cn->cn_alert), "%s%s",
-	    prefix, why);
-	for (i = 0; i < n && i < sizeof(cn->cn_alert) - 1; i++)
-		cn->cn_alert[i] = isalnum((unsigned char)cn->cn_alert[i]) ?
-		    (char)tolower((unsigned char)cn->cn_alert[i]) : '_';
+	n = (size_t)snprintf(f, sizeof(cn->cn_tls_failure), "%s%s", prefix,
+	    why);
+	for (i = 0; i < n && i < sizeof(cn->cn_tls_failure) - 1; i++)
+		f[i] = isalnum((unsigned char)f[i]) ?
+		    (char)tolower((unsigned char)f[i]) : '_';
 }
 
 /*
