@@ -9,6 +9,20 @@ COPY daemon/ daemon/
 COPY clients/ clients/
 RUN make build/hotlined build/hotlinectl
 
+# The one-shot set-up of docker-compose.yml (contrib/compose/setup.sh):
+# migrations, the daemon role, keys, configuration, client registration.
+#   docker build --target setup -t hotlined-setup .
+FROM debian:12-slim AS setup
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        postgresql-client libevent-2.1-7 libevent-openssl-2.1-7 libjson-c5 libpq5 libssl3 \
+        ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/build/hotlinectl /usr/local/bin/hotlinectl
+COPY sql/ /sql/
+COPY contrib/compose/setup.sh contrib/compose/clients.sh /usr/local/lib/hotlined/
+ENTRYPOINT ["bash", "/usr/local/lib/hotlined/setup.sh"]
+
+# The daemon (the default target).
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         libevent-2.1-7 libevent-openssl-2.1-7 libjson-c5 libpq5 libssl3 ca-certificates curl \
@@ -17,7 +31,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY --from=build /src/build/hotlined /usr/local/sbin/hotlined
 COPY --from=build /src/build/hotlinectl /usr/local/bin/hotlinectl
 USER hotlined
-EXPOSE 12355
+EXPOSE 12355 9355
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsk https://127.0.0.1:12355/healthz || exit 1
 ENTRYPOINT ["/usr/local/sbin/hotlined", "-d"]
 CMD ["-f", "/etc/hotlined/hotlined.conf"]

@@ -32,16 +32,18 @@ FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
 
 # The daemon; main() is in hotlined.c.
 SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
-	   daemon/crypto.c daemon/db.c daemon/dbconn.c daemon/error.c \
+	   daemon/crypto.c daemon/db.c daemon/dbconn.c daemon/dbhost.c \
+	   daemon/error.c \
 	   daemon/escalate.c daemon/format.c daemon/idem.c daemon/ident.c \
-	   daemon/json.c daemon/keyfile.c daemon/log.c daemon/mutate.c \
+	   daemon/json.c daemon/keyfile.c daemon/log.c daemon/metrics.c \
+	   daemon/mutate.c \
 	   daemon/normalise.c daemon/protect.c \
 	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
 	   daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
-	   test_hotlinectl test_protect
+	   test_hotlinectl test_protect test_metrics
 # The administrator's tool (its own files, built in build/obj/ctl, and the
 # daemon's files it shares).
 CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
@@ -69,7 +71,7 @@ TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined) \
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test test-asan unit bench fuzz clean
+.PHONY: all deps test-deps run test test-asan unit bench fuzz clean
 .SECONDARY:
 
 all: build/hotlined build/hotline-bench build/hotlinectl
@@ -133,6 +135,9 @@ build/fuzz/obj/%.o: tests/fuzz/%.c
 deps:
 	@bash daemon/dev/deps.sh
 
+test-deps:
+	@bash daemon/dev/deps.sh test
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@HOTLINED_PORT=$(HOTLINED_PORT) bash daemon/dev/setup.sh $(abspath $(VAR)) $(PGPORT)
@@ -140,11 +145,11 @@ run: deps
 
 unit: $(addprefix build/tests/,$(UNITS))
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory $(TESTBUILD)
 	@bash tests/run.sh
 
-test-asan: deps
+test-asan: test-deps
 	@$(MAKE) --no-print-directory build/asan/hotlined unit
 	@HOTLINED_SUITES=asan bash tests/run.sh
 

@@ -20,6 +20,7 @@ enum cf_type {
 	CF_INT,
 	CF_LEVEL,
 	CF_LISTEN,
+	CF_LISTEN_OPT,		/* host:port, or empty: none */
 };
 
 /* One configuration key: where it goes and what it accepts. */
@@ -38,6 +39,9 @@ struct cf_param {
 static const struct cf_param cf_params[] = {
 	{ "listen",		CF_LISTEN, offsetof(struct config, cf_listen),
 	    sizeof(((struct config *)0)->cf_listen), 0, 0 },
+	{ "metrics_listen",	CF_LISTEN_OPT,
+	    offsetof(struct config, cf_metrics_listen),
+	    sizeof(((struct config *)0)->cf_metrics_listen), 0, 0 },
 	{ "tls_cert",		STR(cf_tls_cert) },
 	{ "tls_key",		STR(cf_tls_key) },
 	{ "tls_client_ca",	STR(cf_tls_client_ca) },
@@ -65,6 +69,8 @@ config_defaults(struct config *cf)
 	memset(cf, 0, sizeof(*cf));
 	snprintf(cf->cf_listen, sizeof(cf->cf_listen), "127.0.0.1:%d",
 	    DEFAULT_PORT);
+	snprintf(cf->cf_metrics_listen, sizeof(cf->cf_metrics_listen),
+	    "127.0.0.1:%d", DEFAULT_METRICS_PORT);
 	cf->cf_db_pool = DEFAULT_DB_POOL;
 	cf->cf_batch_max = DEFAULT_BATCH_MAX;
 	cf->cf_queue_max = DEFAULT_QUEUE_MAX;
@@ -150,6 +156,12 @@ config_set(struct config *cf, const struct cf_param *p, const char *val)
 	long n;
 
 	switch (p->type) {
+	case CF_LISTEN_OPT:
+		if (*val == '\0') {
+			*dst = '\0';
+			return NULL;
+		}
+		/* FALLTHROUGH */
 	case CF_LISTEN:
 		if (config_split_listen(val, host, sizeof(host), &port) == -1)
 			return "expected host:port";

@@ -245,13 +245,26 @@ db_conn_lost(void)
 		db_fail_queue(DB_UNAVAILABLE);
 }
 
+/* Count the pool's connections by state, and the jobs waiting. */
+void
+db_stats(struct db_stats *ds)
+{
+	int i;
+
+	memset(ds, 0, sizeof(*ds));
+	for (i = 0; i < db_nconns; i++)
+		ds->ds_pool[dbconn_state(db_conns[i])]++;
+	ds->ds_listen = db_lconn != NULL ? (int)dbconn_state(db_lconn) : -1;
+	ds->ds_queued = db_qlen;
+}
+
 /* Start the pool; connections come up in the background. */
 int
 db_init(struct event_base *base, const struct config *cf)
 {
 	int i, n;
 
-	if (stmt_check() == -1)
+	if (stmt_check() == -1 || dbhost_init(cf->cf_database) == -1)
 		return -1;
 	db_base = base;
 	db_cf = cf;

@@ -6,7 +6,10 @@
  * db_take() hands it, each preceded by its row-level security scope, and
  * one Sync.  The listening connection sends its LISTENs instead and
  * delivers notifications.  On any failure the connection is torn down
- * (its jobs told the outcome) and reconnects with back-off.
+ * (its jobs told the outcome) and reconnects with back-off; a connection
+ * string naming several hosts is tried one host at a time (dbhost.c), the
+ * next at once after a failed attempt, with back-off only once every host
+ * failed in turn.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +19,6 @@
 
 #include "hotlined.h"
 
-#define DB_CONNECT_TIMEOUT_S	10
 #define DB_MAX_CHANNELS		8
 
 #define DB_SCOPE_STMT	"hotlined_scope"
@@ -50,12 +52,15 @@ struct dbconn {
 	struct event	*dc_wev;	/* write when PQflush wants it */
 	struct event	*dc_timer;	/* reconnect or connect deadline */
 	int		 dc_retry_ms;
+	int		 dc_host;	/* the host of the list to try */
+	int		 dc_tried;	/* hosts failed in a row */
 	struct expect	*dc_exp;
 	int		 dc_nexp, dc_hexp, dc_maxexp;
 	struct dbjob	*dc_jobs;	/* jobs of the segment in flight */
 	int		 dc_njobs;
 	int		 dc_batched;
 	int		 dc_failed;
+	double		 dc_sent;	/* when the segment was sent */
 	const char *const *dc_channels;	/* the listener's */
 	void		(*dc_notify)(const char *);
 };
@@ -63,8 +68,8 @@ struct dbconn {
 static void	dbconn_connect(struct dbconn *);
 static void	dbconn_fail(struct dbconn *, const char *);
 
-/* Name a connection state for logs. */
-static const char *
+/* Name a connection state for logs and metrics. */
+const char *
 dbconn_state_name(enum dbc_state s)
 {
 	switch (s) {
@@ -74,6 +79,7 @@ dbconn_state_name(enum dbc_state s)
 	case DBC_IDLE:		return "idle";
 	case DBC_BUSY:		return "busy";
 	case DBC_LISTENING:	return "listening";
+	case DBC_NSTATES:	break;
 	}
 	return "?";
 }
@@ -171,6 +177,9 @@ dbconn_start(struct dbconn *c)
 	dbconn_enter_state(c, DBC_BUSY);
 	log_debug("event=db_segment conn=%d jobs=%d batched=%d", c->dc_idx,
 	    c->dc_njobs, c->dc_batched);
+	c->dc_sent = mono_now();
+	if (c->dc_batched)
+		metrics_observe(M_DB_BATCH_SIZE, c->dc_njobs);
 	if (dbconn_flush(c) == -1)
 		goto fail;
 	return;
@@ -194,7 +203,8 @@ dbconn_segment_done(struct dbconn *c)
 		}
 		dbconn_enter_state(c, DBC_LISTENING);
 		c->dc_retry_ms = DB_RECONNECT_MIN_MS;
-		log_info("event=db_listening");
+		c->dc_tried = 0;
+		log_info("event=db_listening host=%s", dbhost_name(c->dc_host));
 		/* Anything may have changed while we were not listening. */
 		c->dc_notify(NULL);
 		return;
@@ -204,11 +214,14 @@ dbconn_segment_done(struct dbconn *c)
 			dbconn_fail(c, "prepare failed");
 			return;
 		}
-		log_info("event=db_ready conn=%d", c->dc_idx);
+		log_info("event=db_ready conn=%d host=%s", c->dc_idx,
+		    dbhost_name(c->dc_host));
 		c->dc_retry_ms = DB_RECONNECT_MIN_MS;
+		c->dc_tried = 0;
 		dbconn_enter_state(c, DBC_IDLE);
 		return;
 	}
+	metrics_observe(M_DB_ROUNDTRIP, mono_now() - c->dc_sent);
 	dbconn_enter_state(c, DBC_IDLE);
 	ok = !c->dc_failed;
 	if (!ok && c->dc_batched && c->dc_njobs > 1) {
@@ -476,9 +489,9 @@ dbconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 dbconn_connect(struct dbconn *c)
 {
-	struct timeval tv = { DB_CONNECT_TIMEOUT_S, 0 };
+	struct timeval tv = { dbhost_timeout(), 0 };
 
-	c->dc_pg = PQconnectStart(c->dc_cf->cf_database);
+	c->dc_pg = dbhost_connect(c->dc_host);
 	dbconn_enter_state(c, DBC_CONNECTING);
 	if (c->dc_pg == NULL || PQstatus(c->dc_pg) == CONNECTION_BAD) {
 		dbconn_fail(c, "connect failed");
@@ -504,8 +517,10 @@ dbconn_down(struct dbconn *c, const char *reason)
 	struct dbjob *j, *next, *jobs = c->dc_jobs;
 	int was_busy = c->dc_state == DBC_BUSY, batched = c->dc_batched;
 
-	log_warnx("event=db_down conn=%d reason=\"%s\"%s", c->dc_idx, reason,
+	log_warnx("event=db_down conn=%d host=%s reason=\"%s\"%s", c->dc_idx,
+	    dbhost_name(c->dc_host), reason,
 	    c->dc_listener ? " listener=1" : "");
+	metrics_add(M_DB_CONN_FAILURES, reason, 1);
 	if (c->dc_rev != NULL)
 		event_free(c->dc_rev);
 	if (c->dc_wev != NULL)
@@ -526,15 +541,28 @@ dbconn_down(struct dbconn *c, const char *reason)
 	}
 }
 
-/* Tear a connection down and reconnect after a back-off. */
+/*
+ * Tear a connection down and reconnect: to the next host of the list at
+ * once if connecting to this one failed and others are left to try, else
+ * after a back-off.
+ */
 static void
 dbconn_fail(struct dbconn *c, const char *reason)
 {
-	struct timeval tv;
+	struct timeval tv = { 0, 0 };
+	int connecting = c->dc_state == DBC_CONNECTING;
 
 	dbconn_down(c, reason);
 	if (!c->dc_listener)
 		db_conn_lost();
+	if (connecting && dbhost_count() > 1) {
+		c->dc_host = (c->dc_host + 1) % dbhost_count();
+		if (++c->dc_tried < dbhost_count()) {
+			event_add(c->dc_timer, &tv);
+			return;
+		}
+		c->dc_tried = 0;
+	}
 	tv.tv_sec = c->dc_retry_ms / 1000;
 	tv.tv_usec = (c->dc_retry_ms % 1000) * 1000;
 	event_add(c->dc_timer, &tv);

@@ -14,6 +14,7 @@
  * error may pass) is set aside with its SQLSTATE and logged, and the loop
  * goes on with the others.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,8 @@ esc_arm_at(const char *epoch)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	delay = ESCALATE_IDLE_S;
+	metrics_set(M_CLOCKS_NEXT_DUE, NULL, epoch != NULL && *epoch != '\0' ?
+	    strtod(epoch, NULL) : NAN);
 	if (epoch != NULL && *epoch != '\0') {
 		due = strtod(epoch, NULL);
 		delay = due - now;
@@ -95,11 +98,13 @@ esc_arm_in(int seconds)
 	evtimer_add(esc_timer, &tv);
 }
 
-/* A pass completed: note it for liveness. */
+/* A pass completed, having handled that many clocks: note it. */
 static void
-esc_completed(void)
+esc_completed(int handled)
 {
 	esc_last = mono_now();
+	metrics_add(M_ESC_PASSES, "ok", 1);
+	metrics_add(M_CLOCKS_HANDLED, NULL, handled);
 }
 
 /* A job is done: free it; the loop has nothing in flight. */
@@ -211,6 +216,8 @@ esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	int handled;
 
 	(void)arg;
+	if (oc != DB_OK)
+		metrics_add(M_ESC_PASSES, "failed", 1);
 	if (oc == DB_ERROR) {
 		/* Something in this batch fails: find it, set it aside. */
 		log_warnx("event=escalation_failed sqlstate=%s",
@@ -227,8 +234,8 @@ esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		esc_idle();
 		return;
 	}
-	esc_completed();
 	handled = atoi(PQgetvalue(res, 0, 0));
+	esc_completed(handled);
 	if (handled > 0)
 		log_info("event=escalation clocks=%d", handled);
 	if (handled >= ESCALATE_BATCH)
@@ -260,6 +267,7 @@ esc_aside_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		esc_idle();
 		return;
 	}
+	metrics_add(M_CLOCKS_SET_ASIDE, NULL, 1);
 	log_errorx("event=clock_set_aside clock=%lld sqlstate=%s set=%s",
 	    esc_ids[esc_stack[esc_depth - 1].er_lo], j->dj_params[1],
 	    PQgetvalue(res, 0, 0));
@@ -283,8 +291,11 @@ esc_part_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	if (oc == DB_OK) {
 		esc_depth--;
 		esc_tries = 0;
+		if (PQntuples(res) == 1)
+			metrics_add(M_CLOCKS_HANDLED, NULL,
+			    atoi(PQgetvalue(res, 0, 0)));
 		if (esc_depth == 0) {
-			esc_completed();
+			esc_completed(0);
 			log_info("event=escalation_recovered");
 		}
 		esc_arm_in(0);

@@ -1,9 +1,15 @@
 /*
  * hotlined: start-up, signals and shutdown.  One libevent loop serves
- * TLS, HTTP, the database pool and timers; nothing blocks it.
+ * TLS, HTTP, the metrics, the database pool and timers; nothing blocks it.
+ * Under systemd (Type=notify) it tells the service manager when it is
+ * ready, reloading and stopping.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +27,37 @@ static double			 main_drain_deadline;
 
 static const char *const main_channels[] = { CHANNEL_CLIENTS, CHANNEL_QUEUE,
     CHANNEL_CLOCK, NULL };
+
+/*
+ * Tell systemd our state ("READY=1", ...) if it asked (NOTIFY_SOCKET): one
+ * datagram, never waiting; a path starting with '@' is an abstract socket.
+ */
+static void
+main_sd_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t plen;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (plen = strlen(path)) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_warnx("event=sd_notify_failed reason=\"%s\"",
+		    strerror(errno));
+	close(fd);
+}
 
 /* Route a database notification (NULL: listening restarted) to its users. */
 static void
@@ -60,6 +97,7 @@ main_drain_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	log_info("event=stopping drained=%d", drained);
+	metrics_shutdown();
 	server_shutdown();
 	db_shutdown();
 	ident_shutdown();
@@ -79,6 +117,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("event=draining signal=%d", (int)sig);
+	main_sd_notify("STOPPING=1");
 	server_drain();
 	main_drain_deadline = mono_now() + main_cf.cf_request_timeout + 1;
 	main_drain_ev = evtimer_new(main_base, main_drain_cb, NULL);
@@ -92,8 +131,10 @@ static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig; (void)what; (void)arg;
+	main_sd_notify("RELOADING=1");
 	server_reload_tls();
 	protect_reload();
+	main_sd_notify("READY=1");
 }
 
 int
@@ -159,6 +200,8 @@ main(int argc, char *argv[])
 		fatalx("event=fatal reason=\"event base\"");
 	if (server_init(main_base, &main_cf) == -1)
 		fatalx("event=fatal reason=\"cannot start the server\"");
+	if (metrics_init(main_base, &main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot start the metrics\"");
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
 	if (db_init(main_base, &main_cf) == -1 ||
@@ -176,6 +219,7 @@ main(int argc, char *argv[])
 		fatalx("event=fatal reason=\"signals\"");
 	log_info("event=started version=%s pid=%d", HOTLINED_VERSION,
 	    (int)getpid());
+	main_sd_notify("READY=1");
 	event_base_dispatch(main_base);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -25,6 +25,7 @@ struct event;
 
 /* Limits.  The DEFAULT_ ones are defaults of configuration keys. */
 #define DEFAULT_PORT		12355
+#define DEFAULT_METRICS_PORT	9355	/* on 127.0.0.1; metrics_listen */
 #define DEFAULT_MAX_BODY	(128 * 1024)	/* bytes of request body */
 #define DEFAULT_MAX_HEADERS	(16 * 1024)	/* bytes of request headers */
 #define DEFAULT_REQUEST_TIMEOUT	30	/* s: total per request, not idle */
@@ -53,6 +54,7 @@ struct event;
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
 #define INFLIGHT_BUCKETS	1024
+#define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
 
 /* Notification channels (LISTEN) and what they mean. */
 #define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
@@ -69,6 +71,7 @@ enum log_level {
 /* The configuration; see config.c for the keys and their defaults. */
 struct config {
 	char	 cf_listen[128];	/* host:port */
+	char	 cf_metrics_listen[128];	/* host:port, "" disabled */
 	char	 cf_tls_cert[1024];
 	char	 cf_tls_key[1024];
 	char	 cf_tls_client_ca[1024];
@@ -119,6 +122,7 @@ enum role {
 /* A client identity (cached in ident.c). */
 struct ident {
 	long long	 id_client;
+	char		 id_name[CLIENT_NAME_MAX + 1];	/* for logs only */
 	char		 id_fpr[FPR_LEN + 1];	/* of the certificate's DER */
 	enum role	 id_role;
 	long long	 id_agency;	/* 0 when none */
@@ -193,6 +197,7 @@ enum dbc_state {
 	DBC_IDLE,		/* ready for a segment */
 	DBC_BUSY,		/* a segment is in flight */
 	DBC_LISTENING,		/* the LISTEN connection, ready */
+	DBC_NSTATES
 };
 struct dbconn;
 
@@ -204,6 +209,12 @@ struct conn {
 	struct request		*cn_req;	/* being handled, or NULL */
 	unsigned long long	 cn_id;
 	int			 cn_handshaken;
+	int			 cn_certified;	/* handshaken with a verified
+						   client certificate */
+	int			 cn_timedout;	/* its deadline passed */
+	char			 cn_tls_failure[40];	/* why the handshake
+						   failed: its first TLS alert
+						   or error, or "" */
 	int			 cn_nul;	/* a NUL byte arrived */
 	int			 cn_idle;	/* between requests */
 };
@@ -265,6 +276,36 @@ struct query_arg {
 	const char		*qa_rule;	/* the 400's message */
 	const char		*qa_word;	/* out: given, or NULL */
 	long			 qa_num;	/* out: given, or -1 */
+};
+
+/*
+ * The metrics other files report (metrics.c), each a counter, a gauge or a
+ * histogram; metrics.c names them, and the label a labelled one takes.
+ */
+enum metric {
+	M_CONNECTIONS,		/* gauge {state}: handshake, certified,
+				   uncertified */
+	M_TLS_HANDSHAKE_FAILURES, /* counter {reason}: timeout, closed, or
+				   the TLS alert ("peer_" when received) */
+	M_DB_BATCH_SIZE,	/* histogram: submissions per group commit */
+	M_DB_ROUNDTRIP,		/* histogram: a segment's send to its Sync */
+	M_DB_CONN_FAILURES,	/* counter {reason}: connections torn down */
+	M_LONGPOLL_WAITERS,	/* gauge: long polls waiting */
+	M_IDENT_RELOADS,	/* counter {result} */
+	M_IDENT_CLIENTS,	/* gauge: clients in the identity cache */
+	M_KEY_RELOADS,		/* counter {result} */
+	M_ESC_PASSES,		/* counter {result} */
+	M_CLOCKS_HANDLED,	/* counter: warnings and missed deadlines */
+	M_CLOCKS_SET_ASIDE,	/* counter */
+	M_CLOCKS_NEXT_DUE,	/* gauge: epoch seconds, NaN when none */
+	M_COUNT
+};
+
+/* What db_stats() reports of the pool (metrics.c reads it). */
+struct db_stats {
+	int	 ds_pool[DBC_NSTATES];	/* pool connections by state */
+	int	 ds_listen;		/* the listener's state, -1 none */
+	int	 ds_queued;		/* jobs waiting for a connection */
 };
 
 /*
@@ -390,11 +431,20 @@ struct dbjob *db_take(int *n);
 void	 db_requeue(struct dbjob *);
 void	 db_dispatch(void);
 void	 db_conn_lost(void);
+void	 db_stats(struct db_stats *);
+
+/* dbhost.c */
+int	 dbhost_init(const char *conninfo);
+int	 dbhost_count(void);
+int	 dbhost_timeout(void);
+const char *dbhost_name(int);
+PGconn	*dbhost_connect(int);
 
 /* dbconn.c */
 struct dbconn *dbconn_new(struct event_base *, const struct config *,
 	    int idx, const char *const *channels, void (*notify)(const char *));
 enum dbc_state dbconn_state(const struct dbconn *);
+const char *dbconn_state_name(enum dbc_state);
 void	 dbconn_start(struct dbconn *);
 void	 dbconn_close(struct dbconn *);
 
@@ -508,6 +558,18 @@ void	 fatalx(const char *fmt, ...)
 #define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_errorx(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 double	 mono_now(void);
+
+/* metrics.c */
+int	 metrics_init(struct event_base *, const struct config *);
+void	 metrics_shutdown(void);
+/* Counters and gauges; label is NULL for a metric without one. */
+void	 metrics_add(enum metric, const char *label, double);
+void	 metrics_set(enum metric, const char *label, double);
+void	 metrics_observe(enum metric, double);
+void	 metrics_request(const char *route, const char *method, int status,
+	    double seconds);
+/* The exposition (Prometheus text format 0.0.4), malloc'd; NULL. */
+char	*metrics_text(size_t *len);
 
 /* mutate.c */
 extern const struct mutation mutate_calls, mutate_reports, mutate_ack,

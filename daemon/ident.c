@@ -4,6 +4,7 @@
  * (any change to the table) and periodically, so a revocation takes effect
  * within moments without a database round trip per request.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,22 @@ ident_role(const char *s)
 	return ROLE_NONE;
 }
 
+/*
+ * Copy a client's name for log lines: at most CLIENT_NAME_MAX bytes of
+ * [A-Za-z0-9._@:+-], anything else as '_', so that a name can never break
+ * a key=value line.
+ */
+static void
+ident_name_copy(char dst[CLIENT_NAME_MAX + 1], const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i < CLIENT_NAME_MAX; i++)
+		dst[i] = isalnum((unsigned char)src[i]) ||
+		    strchr("._@:+-", src[i]) != NULL ? src[i] : '_';
+	dst[i] = '\0';
+}
+
 /* Replace the cache with the rows of a client_list result. */
 static void
 ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
@@ -54,6 +71,7 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	ident_loading = 0;
 	if (oc != DB_OK) {
 		log_warnx("event=ident_load_failed");
+		metrics_add(M_IDENT_RELOADS, "failed", 1);
 		db_job_free(j);
 		return;
 	}
@@ -66,6 +84,7 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	}
 	for (i = 0; i < n; i++) {
 		tab[i].id_client = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		ident_name_copy(tab[i].id_name, PQgetvalue(res, i, 1));
 		tab[i].id_role = ident_role(PQgetvalue(res, i, 2));
 		tab[i].id_agency = PQgetisnull(res, i, 3) ? 0 :
 		    strtoll(PQgetvalue(res, i, 3), NULL, 10);
@@ -84,6 +103,8 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	else
 		log_debug("event=ident_loaded clients=%d", n);
 	ident_loaded = 1;
+	metrics_add(M_IDENT_RELOADS, "ok", 1);
+	metrics_set(M_IDENT_CLIENTS, NULL, n);
 	if (ident_again) {
 		ident_again = 0;
 		ident_reload();

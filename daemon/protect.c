@@ -82,8 +82,12 @@ protect_reload(void)
 	if ((k = keyring_load(pr_cf->cf_master_key, pr_cf->cf_hash_key, err,
 	    sizeof(err))) == NULL) {
 		log_errorx("event=keys_load_failed message=\"%s\"", err);
+		if (pr_keys != NULL)
+			metrics_add(M_KEY_RELOADS, "failed", 1);
 		return -1;
 	}
+	if (pr_keys != NULL)
+		metrics_add(M_KEY_RELOADS, "ok", 1);
 	keyring_free(pr_keys);
 	pr_keys = k;
 	pr_stat = st;

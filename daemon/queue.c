@@ -48,6 +48,7 @@ queue_remove(struct waiter *w)
 		}
 	}
 	free(w);
+	metrics_add(M_LONGPOLL_WAITERS, NULL, -1);
 }
 
 /* A request is being freed: forget its waiter, if it has one. */
@@ -196,6 +197,7 @@ queue_get(struct request *r, struct evhttp_request *req, const char *id)
 	w->wt_until = mono_now() + (double)(q[2].qa_num >= 0 ? q[2].qa_num : 0);
 	w->wt_next = queue_waiters;
 	queue_waiters = w;
+	metrics_add(M_LONGPOLL_WAITERS, NULL, 1);
 	queue_query(w);
 }
 

@@ -134,6 +134,7 @@ request_reply(struct request *r, int status, const char *body,
 	struct evkeyvalq *h;
 	struct conn *cn = r->rq_conn;
 	char retry[16];
+	double dur;
 
 	if (request_answered(r)) {
 		log_errorx("event=bug reason=\"second reply\" id=%s", r->rq_id);
@@ -164,12 +165,15 @@ request_reply(struct request *r, int status, const char *body,
 		    request_status_reason(status), NULL);
 		r->rq_req = NULL;
 	}
-	log_info("event=request id=%s conn=%llx client=%lld method=%s "
-	    "route=%s status=%d%s%s dur_ms=%.1f%s", r->rq_id,
-	    cn ? cn->cn_id : 0ULL, r->rq_client, r->rq_method, r->rq_route,
-	    status, r->rq_code[0] ? " code=" : "", r->rq_code,
-	    (mono_now() - r->rq_start) * 1000.0,
+	dur = mono_now() - r->rq_start;
+	log_info("event=request id=%s conn=%llx client=%lld client_name=%s "
+	    "method=%s route=%s status=%d%s%s dur_ms=%.1f%s", r->rq_id,
+	    cn ? cn->cn_id : 0ULL, r->rq_client,
+	    r->rq_ident.id_name[0] != '\0' ? r->rq_ident.id_name : "-",
+	    r->rq_method, r->rq_route, status, r->rq_code[0] ? " code=" : "",
+	    r->rq_code, dur * 1000.0,
 	    cn ? "" : " client_gone=1");
+	metrics_request(r->rq_route, r->rq_method, status, dur);
 	server_replied(cn);
 	r->rq_conn = NULL;
 	if (r->rq_job == NULL)

@@ -60,10 +60,23 @@ conn_arm(struct conn *cn, int seconds)
 	evtimer_add(cn->cn_deadline, &tv);
 }
 
+/* A connection's state for the metrics. */
+static const char *
+server_conn_metric(const struct conn *cn)
+{
+	return !cn->cn_handshaken ? "handshake" : cn->cn_certified ?
+	    "certified" : "uncertified";
+}
+
 /* Release a connection's state when its SSL object is freed. */
 static void
 server_conn_free(struct conn *cn)
 {
+	metrics_add(M_CONNECTIONS, server_conn_metric(cn), -1);
+	if (!cn->cn_handshaken)
+		metrics_add(M_TLS_HANDSHAKE_FAILURES, cn->cn_timedout ?
+		    "timeout" : cn->cn_tls_failure[0] != '\0' ?
+		    cn->cn_tls_failure : "closed", 1);
 	if (cn->cn_req != NULL)
 		request_conn_gone(cn->cn_req);
 	log_debug("event=conn_close conn=%llx", cn->cn_id);
@@ -77,6 +90,8 @@ server_conn_free(struct conn *cn)
 static void
 server_conn_handshaken(struct conn *cn)
 {
+	metrics_add(M_CONNECTIONS, "handshake", -1);
+	metrics_add(M_CONNECTIONS, server_conn_metric(cn), 1);
 	conn_arm(cn, sv_cf->cf_request_timeout);
 }
 
@@ -103,6 +118,7 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("event=conn_deadline conn=%llx phase=%s", cn->cn_id,
 	    cn->cn_handshaken ? "request" : "handshake");
+	cn->cn_timedout = 1;
 	if ((s = bufferevent_getfd(cn->cn_bev)) >= 0)
 		shutdown(s, SHUT_RDWR);
 }
@@ -155,6 +171,7 @@ server_bevcb(struct event_base *base, void *arg)
 		fatalx("event=fatal reason=\"cannot create TLS connection\"");
 	cn->cn_id = ++sv_conn_seq;
 	sv_nconns++;
+	metrics_add(M_CONNECTIONS, "handshake", 1);
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)

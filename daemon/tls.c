@@ -3,6 +3,8 @@
  * verified against the deployment CA), per-connection state tied to the
  * SSL object's lifetime, and client certificate fingerprints.
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -65,21 +67,51 @@ tls_log_errors(const char *what)
 	}
 }
 
-/* Note the end of the handshake so the connection gets its request time. */
+/* Keep why a handshake failed: lower case, words joined by '_'. */
+static void
+tls_note_failure(struct conn *cn, const char *prefix, const char *why)
+{
+	char *f = cn->cn_tls_failure;
+	size_t i, n;
+
+	if (f[0] != '\0' || why == NULL)
+		return;
+	n = (size_t)snprintf(f, sizeof(cn->cn_tls_failure), "%s%s", prefix,
+	    why);
+	for (i = 0; i < n && i < sizeof(cn->cn_tls_failure) - 1; i++)
+		f[i] = isalnum((unsigned char)f[i]) ?
+		    (char)tolower((unsigned char)f[i]) : '_';
+}
+
+/*
+ * Keep the first reason a handshake gave for failing: the first alert
+ * ("peer_" when the client sent it), else the error that ended it (a
+ * plain HTTP request, a protocol version, ...).  Note the end of the
+ * handshake, with or without a verified client certificate, so the
+ * connection gets its request time.
+ */
 static void
 tls_info_cb(const SSL *ssl, int where, int ret)
 {
 	struct conn *cn;
 
-	(void)ret;
+	if ((cn = SSL_get_ex_data(ssl, tls_conn_idx)) == NULL ||
+	    cn->cn_handshaken)
+		return;
+	if (where & SSL_CB_ALERT)
+		tls_note_failure(cn, (where & SSL_CB_READ) ? "peer_" : "",
+		    SSL_alert_desc_string_long(ret));
+	if ((where & SSL_CB_EXIT) && ret <= 0 &&
+	    SSL_get_error(ssl, ret) == SSL_ERROR_SSL)
+		tls_note_failure(cn, "", ERR_reason_error_string(
+		    ERR_peek_last_error()));
 	if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
 		return;
-	if ((cn = SSL_get_ex_data(ssl, tls_conn_idx)) != NULL &&
-	    !cn->cn_handshaken) {
-		cn->cn_handshaken = 1;
-		if (tls_handshake_cb != NULL)
-			tls_handshake_cb(cn);
-	}
+	cn->cn_handshaken = 1;
+	cn->cn_certified = SSL_get0_peer_certificate(ssl) != NULL &&
+	    SSL_get_verify_result(ssl) == X509_V_OK;
+	if (tls_handshake_cb != NULL)
+		tls_handshake_cb(cn);
 }
 
 /* Build the server context from the configured files; NULL on error. */

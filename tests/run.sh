@@ -4,7 +4,7 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume upgrade firstrun"
+#   HOTLINED_SUITES="unit sql integration asan volume upgrade deploy firstrun"
 #                                                  which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade firstrun}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade deploy firstrun}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -25,12 +25,15 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 PGPORT=$(free_port)
-export HOTLINED_PORT=$(free_port)
+export HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port)
 
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/volume/pg" ] || bash daemon/dev/pg.sh stop "$T/volume/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/upgrade/pg" ] || bash daemon/dev/pg.sh stop "$T/upgrade/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/deploy/pg" ] || bash daemon/dev/pg.sh stop "$T/deploy/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/deploy/standby" ] ||
+	    bash daemon/dev/replica.sh stop "$T/deploy" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -73,6 +76,21 @@ volume_suite() {
 	    -k "${HOTLINED_TESTS:-test_volume}"
 }
 
+# The deploy suite: an environment of its own whose PostgreSQL gets a
+# synchronous standby (daemon/dev/replica.sh), two daemons behind HAProxy
+# (tests/integration/test_deploy.py).
+deploy_suite() {
+	local v=$T/deploy
+	if ! { HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port) \
+	    bash daemon/dev/setup.sh "$v" "$(free_port)" &&
+	    bash daemon/dev/replica.sh init "$v" "$(free_port)"; } >"$T/deploy-setup.log" 2>&1; then
+		tail -20 "$T/deploy-setup.log" >&2
+		return 1
+	fi
+	python3 tests/integration/run.py --binary "$ROOT/build/hotlined" --var "$v" \
+	    -k "${HOTLINED_TESTS:-test_deploy}"
+}
+
 echo "# setting up PostgreSQL on port $PGPORT and the PKI in $T"
 if ! bash daemon/dev/setup.sh "$T" "$PGPORT" >"$T/setup.log" 2>&1; then
 	tail -40 "$T/setup.log"
@@ -101,6 +119,7 @@ else
 			    --binary "$ROOT/build/hotlined" --ctl "$ROOT/build/hotlinectl" ;;
 		firstrun)
 			suite firstrun bash tests/firstrun/run.sh "$ROOT" ;;
+		deploy)	suite deploy deploy_suite ;;
 		*)	echo "not ok - unknown suite $s" | tee -a "$RESULTS" ;;
 		esac
 	done

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the build and run dependencies are installed (Debian 12).
+#   deps.sh         what building and running the daemon needs
+#   deps.sh test    and what the tests need besides: HAProxy in front of two
+#                   daemons (the deploy suite), promtool (package prometheus)
+#                   to check the metrics, systemd-analyze for the unit file
 # As root, missing packages are installed with apt-get; otherwise through
 # "sudo -n" if possible, else the command to run is printed.
 set -euo pipefail
@@ -9,6 +13,11 @@ for p in gcc make pkg-config libevent-dev libjson-c-dev libpq-dev libssl-dev \
     openssl curl python3 python3-jsonschema python3-yaml ca-certificates procps git; do
 	need_pkg "$p"
 done
+if [ "${1:-}" = test ]; then
+	for p in haproxy prometheus python3-yaml systemd; do
+		need_pkg "$p"
+	done
+fi
 # A PostgreSQL server (any version with pipeline-mode libpq: 14 or later).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 	missing+=(postgresql)

@@ -4,13 +4,15 @@
 # certificate per demo client (registered with hotlinectl clients add), a
 # master key, hotlined.conf and env.sh.  Idempotent: a second run reuses it
 # all.  Needs build/hotlinectl (make builds it).
-#   setup.sh <vardir> <pgport>        (HOTLINED_PORT sets the daemon's port)
+#   setup.sh <vardir> <pgport>        (HOTLINED_PORT sets the daemon's port,
+#                                      HOTLINED_METRICS_PORT its metrics')
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 var=${1:?usage: setup.sh <vardir> <pgport>}
 pgport=${2:?usage: setup.sh <vardir> <pgport>}
 port=${HOTLINED_PORT:-12355}
+mport=${HOTLINED_METRICS_PORT:-9355}
 mkdir -p "$var"
 var=$(cd "$var" && pwd)
 chmod 755 "$var"
@@ -93,6 +95,7 @@ chmod 600 "$var/keys/master.key" "$var/keys/hash.key")
 cat >"$var/hotlined.conf" <<CONF
 # Development configuration written by daemon/dev/setup.sh.
 listen = 127.0.0.1:$port
+metrics_listen = 127.0.0.1:$mport
 tls_cert = $var/pki/server.crt
 tls_key = $var/pki/server.key
 tls_client_ca = $var/pki/ca.crt
@@ -111,6 +114,7 @@ export PGPORT=$pgport
 export PGUSER=postgres
 export PGDATABASE=hotline
 export HOTLINED_URL=https://127.0.0.1:$port
+export HOTLINED_METRICS_URL=http://127.0.0.1:$mport/metrics
 export HOTLINED_CONF=$var/hotlined.conf
 export HOTLINED_PKI=$var/pki
 export HOTLINED_VAR=$var

@@ -485,16 +485,18 @@ def base_settings():
 
 
 class Daemon:
-    """A hotlined process on its own port, with its own configuration file and
-    log (stderr) in VAR."""
+    """A hotlined process on its own port (and its metrics on another), with its
+    own configuration file and log (stderr) in VAR."""
 
     def __init__(self, name="hotlined", **overrides):
         self.name = name
         self.port = free_port()
+        self.metrics_port = free_port()
         self.conf = os.path.join(VAR, "test-%s-%d.conf" % (name, self.port))
         self.logpath = os.path.join(VAR, "test-%s-%d.log" % (name, self.port))
         settings = base_settings()
         settings["listen"] = "127.0.0.1:%d" % self.port
+        settings["metrics_listen"] = "127.0.0.1:%d" % self.metrics_port
         settings.update({k: str(v) for k, v in overrides.items()})
         with open(self.conf, "w") as f:
             for k, v in settings.items():
@@ -505,15 +507,16 @@ class Daemon:
     def __repr__(self):
         return "hotlined %s (port %d)" % (self.name, self.port)
 
-    def start(self, wait_ready=True, max_files=None):
-        """Start and wait for /healthz (and /readyz); max_files limits its descriptors."""
+    def start(self, wait_ready=True, max_files=None, env=None):
+        """Start and wait for /healthz (and /readyz); max_files limits its descriptors,
+        env adds to its environment."""
         def limit():
             if max_files is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
         with open(self.logpath, "ab") as log:
             self.proc = subprocess.Popen([BINARY, "-d", "-f", self.conf], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, start_new_session=True,
-                                         preexec_fn=limit)
+                                         preexec_fn=limit, env=dict(os.environ, **(env or {})))
         if not wait_until(self._healthy, 20, 0.05):
             raise AssertionError("%r did not answer /healthz; log:\n%s" % (self, self.logtail()))
         if wait_ready and not wait_until(self._ready, 20, 0.1):
@@ -540,6 +543,15 @@ class Daemon:
 
     def signal(self, sig):
         self.proc.send_signal(sig)
+
+    def metrics(self):
+        """(status, headers with lower-case names, text) of GET /metrics."""
+        return http_get("127.0.0.1", self.metrics_port, "/metrics")
+
+    def metric(self, name, **labels):
+        """The value of one sample of GET /metrics (labels must match exactly), or
+        None if there is no such sample."""
+        return metric_value(self.metrics()[2], name, **labels)
 
     def stop(self, timeout=10):
         """SIGTERM; returns the exit status (None if it had to be killed)."""
@@ -578,6 +590,34 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def http_get(host, port, path, method="GET", timeout=10):
+    """A plain HTTP request: (status, headers with lower-case names, text)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+    finally:
+        c.close()
+
+
+def metric_value(text, name, **labels):
+    """The value of the sample of a Prometheus exposition with this name and
+    exactly these labels, or None."""
+    want = ",".join(sorted('%s="%s"' % kv for kv in labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        sname, _, rest = series.partition("{")
+        if sname != name:
+            continue
+        got = ",".join(sorted(p for p in re.findall(r'\w+="[^"]*"', rest)))
+        if got == want:
+            return float(value)
+    return None
 
 
 def stop_cleanly(d):

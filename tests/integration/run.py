@@ -44,8 +44,9 @@ SUBJECTS = ["test_intake", "test_idempotency", "test_authorization", "test_trans
 
 
 # Subjects that need an environment of their own (tests/run.sh's "volume"
-# suite fills one): they run only when a -k pattern names them.
-ON_REQUEST = ["test_volume"]
+# suite fills one, its "deploy" suite adds a standby): they run only when a
+# -k pattern names them.
+ON_REQUEST = ["test_volume", "test_deploy"]
 
 
 def subjects(patterns):

@@ -2,23 +2,19 @@
 `clients add` is let in with its role's rights within moments, listed with
 its fingerprint, and refused once revoked (the daemons' identity caches
 reload on NOTIFY); bad registrations are refused with a clear message and
-change nothing.  And docker-compose.yml, without a Docker engine: the file
-parses, its scripts are shell with every variable escaped from compose,
-and the script of its "clients" service, run here against a fresh
-database, registers the development PKI once however often it runs."""
+change nothing.  And the compose set-up's registration
+(contrib/compose/clients.sh), run here against a fresh database, registers
+the development PKI once however often it runs (test_packaging checks the
+compose file itself)."""
 
 import os
 import re
 import subprocess
 import uuid
 
-import yaml
-
 from . import lib
 from .lib import (Client, attempt, check, example, fingerprint, hotlinectl, is_error, new_key,
                   pki, psql, test, wait_until)
-
-COMPOSE = os.path.join(lib.ROOT, "docker-compose.yml")
 
 
 def listed(name):
@@ -131,48 +127,6 @@ def bad_registrations_are_refused_with_a_clear_message_and_change_nothing(daemon
           "and the certificate is still unknown to the daemon")
 
 
-def compose():
-    """docker-compose.yml, parsed."""
-    with open(COMPOSE) as f:
-        return yaml.safe_load(f)
-
-
-def compose_scripts(doc):
-    """(service, script) for every service whose command runs a script with bash -c, the
-    script as compose hands it to bash ($$ is one $)."""
-    return [(name, svc["command"][0].replace("$$", "$"))
-            for name, svc in doc["services"].items()
-            if svc.get("entrypoint") == ["bash", "-c"]]
-
-
-@test
-def the_compose_file_parses_and_its_scripts_are_shell(daemon):
-    doc = compose()
-    services = doc.get("services", {})
-    check({"db", "migrate", "config", "clients", "hotlined"} <= set(services),
-          "docker-compose.yml parses and has the services db, migrate, config, clients, hotlined",
-          sorted(services))
-    dangling = [(n, d) for n, s in services.items() for d in s.get("depends_on", {})
-                if d not in services]
-    check(not dangling, "every dependency names a service of the file", dangling)
-    deps = services["hotlined"].get("depends_on", {})
-    check(deps.get("clients", {}).get("condition") == "service_completed_successfully",
-          "hotlined starts once the clients service has registered the certificates", deps)
-    clients = services["clients"]
-    check("./var/pki:/pki:ro" in clients.get("volumes", [])
-          and clients.get("environment", {}).get("HOTLINED_PKI") == "/pki"
-          and "hotlinectl clients add" in clients["command"][0],
-          "the clients service reads the host's PKI directory and registers with hotlinectl",
-          clients)
-    for name, script in compose_scripts(doc):
-        raw = services[name]["command"][0]
-        check("$" not in raw.replace("$$", ""),
-              "%s: every $ of its script is escaped from compose ($$)" % name,
-              [line for line in raw.splitlines() if "$" in line.replace("$$", "")])
-        out = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)
-        check(out.returncode == 0, "%s: its script is valid bash" % name, out.stderr)
-
-
 def psql_in(db, sql):
     """Run SQL as the superuser in another database; its rows."""
     out = subprocess.run([lib.PSQL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
@@ -182,9 +136,9 @@ def psql_in(db, sql):
 
 
 @test(limit=180)
-def the_compose_clients_service_registers_the_development_pki_once(daemon):
+def the_compose_setup_registers_the_development_pki_once(daemon):
     db = "hotline_compose_" + uuid.uuid4().hex[:8]
-    script = dict(compose_scripts(compose()))["clients"]
+    script = "bash " + os.path.join(lib.ROOT, "contrib", "compose", "clients.sh")
     env = dict(os.environ, PGDATABASE=db, HOTLINED_PKI=lib.ENV["HOTLINED_PKI"],
                PATH=os.path.join(lib.ROOT, "build") + os.pathsep + os.environ["PATH"])
     psql_in("postgres", "create database %s" % db)
@@ -203,8 +157,9 @@ def the_compose_clients_service_registers_the_development_pki_once(daemon):
                        " c.cert_sha256 from hotline.clients c left join hotline.agencies a"
                        " on a.id = c.agency_id order by c.name")
         check(run.returncode == 0 and {r[0] for r in rows} == want,
-              "the clients service registers console, gateway, admin, the %d agencies and the"
-              " %d approvers, and nothing else of the PKI" % (len(agencies), len(approvers)),
+              "the compose set-up's clients.sh registers console, gateway, admin,"
+              " the %d agencies"
+              " and the %d approvers, and nothing else of the PKI" % (len(agencies), len(approvers)),
               "exit %d %s\n%s" % (run.returncode, run.stderr,
                                   sorted({r[0] for r in rows} ^ want)))
         roles = {"console": "operator", "gateway": "gateway", "admin": "admin"}

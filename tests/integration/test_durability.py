@@ -1,8 +1,11 @@
 """Durability: the database going down and coming back (503 with
 Retry-After, then recovery without a restart), submissions streamed through
 a database restart, and kill -9 during a stream: nothing acknowledged is
-lost or doubled."""
+lost or doubled; a connection string of several hosts whose first never
+answers is served by the next."""
 
+import re
+import socket
 import threading
 import time
 import uuid
@@ -172,3 +175,42 @@ def nothing_acknowledged_is_lost_when_the_daemon_is_killed():
               % (len(outcomes), n_keys, n_cases))
     finally:
         stop_cleanly(d2)
+
+
+def database_hosts(*ports):
+    """The environment's database connection string naming 127.0.0.1 once per port."""
+    conninfo = lib.base_settings()["database"]
+    return re.sub(r"host=\S+ port=\S+", "host=%s port=%s" % (
+        ",".join(["127.0.0.1"] * len(ports)), ",".join(str(p) for p in ports)), conninfo)
+
+
+@test
+def a_first_database_host_that_never_answers_is_passed_over():
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)       # the kernel accepts; nothing ever answers
+    port = silent.getsockname()[1]
+    d = Daemon("hosts", database=database_hosts(port, lib.ENV["PGPORT"]) + " connect_timeout=2")
+    try:
+        t0 = time.monotonic()
+        d.start()
+        took = time.monotonic() - t0
+        check(took < 12, "with host 1 silent the daemon is ready through host 2 (%.1fs)" % took)
+        log = d.logtext()
+        check("host=127.0.0.1:%d reason=\"connect timeout\"" % port in log
+              and "event=db_ready conn=0 host=127.0.0.1:%s" % lib.ENV["PGPORT"] in log,
+              "the silent host timed out after connect_timeout and the next one was used",
+              d.logtail())
+        check(lib.file_report(d).get("case_number"), "and it serves")
+    finally:
+        stop_cleanly(d)
+        silent.close()
+    d = Daemon("hosts-mismatch", database=database_hosts(5432, 5433).replace(
+        "port=5432,5433", "port=5432,5433,5434"))
+    try:
+        d.start(wait_ready=False)
+        started = True
+    except AssertionError:
+        started = False
+    check(not started and "event=db_conninfo_invalid" in d.logtext(),
+          "three ports for two hosts: the daemon refuses to start", d.logtail())

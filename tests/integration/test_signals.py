@@ -1,9 +1,11 @@
 """Signals: SIGTERM drains the requests in flight and exits 0; SIGHUP
 reloads the server certificate and keeps serving, and keeps the loaded one
-when the new file is broken."""
+when the new file is broken; under systemd (NOTIFY_SOCKET) the daemon says
+when it is ready, reloading and stopping."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -89,3 +91,25 @@ def sighup_reloads_certificates_and_keeps_serving():
               "a SIGHUP with a broken certificate file keeps the loaded one", d.logtail())
     finally:
         stop_cleanly(d)
+
+
+@test
+def systemd_hears_ready_reloading_and_stopping():
+    path = os.path.join(lib.VAR, "notify-%s.sock" % uuid.uuid4().hex[:8])
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    d = Daemon("notify")
+    try:
+        d.start(env={"NOTIFY_SOCKET": path})
+        check(sock.recv(256) == b"READY=1", "under systemd (NOTIFY_SOCKET) the daemon says READY=1")
+        d.signal(signal.SIGHUP)
+        got = [sock.recv(256), sock.recv(256)]
+        check(got == [b"RELOADING=1", b"READY=1"], "SIGHUP: RELOADING=1, then READY=1", got)
+        d.signal(signal.SIGTERM)
+        got = sock.recv(256)
+        check(got == b"STOPPING=1", "SIGTERM: STOPPING=1 as it drains", got)
+    finally:
+        stop_cleanly(d)
+        sock.close()
+        os.unlink(path)

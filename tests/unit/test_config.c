@@ -100,6 +100,18 @@ main(void)
 	    "listen without port");
 	CHECK(load(&cf, BASE "listen = 127.0.0.1:70000\n") == -1,
 	    "listen port out of range");
+	CHECK(load(&cf, BASE "") == 0 &&
+	    strcmp(cf.cf_metrics_listen, "127.0.0.1:9355") == 0,
+	    "metrics on 127.0.0.1:9355 unless configured");
+	CHECK(load(&cf, BASE "metrics_listen = [::1]:9100\n") == 0 &&
+	    strcmp(cf.cf_metrics_listen, "[::1]:9100") == 0,
+	    "metrics_listen takes host:port");
+	CHECK(load(&cf, BASE "metrics_listen =\n") == 0 &&
+	    cf.cf_metrics_listen[0] == '\0',
+	    "metrics_listen empty disables the metrics");
+	CHECK(load(&cf, BASE "metrics_listen = 9355\n") == -1 &&
+	    strstr(errbuf, ":5: metrics_listen: expected host:port") != NULL,
+	    "metrics_listen without a host");
 	CHECK(load(&cf, BASE "log_level = loud\n") == -1 &&
 	    strstr(errbuf, "expected error, warn, info or debug") != NULL,
 	    "bad log level");
