@@ -157,9 +157,9 @@ def the_compose_setup_registers_the_development_pki_once(daemon):
                        " c.cert_sha256 from hotline.clients c left join hotline.agencies a"
                        " on a.id = c.agency_id order by c.name")
         check(run.returncode == 0 and {r[0] for r in rows} == want,
-              "the compose set-up's clients.sh registers console, gateway, admin,"
-              " the %d agencies"
-              " and the %d approvers, and nothing else of the PKI" % (len(agencies), len(approvers)),
+              "the compose set-up's clients.sh registers console, gateway, admin, the %d"
+              " agencies and the %d approvers, and nothing else of the PKI"
+              % (len(agencies), len(approvers)),
               "exit %d %s\n%s" % (run.returncode, run.stderr,
                                   sorted({r[0] for r in rows} ^ want)))
         roles = {"console": "operator", "gateway": "gateway", "admin": "admin"}
