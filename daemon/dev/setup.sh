@@ -98,6 +98,7 @@ export PGDATABASE=hotline
 export HOTLINED_URL=https://127.0.0.1:$port
 export HOTLINED_CONF=$var/hotlined.conf
 export HOTLINED_PKI=$var/pki
+export HOTLINED_CA=$var/pki/ca.crt
 export HOTLINED_VAR=$var
 ENV
 echo "setup: ready in $var (database port $pgport, daemon port $port)"
