@@ -158,6 +158,18 @@ cmd_usage(FILE *f)
 	fputs(usage_tail, f);
 }
 
+/* A command's synopsis and help, on stdout (hotline <command> -h). */
+static void
+cmd_help(const struct cmd_entry *ce)
+{
+	char syn[SYNOPSIS_MAX], line[SYNOPSIS_MAX + 16];
+
+	cmd_synopsis(ce, syn, sizeof(syn));
+	snprintf(line, sizeof(line), "usage: hotline %s", syn);
+	cmd_wrap(stdout, line, 0, 6);
+	cmd_wrap(stdout, ce->ce_help, 2, 0);
+}
+
 /* Say how a command is used, on stderr; the usage exit status. */
 static int
 cmd_misused(const struct cmd_entry *ce, const char *why)
@@ -268,7 +280,8 @@ cmd_take_flag(struct hl *h, struct cmd_args *ca, int argc, char **argv,
 	return -1;
 }
 
-/* Sort a command's arguments and flags into ca; 0, or the usage status. */
+/* Sort a command's arguments and flags into ca; 0, the usage status, or
+ * -1 once its help was asked for and printed. */
 static int
 cmd_parse(struct hl *h, const struct cmd_entry *ce, int argc, char **argv,
     struct cmd_args *ca)
@@ -285,8 +298,10 @@ cmd_parse(struct hl *h, const struct cmd_entry *ce, int argc, char **argv,
 		}
 		if (flags && argv[i][0] == '-' && argv[i][1] != '\0') {
 			if (strcmp(argv[i], "-h") == 0 ||
-			    strcmp(argv[i], "--help") == 0)
-				return cmd_misused(ce, NULL);
+			    strcmp(argv[i], "--help") == 0) {
+				cmd_help(ce);
+				return -1;
+			}
 			if (cmd_take_flag(h, ca, argc, argv, &i, &why) == -1) {
 				complain("%s: %s: %s", ce->ce_name, argv[i],
 				    why);
@@ -403,7 +418,7 @@ main(int argc, char *argv[])
 	    EXIT_USAGE : 0) != 0) {
 		config_clear(&h.h_cf);
 		free(sets);
-		return rc;
+		return rc == -1 ? EXIT_OK : rc;
 	}
 	free(sets);
 	if ((h.h_http = http_open(&h.h_cf)) == NULL) {

@@ -170,6 +170,10 @@ def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
     listed = [w for w in words if re.search(r"^  %s\b" % w, out, re.M)]
     check(rc == 0 and listed == words and "exit status: 0 ok, 1 refused" in out,
           "hotline -h lists every command and the exit statuses", out)
+    rc, out, err = hotline(daemon, "police-320102", "outcome", "-h")
+    check(rc == 0 and out.startswith("usage: hotline outcome <case> <outcome>")
+          and "--police-case-number n" in out and "record an outcome" in out,
+          "hotline <command> -h prints that command's usage and help", (rc, out, err))
     rc, out, err = hotline(daemon, "police-320102", "frobnicate")
     check(rc == 2 and "unknown command frobnicate" in err and "commands:" in err,
           "an unknown command exits 2 with the usage", (rc, err))
