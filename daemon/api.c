@@ -108,14 +108,25 @@ api_job_begin(struct request *r, struct dbjob *j, enum db_outcome oc,
 	return -1;
 }
 
+/*
+ * Answer 503 outcome_unknown: a change may or may not have been committed.
+ * Only a retry with the same Idempotency-Key is safe (it replays or stores
+ * the submission once); a new key could store it twice.
+ */
+void
+api_outcome_unknown(struct request *r)
+{
+	api_fail(r, 503, "outcome_unknown", NULL, "the outcome is unknown; "
+	    "retry with the same Idempotency-Key");
+}
+
 /* Answer a job that did not return a row. */
 void
 api_job_failed(struct request *r, enum db_outcome oc)
 {
 	switch (oc) {
 	case DB_UNKNOWN:
-		api_unavailable(r, "the outcome is unknown; retry with the "
-		    "same Idempotency-Key");
+		api_outcome_unknown(r);
 		break;
 	case DB_UNAVAILABLE:
 		api_unavailable(r, "the database is unavailable; retry later");

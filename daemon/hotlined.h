@@ -53,6 +53,14 @@ struct event;
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
 #define INFLIGHT_BUCKETS	1024
 
+/*
+ * The advisory lock (two int4 keys) that every transaction storing a new
+ * wrapped data key holds shared, and hotlinectl keys retire takes
+ * exclusively: a retirement waits for such transactions in flight
+ * (daemon/DESIGN.md, "Master keys").
+ */
+#define KEYS_LOCK_KEYS	"12355, 1"
+
 /* Notification channels (LISTEN) and what they mean. */
 #define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
 #define CHANNEL_QUEUE	"hotline_queue"		/* new assignments */
@@ -157,7 +165,8 @@ enum stmt {
  * A database job: one statement with text parameters.  Batchable jobs
  * (intake submissions) are grouped into one transaction with other
  * batchable jobs; the callback runs only after COMMIT, or with res NULL
- * when the outcome is unknown or the database is unavailable.
+ * when the outcome is unknown or the database is unavailable, and always
+ * from the event loop: never inside the db_submit() that queued the job.
  */
 enum db_outcome {
 	DB_OK,			/* committed (or, unbatched, executed) */
@@ -182,6 +191,8 @@ struct dbjob {
 	void		*dj_arg;
 	char		 dj_scope[32];	/* hotline.scope; "" sees no rows */
 	char		 dj_sqlstate[6];	/* of a failed statement, or "" */
+	double		 dj_queued;	/* when submitted (mono) */
+	double		 dj_expires;	/* not sent after this (mono); 0 never */
 };
 
 /* A database connection's state (dbconn.c). */
@@ -312,6 +323,7 @@ const char *api_error_code_of(const char *body);
 void	 api_fail(struct request *, int status, const char *code,
 	    const char *field, const char *message);
 void	 api_unavailable(struct request *, const char *message);
+void	 api_outcome_unknown(struct request *);
 void	 api_health(struct request *, struct evhttp_request *, const char *);
 void	 api_ready(struct request *, struct evhttp_request *, const char *);
 void	 api_case(struct request *, struct evhttp_request *, const char *);
@@ -383,18 +395,22 @@ int	 db_job_param(struct dbjob *, int idx, const char *value,
 void	 db_job_scope(struct dbjob *, const char *);
 void	 db_job_free(struct dbjob *);
 int	 db_submit(struct dbjob *);
+void	 db_kick(void);
 int	 db_connected(void);
 int	 db_busy(void);
+void	 db_round_trip(void);
+double	 db_last_round_trip(void);
+double	 db_waiting_since(void);
 void	 db_job_finish(struct dbjob *, enum db_outcome);
 struct dbjob *db_take(int *n);
 void	 db_requeue(struct dbjob *);
-void	 db_dispatch(void);
 void	 db_conn_lost(void);
 
 /* dbconn.c */
 struct dbconn *dbconn_new(struct event_base *, const struct config *,
 	    int idx, const char *const *channels, void (*notify)(const char *));
 enum dbc_state dbconn_state(const struct dbconn *);
+double	 dbconn_busy_since(const struct dbconn *);
 void	 dbconn_start(struct dbconn *);
 void	 dbconn_close(struct dbconn *);
 
@@ -574,6 +590,7 @@ int	 stmt_check(void);
 const char *stmt_name(enum stmt);
 const char *stmt_sql(enum stmt);
 int	 stmt_nparams(enum stmt);
+int	 stmt_seals(enum stmt);
 
 /* tls.c */
 int	 tls_init(void);
