@@ -30,7 +30,16 @@ struct event;
 #define DEFAULT_REQUEST_TIMEOUT	30	/* s: total per request, not idle */
 #define DEFAULT_HANDSHAKE_TIMEOUT 10	/* s: TLS handshake */
 #define DEFAULT_IDLE_TIMEOUT	60	/* s: keep-alive idle connection */
-#define DEFAULT_MAX_CONNECTIONS	1024
+#define DEFAULT_MAX_CONNECTIONS	16384	/* lowered to fit the descriptors */
+#define DEFAULT_MAX_ANON	256	/* connections without a certificate */
+#define DEFAULT_ANON_TIMEOUT	5	/* s: such a connection, in all */
+#define DEFAULT_MAX_HANDSHAKES	64	/* handshakes at once per address */
+#define DEFAULT_LIVENESS_TIMEOUT 180	/* s: /readyz's stall limit */
+#define DEFAULT_KEY_RETIRE_GRACE 600	/* s: a master key out of use before
+					   hotlinectl keys retire drops it */
+#define FD_RESERVE		32	/* descriptors kept from connections,
+					   besides the database pool */
+#define FD_LIMIT_MAX		1048576	/* RLIMIT_NOFILE asked for at most */
 #define DEFAULT_DB_POOL		4
 #define DEFAULT_BATCH_MAX	32	/* submissions per group commit */
 #define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
@@ -91,6 +100,11 @@ struct config {
 	int	 cf_handshake_timeout;
 	int	 cf_idle_timeout;
 	int	 cf_max_connections;
+	int	 cf_max_anon;		/* connections without a certificate */
+	int	 cf_anon_timeout;
+	int	 cf_max_handshakes;	/* per source address */
+	int	 cf_liveness_timeout;
+	int	 cf_key_retire_grace;	/* hotlinectl keys retire */
 	int	 cf_retry_after;
 	int	 cf_log_level;
 };
