@@ -23,6 +23,9 @@ struct event;
 
 #define HOTLINED_VERSION	"0.1.0"
 
+/* On every response: clients must never fall back to plain HTTP. */
+#define HSTS_VALUE		"max-age=31536000"
+
 /* Limits.  The DEFAULT_ ones are defaults of configuration keys. */
 #define DEFAULT_PORT		12355
 #define DEFAULT_MAX_BODY	(128 * 1024)	/* bytes of request body */

@@ -147,6 +147,7 @@ request_reply(struct request *r, int status, const char *body,
 		    "application/json; charset=utf-8");
 		evhttp_add_header(h, "X-Request-Id", r->rq_id);
 		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "Strict-Transport-Security", HSTS_VALUE);
 		if (status == 503) {
 			snprintf(retry, sizeof(retry), "%d",
 			    req_cf->cf_retry_after);
