@@ -162,8 +162,9 @@ main(int argc, char *argv[])
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
 	if (db_init(main_base, &main_cf) == -1 ||
-	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1 ||
-	    escalate_init(main_base) == -1 ||
+	    ident_init(main_base, &main_cf) == -1 ||
+	    api_init(main_base, &main_cf) == -1 ||
+	    escalate_init(main_base, &main_cf) == -1 ||
 	    db_listen(main_channels, main_notify) == -1)
 		fatalx("event=fatal reason=\"cannot start\"");
 	ev_term = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);

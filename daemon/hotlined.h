@@ -60,6 +60,7 @@ struct event;
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
 #define IDENT_REFRESH_S		60	/* identity cache refresh period */
+#define IDENT_RETRY_S		1	/* after a failed load */
 #define IDEM_FIRST_S		30	/* first expiry of old keys after start */
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
@@ -155,7 +156,6 @@ enum stmt {
 	STMT_INTAKE_REPORT,
 	STMT_CASE_VIEW,
 	STMT_CLIENT_LIST,
-	STMT_PING,
 	STMT_IDEM_EXPIRE,
 	STMT_QUEUE_LIST,
 	STMT_ASSIGNMENT_ACK,
@@ -438,7 +438,7 @@ void	 error_set(struct api_error *err, int status, const char *code,
 	    __attribute__((format(printf, 5, 6)));
 
 /* escalate.c */
-int	 escalate_init(struct event_base *);
+int	 escalate_init(struct event_base *, const struct config *);
 void	 escalate_notify(void);
 double	 escalate_last_pass(void);
 void	 escalate_shutdown(void);
@@ -450,10 +450,11 @@ int	 idem_claim(struct request *, const char *key);
 void	 idem_release(struct request *);
 
 /* ident.c */
-int	 ident_init(struct event_base *);
+int	 ident_init(struct event_base *, const struct config *);
 void	 ident_shutdown(void);
 const struct ident *ident_lookup(const char *fpr);
 int	 ident_ready(void);
+double	 ident_last_load(void);
 void	 ident_notify(void);
 /* json.c */
 /* Parse buf (len bytes) as strict RFC 8259 JSON into a json-c tree;

@@ -31,7 +31,6 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
 	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
 	    "agency_id, cert_sha256, revoked from hotline.client_list()", 0 },
-	[STMT_PING] = { "ping", "select 1", 0 },
 	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
 	    "hotline.idempotency_expire($1::interval)", 1 },
 	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text "
