@@ -18,6 +18,7 @@ static struct event_base	*main_base;
 static struct config		 main_cf;
 static struct event		*main_drain_ev;
 static double			 main_drain_deadline;
+static int			 main_stopping;	/* the database side is shut */
 
 static const char *const main_channels[] = { CHANNEL_CLIENTS, CHANNEL_QUEUE,
     CHANNEL_CLOCK, NULL };
@@ -47,26 +48,41 @@ usage(void)
 	exit(2);
 }
 
-/* Check whether in-flight work is done; then stop the loop. */
+/*
+ * Check whether in-flight work is done; then stop, in two steps.  First
+ * the database side: its remaining jobs fail, and their callbacks answer
+ * their requests while those still exist; the requests still unanswered
+ * (long polls) are answered too.  SHUTDOWN_FLUSH_MS later, once those
+ * answers have been written, the HTTP side is freed with every request it
+ * holds, and the loop stops.
+ */
 static void
 main_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
-	int drained = server_drained();
+	struct timeval flush = { 0, SHUTDOWN_FLUSH_MS * 1000 };
+	int drained;
 
 	(void)fd; (void)what; (void)arg;
+	if (main_stopping) {
+		server_shutdown();
+		ident_shutdown();
+		escalate_shutdown();
+		api_shutdown();
+		protect_shutdown();
+		event_base_loopexit(main_base, NULL);
+		return;
+	}
+	drained = server_drained();
 	if (!drained && mono_now() < main_drain_deadline) {
 		evtimer_add(main_drain_ev, &tv);
 		return;
 	}
 	log_info("event=stopping drained=%d", drained);
-	server_shutdown();
+	main_stopping = 1;
 	db_shutdown();
-	ident_shutdown();
-	escalate_shutdown();
-	api_shutdown();
-	protect_shutdown();
-	event_base_loopexit(main_base, NULL);
+	request_shutdown();
+	evtimer_add(main_drain_ev, &flush);
 }
 
 /* SIGTERM/SIGINT: stop accepting, finish what is in flight, exit. */

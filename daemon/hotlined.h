@@ -56,6 +56,7 @@ struct event;
 #define FPR_LEN			64	/* hex digits of a SHA-256 */
 #define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
 #define DRAIN_POLL_MS		50
+#define SHUTDOWN_FLUSH_MS	200	/* for the last answers to be written */
 #define DB_MAX_PARAMS		5	/* parameters of one statement */
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
@@ -262,6 +263,7 @@ enum req_state {
 
 /* A request, from its reading until it is answered and no job is out. */
 struct request {
+	struct request		*rq_next, *rq_prev;	/* every live one */
 	struct evhttp_request	*rq_req;	/* NULL once replied or gone */
 	struct conn		*rq_conn;	/* NULL once replied or gone */
 	char			 rq_id[REQUEST_ID_LEN + 1];
@@ -588,6 +590,7 @@ void	 request_reply(struct request *, int status, const char *body,
 void	 request_reply_error(struct request *, const struct api_error *,
 	    const char *extra_name, const char *extra_value);
 void	 request_free(struct request *, const char *reason);
+void	 request_shutdown(void);
 
 /* route.c */
 void	 route_dispatch(struct request *, struct evhttp_request *);
