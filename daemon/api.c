@@ -158,13 +158,18 @@ api_job_row(struct request *r, struct dbjob *j, enum db_outcome oc,
 	return -1;
 }
 
-/* Check the client certificate and its identity; 0 if allowed in. */
+/*
+ * Check the client certificate and its identity; 0 if allowed in.  A
+ * client refused for who it is gets its answer and the connection closed:
+ * it has no business keeping one open.
+ */
 int
 api_authenticate(struct request *r)
 {
 	const struct ident *id;
 
 	if (!r->rq_has_cert) {
+		r->rq_close = 1;
 		api_fail(r, 401, "certificate_required", NULL,
 		    "a client certificate is required");
 		return -1;
@@ -174,6 +179,7 @@ api_authenticate(struct request *r)
 		return -1;
 	}
 	if ((id = ident_lookup(r->rq_fpr)) == NULL) {
+		r->rq_close = 1;
 		api_fail(r, 403, "client_unknown", NULL,
 		    "this certificate is not registered");
 		return -1;
@@ -181,6 +187,7 @@ api_authenticate(struct request *r)
 	r->rq_ident = *id;
 	r->rq_client = id->id_client;
 	if (id->id_revoked) {
+		r->rq_close = 1;
 		api_fail(r, 403, "client_revoked", NULL,
 		    "this certificate has been revoked");
 		return -1;

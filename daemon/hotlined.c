@@ -2,6 +2,8 @@
  * hotlined: start-up, signals and shutdown.  One libevent loop serves
  * TLS, HTTP, the database pool and timers; nothing blocks it.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,6 +105,49 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	main_drain_cb(-1, 0, NULL);
 }
 
+/*
+ * Raise the descriptor limit to its hard limit, log what was got, and cap
+ * connections below it (keeping FD_RESERVE and the database pool's), so
+ * that the connection cap, not EMFILE, is what stops accepting.
+ */
+static void
+main_descriptors(struct config *cf)
+{
+	struct rlimit rl;
+	rlim_t want;
+	long cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warnx("event=descriptors reason=\"getrlimit: %s\"",
+		    strerror(errno));
+		return;
+	}
+	want = rl.rlim_max;
+	if (want == RLIM_INFINITY || want > FD_LIMIT_MAX)
+		want = FD_LIMIT_MAX;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warnx("event=descriptors reason=\"setrlimit: %s\"",
+			    strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	cap = (long)rl.rlim_cur - FD_RESERVE - cf->cf_db_pool;
+	if (cap < 1)
+		cap = 1;
+	if (cf->cf_max_connections > cap) {
+		log_warnx("event=max_connections configured=%d lowered=%ld "
+		    "reason=descriptors", cf->cf_max_connections, cap);
+		cf->cf_max_connections = (int)cap;
+	}
+	if (cf->cf_max_anon > cf->cf_max_connections)
+		cf->cf_max_anon = cf->cf_max_connections;
+	log_info("event=descriptors limit=%llu max_connections=%d "
+	    "max_anon_connections=%d", (unsigned long long)rl.rlim_cur,
+	    cf->cf_max_connections, cf->cf_max_anon);
+}
+
 /* SIGHUP: reload the TLS certificate files and the key files. */
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -171,6 +216,7 @@ main(int argc, char *argv[])
 		fatalx("event=fatal reason=\"cannot load the key files\"");
 	if (tls_init() == -1)
 		fatalx("event=fatal reason=\"tls init\"");
+	main_descriptors(&main_cf);
 	if ((main_base = event_base_new()) == NULL)
 		fatalx("event=fatal reason=\"event base\"");
 	if (server_init(main_base, &main_cf) == -1)

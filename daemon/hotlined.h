@@ -224,13 +224,27 @@ enum dbc_state {
 };
 struct dbconn;
 
+/* Where a connection is (server.c); every phase has its own deadline. */
+enum conn_phase {
+	CONN_ACCEPTED,		/* just accepted; its address not looked at */
+	CONN_HANDSHAKE,		/* TLS handshake under way, counted against its
+				   source address (max_handshakes_per_address) */
+	CONN_CERTIFIED,		/* handshake done with a client certificate */
+	CONN_ANON,		/* handshake done without one: counted against
+				   max_anon_connections, anon_timeout in all,
+				   closed after its one answer */
+};
+
 /* Per-connection state; its lifetime is the SSL object's (tls.c). */
 struct request;
+struct peer;
 struct conn {
 	struct bufferevent	*cn_bev;
 	struct event		*cn_deadline;
 	struct request		*cn_req;	/* being handled, or NULL */
+	struct peer		*cn_peer;	/* its address while handshaking */
 	unsigned long long	 cn_id;
+	enum conn_phase		 cn_phase;
 	int			 cn_handshaken;
 	int			 cn_nul;	/* a NUL byte arrived */
 	int			 cn_idle;	/* between requests */
@@ -619,7 +633,8 @@ SSL_CTX	*tls_ctx_new(const struct config *);
 SSL	*tls_conn_new(SSL_CTX *, struct conn *);
 struct conn *tls_conn_of(SSL *);
 int	 tls_peer_fingerprint(SSL *, char out[FPR_LEN + 1]);
-void	 tls_set_conn_cbs(void (*)(struct conn *), void (*)(struct conn *));
+void	 tls_set_conn_cbs(void (*)(struct conn *),
+	    void (*)(struct conn *, int has_cert));
 
 /* validate.c */
 /* Check a POST /v1/calls body; 0 if valid, else -1 with err filled. */
