@@ -490,6 +490,8 @@ struct json_object *json_parse_strict(const char *buf, size_t len,
  * Daemons notice the change by inode, size and modification time.
  */
 #define KEYFILE_MAX		(64 * 1024)	/* bytes in a key file */
+#define KEYFILE_RELOAD_S	1	/* a daemon looks at it at most this often
+					   before it makes a new data key */
 #define KEYFILE_KEYS_MAX	64	/* master keys in one file */
 #define KEYFILE_HEADER	"# hotlined master keys: <kid> <hex>; the first is current"
 
