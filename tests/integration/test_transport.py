@@ -125,35 +125,48 @@ def raw_post(headers, body=b"{}", path=b"/v1/reports"):
 
 
 VALID_REPORT = example("reports.self-harm.valid.json")
+N = len(VALID_REPORT)
+
+
+def hostile(headers, body=VALID_REPORT, line=b"POST /v1/reports HTTP/1.1", host=b"Host: x\r\n"):
+    """A POST of a VALID report under a fresh Idempotency-Key, with one thing wrong in its
+    framing: only the check of that thing can refuse it."""
+    return (line + b"\r\n" + host + b"Content-Type: application/json\r\nIdempotency-Key: hostile-"
+            + uuid.uuid4().hex.encode() + b"\r\n" + headers + b"\r\n" + body)
+
+
+def chunked(size):
+    """The valid report as one chunk whose size is written as size (bytes), then the end."""
+    return size + b"\r\n" + VALID_REPORT + b"\r\n0\r\n\r\n"
+
+
+CL = b"Content-Length: %d\r\n" % N
 
 # (what, request, strict): strict ones are the contract's 400 bad_request
 # (or a closed connection); the others must at least not succeed.
 RAW = [
-    ("an absurd HTTP version", b"GET /healthz HTTP/4294967295.255\r\nHost: x\r\n\r\n", True),
-    ("HTTP/2.0 on the request line", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", True),
-    ("two different Content-Lengths",
-     raw_post(b"Idempotency-Key: raw1\r\nContent-Length: 2\r\nContent-Length: 3\r\n"), True),
-    ("two equal Content-Lengths",
-     raw_post(b"Idempotency-Key: raw1\r\nContent-Length: 2\r\nContent-Length: 2\r\n"), True),
-    ("Content-Length: +2", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: +2\r\n"), True),
-    ("Content-Length: 0x2", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: 0x2\r\n"), True),
-    ("Content-Length: -1", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: -1\r\n"), True),
-    ("Transfer-Encoding: chunked", raw_post(b"Idempotency-Key: raw3\r\nTransfer-Encoding: chunked"
-                                            b"\r\n", b"2\r\n{}\r\n0\r\n\r\n"), True),
-    ("a chunk size 0x2", raw_post(b"Idempotency-Key: raw3\r\nTransfer-Encoding: chunked\r\n",
-                                  b"0x2\r\n{}\r\n0\r\n\r\n"), True),
-    ("Transfer-Encoding: identity with a length", raw_post(
-        b"Idempotency-Key: raw3\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n"), True),
-    ("HTTP/1.1 without Host", b"GET /healthz HTTP/1.1\r\n\r\n", True),
-    ("two Host headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", True),
-    ("a NUL byte in a header value", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
-     True),
+    ("an absurd HTTP version", hostile(CL, line=b"POST /v1/reports HTTP/4294967295.255"), True),
+    ("HTTP/2.0 on the request line", hostile(CL, line=b"POST /v1/reports HTTP/2.0"), True),
+    ("two different Content-Lengths", hostile(CL + b"Content-Length: %d\r\n" % (N + 7)), True),
+    ("two equal Content-Lengths", hostile(CL + CL), True),
+    ("Content-Length: +N", hostile(b"Content-Length: +%d\r\n" % N), True),
+    ("Content-Length: 0x2", hostile(b"Content-Length: 0x%x\r\n" % N), True),
+    ("Content-Length: -1", hostile(b"Content-Length: -1\r\n"), True),
+    ("Transfer-Encoding: chunked", hostile(b"Transfer-Encoding: chunked\r\n",
+                                           chunked(b"%x" % N)), True),
+    ("a chunk size 0x2", hostile(b"Transfer-Encoding: chunked\r\n", chunked(b"0x%x" % N)), True),
+    ("a chunk size +N", hostile(b"Transfer-Encoding: chunked\r\n", chunked(b"+%x" % N)), True),
+    ("Transfer-Encoding: identity with a length",
+     hostile(b"Transfer-Encoding: identity\r\n" + CL), True),
+    ("HTTP/1.1 without Host", hostile(CL, host=b""), True),
+    ("two Host headers", hostile(CL, host=b"Host: x\r\nHost: y\r\n"), True),
+    ("a NUL byte in a header value", hostile(CL + b"X-A: a\x00b\r\n"), True),
     ("an Idempotency-Key with a NUL byte in it", raw_post(
-        b"Idempotency-Key: nul-" + uuid.uuid4().hex.encode() + b"\x00tail\r\n"
-        b"Content-Length: %d\r\n" % len(VALID_REPORT), VALID_REPORT), True),
-    ("headers over 16 KiB", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-     + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(20)) + b"\r\n", True),
-    ("a lower-case method", b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        b"Idempotency-Key: nul-" + uuid.uuid4().hex.encode() + b"\x00tail\r\n" + CL,
+        VALID_REPORT), True),
+    ("headers over 16 KiB", hostile(CL + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000)
+                                                  for i in range(20))), True),
+    ("a lower-case method", hostile(CL, line=b"post /v1/reports HTTP/1.1"), False),
     ("a garbage request line", b"\x16\x03 nonsense\r\n\r\n", True),
 ]
 
@@ -190,8 +203,18 @@ def odd_http_is_refused_and_the_daemon_keeps_serving(daemon):
     not_json, not_closed = [], []
     for what, data, strict in RAW:
         out = raw_tls(daemon.port, data, "gateway")
-        check(refused(out, strict), "%s is refused (%s or connection closed)"
-              % (what, "400" if strict else "4xx/5xx"), out[:300])
+        if what in EVHTTP_REFUSES:
+            check(refused(out, strict), "%s is refused (%s or connection closed)"
+                  % (what, "400" if strict else "4xx/5xx"), out[:300])
+        else:
+            got = responses(out)
+            code = None
+            try:
+                code = error_code(json.loads(got[0][1])) if got else None
+            except ValueError:
+                pass
+            check(status_of(out) == 400 and code == "bad_request",
+                  "a valid report with %s is refused 400 bad_request" % what, out[:300])
         head = out.partition(b"\r\n\r\n")[0].lower()
         if what in EVHTTP_REFUSES:
             if out and b"connection: close" not in head:
