@@ -226,6 +226,20 @@ db_fail_queue(enum db_outcome oc)
 	db_qtail = NULL;
 }
 
+/* Take job j, which follows prev (NULL: j is the head), off the queue. */
+static void
+db_unlink(struct dbjob *prev, struct dbjob *j)
+{
+	if (prev != NULL)
+		prev->dj_next = j->dj_next;
+	else
+		db_qhead = j->dj_next;
+	if (db_qtail == j)
+		db_qtail = prev;
+	db_qlen--;
+	j->dj_next = NULL;
+}
+
 /*
  * Fail the queued jobs whose time is up (dj_expires): a submission whose
  * request has been answered 503 by its deadline is not sent any more, so
@@ -251,13 +265,7 @@ db_expire(void)
 			prev = j;
 			continue;
 		}
-		if (prev != NULL)
-			prev->dj_next = next;
-		else
-			db_qhead = next;
-		if (db_qtail == j)
-			db_qtail = prev;
-		db_qlen--;
+		db_unlink(prev, j);
 		j->dj_next = gone;
 		gone = j;
 	}
@@ -275,13 +283,8 @@ db_dequeue(void)
 {
 	struct dbjob *j;
 
-	if ((j = db_qhead) == NULL)
-		return NULL;
-	db_qhead = j->dj_next;
-	if (db_qhead == NULL)
-		db_qtail = NULL;
-	db_qlen--;
-	j->dj_next = NULL;
+	if ((j = db_qhead) != NULL)
+		db_unlink(NULL, j);
 	return j;
 }
 
@@ -309,14 +312,7 @@ db_take(int *n)
 			prev = j;
 			continue;
 		}
-		if (prev != NULL)
-			prev->dj_next = next;
-		else
-			db_qhead = next;
-		if (db_qtail == j)
-			db_qtail = prev;
-		db_qlen--;
-		j->dj_next = NULL;
+		db_unlink(prev, j);
 		*tail = j;
 		tail = &j->dj_next;
 		(*n)++;
