@@ -20,7 +20,7 @@ mutant is applied alone, the tree rebuilt and its suites run: the mutant is
 killed when they fail.  A mutant whose text is gone or not unique (stale), or
 that does not build, fails the run, as does one that survives.
 
-    run.py [-k SUBSTRING]     only the mutants whose name contains SUBSTRING
+    run.py [-k SUBSTRING[,SUBSTRING...]]   only the mutants whose name contains one of them
 """
 
 import argparse
@@ -136,11 +136,13 @@ def main():
     """Run the mutants; the exit status (0: every one killed)."""
     ap = argparse.ArgumentParser(description="check that the tests catch the curated mutants")
     ap.add_argument("-k", default="", metavar="SUBSTRING",
-                    help="only the mutants whose name contains this")
+                    help="only the mutants whose name contains this (or one of these,"
+                    " comma-separated)")
     args = ap.parse_args()
     t0 = time.monotonic()
+    wanted = [k for k in args.k.split(",") if k] or [""]
     mutants = [Mutant(p) for p in sorted(glob.glob(os.path.join(HERE, "*.mutant")))
-               if args.k in os.path.basename(p)]
+               if any(k in os.path.basename(p) for k in wanted)]
     if not mutants:
         print("mutate: no mutant matches %r" % args.k)
         return 1
