@@ -107,8 +107,9 @@ def build(tree, suites):
     return out.returncode == 0, out.stdout + out.stderr
 
 
-def run_suites(tree, suites, tests):
-    """tests/run.sh with these suites and integration tests; (passed, summary, failures)."""
+def run_suites(tree, suites, tests, keep=True):
+    """tests/run.sh with these suites and integration tests; (passed, summary, failures).
+    keep=False removes the environment run.sh keeps when a check failed."""
     env = dict(os.environ)
     env["HOTLINED_SUITES"] = " ".join(suites)
     env["HOTLINED_TESTS"] = ",".join(tests)
@@ -121,6 +122,13 @@ def run_suites(tree, suites, tests):
     lines = out.stdout.splitlines()
     summary = next((ln for ln in reversed(lines) if re.match(r"^\d+ passed, \d+ failed$", ln)),
                    "no summary (exit %d)" % out.returncode)
+    # tests/run.sh keeps its environment when a check failed, as a killed mutant's do.
+    for ln in lines:
+        kept = re.match(r"^# logs kept in (/tmp/hotlined-test\.\w+)$", ln)
+        if kept and not keep:
+            shutil.rmtree(kept.group(1), ignore_errors=True)
+        elif kept:
+            summary += " (logs kept in %s)" % kept.group(1)
     failures = [ln[len("not ok - "):] for ln in lines if ln.startswith("not ok - ")]
     return out.returncode == 0, summary, failures
 
@@ -184,7 +192,8 @@ def main():
                 if not ok:
                     m.result, m.detail = "invalid", "does not build: " + out.strip()[-300:]
                 else:
-                    passed, summary, failures = run_suites(tree, m.suites, m.tests)
+                    passed, summary, failures = run_suites(tree, m.suites, m.tests,
+                                                           keep=False)
                     m.result = "survived" if passed else "killed"
                     m.detail = summary + ("; first: " + failures[0] if failures else "")
             finally:
