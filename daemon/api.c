@@ -14,6 +14,8 @@
 /* A statement's parameter left out: the statement takes fewer. */
 #define NOPARAM	((const char *)-1)
 
+#define SUPERVISION_LIMIT_MAX	500	/* entries of a supervision list page */
+
 /* Answer with an error built from its parts. */
 void
 api_fail(struct request *r, int status, const char *code, const char *field,
@@ -192,23 +194,6 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* A read that returns one JSON value or null (404) came back. */
-static void
-api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
-{
-	struct request *r = arg;
-
-	if (api_job_begin(r, j, oc, res) == -1 ||
-	    api_job_row(r, j, oc, res, -1) == -1)
-		return;
-	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "not found");
-	else
-		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
-	PQclear(res);
-	db_job_free(j);
-}
-
 /* A case view came back: open its sealed values, then answer. */
 static void
 api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
@@ -233,14 +218,13 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 }
 
 /*
- * Submit a read for the request: $1 the client id, then up to three text
- * parameters (NULL: SQL NULL; NOPARAM: no more).
+ * Submit a read for the request: $1 the client id, then n text parameters
+ * (NULL: SQL NULL).
  */
 static void
-api_read(struct request *r, enum stmt stmt, db_done_cb done,
-    const char *p1, const char *p2, const char *p3)
+api_readv(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *const *ps, int n)
 {
-	const char *ps[3] = { p1, p2, p3 };
 	char client[24];
 	struct dbjob *j;
 	int i;
@@ -251,7 +235,7 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		db_job_free(j);
 		j = NULL;
 	}
-	for (i = 0; j != NULL && i < 3 && ps[i] != NOPARAM; i++) {
+	for (i = 0; j != NULL && i < n; i++) {
 		if (ps[i] == NULL)
 			j->dj_nparams = i + 2;	/* SQL NULL */
 		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
@@ -260,6 +244,22 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		}
 	}
 	api_submit(r, j, REQ_WAITING);
+}
+
+/*
+ * Submit a read for the request: $1 the client id, then up to three text
+ * parameters (NULL: SQL NULL; NOPARAM: no more).
+ */
+static void
+api_read(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *p1, const char *p2, const char *p3)
+{
+	const char *ps[3] = { p1, p2, p3 };
+	int n = 0;
+
+	while (n < 3 && ps[n] != NOPARAM)
+		n++;
+	api_readv(r, stmt, done, ps, n);
 }
 
 /* GET /healthz: the process runs. */
@@ -319,24 +319,117 @@ api_access_log(struct request *r, struct evhttp_request *req,
 	    NOPARAM);
 }
 
+/* A reporter's status came back: open the feedback texts, then answer. */
+static void
+api_status_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
+    void *arg)
+{
+	struct request *r = arg;
+	char *status;
+
+	if (api_job_begin(r, j, oc, res) == -1 ||
+	    api_job_row(r, j, oc, res, -1) == -1)
+		return;
+	if (PQgetisnull(res, 0, 0))
+		api_fail(r, 404, "not_found", NULL, "no such report");
+	else if ((status = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
+		log_errorx("event=view_failed id=%s", r->rq_id);
+		api_fail(r, 500, "internal", NULL, "internal error");
+	} else {
+		request_reply(r, 200, status, NULL, NULL);
+		free(status);
+	}
+	PQclear(res);
+	db_job_free(j);
+}
+
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
 void
 api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_value_done, receipt, NOPARAM,
+	api_read(r, STMT_REPORT_STATUS, api_status_done, receipt, NOPARAM,
 	    NOPARAM);
 }
 
-/* GET /v1/supervision/overdue: a procuratorate's missed clocks. */
+/* Check a cursor of a supervision list: 1-18 digits, not starting 0. */
+static int
+api_cursor(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 18 && s[0] != '0' &&
+	    strspn(s, "0123456789") == n ? 0 : -1;
+}
+
+/*
+ * GET /v1/supervision/overdue?state=&kind=&since=&cursor=&limit=: the
+ * overdue and escalated work of a procuratorate's region.
+ */
 void
 api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
-	(void)req; (void)id;
-	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, NOPARAM, NOPARAM,
-	    NOPARAM);
+	static const char *const states[] = { "open", "acknowledged",
+	    "accepted", "case_opened", "declined", "outside_jurisdiction",
+	    "transferred", "prosecution", "resolved", "closed", "returned",
+	    NULL };
+	static const char *const kinds[] = { "police", "procuratorate",
+	    "education", "civil_affairs", "health", "legal_aid",
+	    "coordination", NULL };
+	struct query_arg q[] = {
+		{ .qa_name = "state", .qa_words = states,
+		    .qa_rule = "is not an assignment state" },
+		{ .qa_name = "kind", .qa_words = kinds,
+		    .qa_rule = "is not an agency kind" },
+		{ .qa_name = "since", .qa_check = validate_timestamp,
+		    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
+		{ .qa_name = "cursor", .qa_check = api_cursor,
+		    .qa_rule = "must be the next_cursor of a page" },
+		{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
+		    .qa_rule = "must be between 1 and 500" },
+	};
+	const char *ps[5];
+	char limit[24];
+
+	(void)id;
+	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
+		return;
+	snprintf(limit, sizeof(limit), "%ld", q[4].qa_num);
+	ps[0] = q[0].qa_word;
+	ps[1] = q[1].qa_word;
+	ps[2] = q[2].qa_word;
+	ps[3] = q[3].qa_word;
+	ps[4] = q[4].qa_num >= 0 ? limit : NULL;
+	api_readv(r, STMT_SUPERVISION_OVERDUE, api_read_done, ps, 5);
+}
+
+/* GET /v1/supervision/records?since=&cursor=&limit=: a procuratorate's
+ * own supervision records. */
+void
+api_supervision_records(struct request *r, struct evhttp_request *req,
+    const char *id)
+{
+	struct query_arg q[] = {
+		{ .qa_name = "since", .qa_check = validate_timestamp,
+		    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
+		{ .qa_name = "cursor", .qa_check = api_cursor,
+		    .qa_rule = "must be the next_cursor of a page" },
+		{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
+		    .qa_rule = "must be between 1 and 500" },
+	};
+	const char *ps[3];
+	char limit[24];
+
+	(void)id;
+	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
+		return;
+	snprintf(limit, sizeof(limit), "%ld", q[2].qa_num);
+	ps[0] = q[0].qa_word;
+	ps[1] = q[1].qa_word;
+	ps[2] = q[2].qa_num >= 0 ? limit : NULL;
+	api_readv(r, STMT_SUPERVISION_RECORDS, api_read_done, ps, 3);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
