@@ -194,7 +194,10 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* A case view came back: open its sealed values, then answer. */
+/*
+ * A case view, or a reporter's status (its feedback texts), came back:
+ * open its sealed values, then answer.
+ */
 static void
 api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
@@ -205,7 +208,8 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	    api_job_row(r, j, oc, res, -1) == -1)
 		return;
 	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "no such case");
+		api_fail(r, 404, "not_found", NULL, j->dj_stmt ==
+		    STMT_REPORT_STATUS ? "no such report" : "no such case");
 	else if ((view = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
 		log_errorx("event=view_failed id=%s", r->rq_id);
 		api_fail(r, 500, "internal", NULL, "internal error");
@@ -319,37 +323,13 @@ api_access_log(struct request *r, struct evhttp_request *req,
 	    NOPARAM);
 }
 
-/* A reporter's status came back: open the feedback texts, then answer. */
-static void
-api_status_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
-    void *arg)
-{
-	struct request *r = arg;
-	char *status;
-
-	if (api_job_begin(r, j, oc, res) == -1 ||
-	    api_job_row(r, j, oc, res, -1) == -1)
-		return;
-	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "no such report");
-	else if ((status = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
-		log_errorx("event=view_failed id=%s", r->rq_id);
-		api_fail(r, 500, "internal", NULL, "internal error");
-	} else {
-		request_reply(r, 200, status, NULL, NULL);
-		free(status);
-	}
-	PQclear(res);
-	db_job_free(j);
-}
-
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
 void
 api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_status_done, receipt, NOPARAM,
+	api_read(r, STMT_REPORT_STATUS, api_case_done, receipt, NOPARAM,
 	    NOPARAM);
 }
 
@@ -364,6 +344,60 @@ api_cursor(const char *s)
 }
 
 /*
+ * The query of the supervision lists, in the order of their statements'
+ * parameters: the overdue list takes all of it, the records list the page
+ * (SUPERVISION_PAGE_ARGS from the end).
+ */
+static const char *const supervision_states[] = { "open", "acknowledged",
+    "accepted", "case_opened", "declined", "outside_jurisdiction",
+    "transferred", "prosecution", "resolved", "closed", "returned", NULL };
+static const char *const supervision_kinds[] = { "police", "procuratorate",
+    "education", "civil_affairs", "health", "legal_aid", "coordination",
+    NULL };
+static const struct query_arg supervision_args[] = {
+	{ .qa_name = "state", .qa_words = supervision_states,
+	    .qa_rule = "is not an assignment state" },
+	{ .qa_name = "kind", .qa_words = supervision_kinds,
+	    .qa_rule = "is not an agency kind" },
+	{ .qa_name = "since", .qa_check = validate_timestamp,
+	    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
+	{ .qa_name = "cursor", .qa_check = api_cursor,
+	    .qa_rule = "must be the next_cursor of a page" },
+	{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
+	    .qa_rule = "must be between 1 and 500" },
+};
+#define SUPERVISION_ARGS	(sizeof(supervision_args) / \
+				    sizeof(supervision_args[0]))
+#define SUPERVISION_PAGE_ARGS	3	/* since, cursor, limit */
+
+/*
+ * Read a supervision list whose query is the last n of supervision_args:
+ * each one given is its statement's parameter in turn (SQL NULL if not).
+ */
+static void
+api_supervision_list(struct request *r, struct evhttp_request *req,
+    enum stmt stmt, size_t n)
+{
+	struct query_arg q[SUPERVISION_ARGS];
+	const char *ps[SUPERVISION_ARGS];
+	char nums[SUPERVISION_ARGS][24];
+	size_t i;
+
+	memcpy(q, supervision_args + SUPERVISION_ARGS - n, n * sizeof(q[0]));
+	if (route_query(r, req, q, n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		ps[i] = q[i].qa_word;
+		if (q[i].qa_words == NULL && q[i].qa_check == NULL &&
+		    q[i].qa_num >= 0) {
+			snprintf(nums[i], sizeof(nums[i]), "%ld", q[i].qa_num);
+			ps[i] = nums[i];
+		}
+	}
+	api_readv(r, stmt, api_read_done, ps, (int)n);
+}
+
+/*
  * GET /v1/supervision/overdue?state=&kind=&since=&cursor=&limit=: the
  * overdue and escalated work of a procuratorate's region.
  */
@@ -371,38 +405,9 @@ void
 api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
-	static const char *const states[] = { "open", "acknowledged",
-	    "accepted", "case_opened", "declined", "outside_jurisdiction",
-	    "transferred", "prosecution", "resolved", "closed", "returned",
-	    NULL };
-	static const char *const kinds[] = { "police", "procuratorate",
-	    "education", "civil_affairs", "health", "legal_aid",
-	    "coordination", NULL };
-	struct query_arg q[] = {
-		{ .qa_name = "state", .qa_words = states,
-		    .qa_rule = "is not an assignment state" },
-		{ .qa_name = "kind", .qa_words = kinds,
-		    .qa_rule = "is not an agency kind" },
-		{ .qa_name = "since", .qa_check = validate_timestamp,
-		    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
-		{ .qa_name = "cursor", .qa_check = api_cursor,
-		    .qa_rule = "must be the next_cursor of a page" },
-		{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
-		    .qa_rule = "must be between 1 and 500" },
-	};
-	const char *ps[5];
-	char limit[24];
-
 	(void)id;
-	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
-		return;
-	snprintf(limit, sizeof(limit), "%ld", q[4].qa_num);
-	ps[0] = q[0].qa_word;
-	ps[1] = q[1].qa_word;
-	ps[2] = q[2].qa_word;
-	ps[3] = q[3].qa_word;
-	ps[4] = q[4].qa_num >= 0 ? limit : NULL;
-	api_readv(r, STMT_SUPERVISION_OVERDUE, api_read_done, ps, 5);
+	api_supervision_list(r, req, STMT_SUPERVISION_OVERDUE,
+	    SUPERVISION_ARGS);
 }
 
 /* GET /v1/supervision/records?since=&cursor=&limit=: a procuratorate's
@@ -411,25 +416,9 @@ void
 api_supervision_records(struct request *r, struct evhttp_request *req,
     const char *id)
 {
-	struct query_arg q[] = {
-		{ .qa_name = "since", .qa_check = validate_timestamp,
-		    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
-		{ .qa_name = "cursor", .qa_check = api_cursor,
-		    .qa_rule = "must be the next_cursor of a page" },
-		{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
-		    .qa_rule = "must be between 1 and 500" },
-	};
-	const char *ps[3];
-	char limit[24];
-
 	(void)id;
-	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
-		return;
-	snprintf(limit, sizeof(limit), "%ld", q[2].qa_num);
-	ps[0] = q[0].qa_word;
-	ps[1] = q[1].qa_word;
-	ps[2] = q[2].qa_num >= 0 ? limit : NULL;
-	api_readv(r, STMT_SUPERVISION_RECORDS, api_read_done, ps, 3);
+	api_supervision_list(r, req, STMT_SUPERVISION_RECORDS,
+	    SUPERVISION_PAGE_ARGS);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
