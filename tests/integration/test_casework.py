@@ -403,6 +403,28 @@ def an_assignment_escalates_once_per_clock_and_its_copies_follow_the_work(daemon
 
 
 @test
+def every_copy_up_the_chain_stands_down_when_the_county_acts(daemon):
+    with ShortDeadlines(ack=2, action=600):
+        n = log_call(daemon, call([{"category": "psychological", "subcategory": "self_harm"}],
+                                  2))["case_number"]
+        ok = wait_until(lambda: state_of(n, "procuratorate-320100", 3) is not None, 20, 0.25)
+    check(ok, "nobody acts: the crisis team's case climbs to the city, the coordination office and"
+          " the procuratorate", [(e["kind"], e["agency"]) for e in history(n)])
+    a = assignment_of(daemon, "health-320102", n)
+    st, r = ack(daemon, "health-320102", a["assignment_id"])
+    got = {x: state_of(n, x, lvl) for x, lvl in (("health-320100", 1), ("coordination-320100", 2),
+                                                  ("procuratorate-320100", 3))}
+    check(st == 200 and set(got.values()) == {"returned"},
+          "the county acknowledges late: the copies at the city, the coordination office and the"
+          " procuratorate all stand down", got)
+    check(sorted(e["agency"] for e in events(n, "returned")) == sorted(got),
+          "each with its event in the history", events(n, "returned"))
+    check(not any(x["case_number"] == n for x in queue(daemon, "procuratorate-320100",
+                                                        "?limit=500")),
+          "and leaves the procuratorate's supervision queue")
+
+
+@test
 def escalated_copies_never_block_closing_the_case(daemon):
     with ShortDeadlines(ack=2, action=600):
         n = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
