@@ -15,6 +15,7 @@
 #define NOPARAM	((const char *)-1)
 
 static const struct config	*api_cf;
+#define SUPERVISION_LIMIT_MAX	500	/* entries of a supervision list page */
 
 /* Answer with an error built from its parts. */
 void
@@ -212,24 +213,10 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* A read that returns one JSON value or null (404) came back. */
-static void
-api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
-{
-	struct request *r = arg;
-
-	if (api_job_begin(r, j, oc, res) == -1 ||
-	    api_job_row(r, j, oc, res, -1) == -1)
-		return;
-	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "not found");
-	else
-		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
-	PQclear(res);
-	db_job_free(j);
-}
-
-/* A case view came back: open its sealed values, then answer. */
+/*
+ * A case view, or a reporter's status (its feedback texts), came back:
+ * open its sealed values, then answer.
+ */
 static void
 api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
@@ -240,7 +227,8 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	    api_job_row(r, j, oc, res, -1) == -1)
 		return;
 	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "no such case");
+		api_fail(r, 404, "not_found", NULL, j->dj_stmt ==
+		    STMT_REPORT_STATUS ? "no such report" : "no such case");
 	else if ((view = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
 		log_errorx("event=view_failed id=%s", r->rq_id);
 		api_fail(r, 500, "internal", NULL, "internal error");
@@ -253,14 +241,13 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 }
 
 /*
- * Submit a read for the request: $1 the client id, then up to three text
- * parameters (NULL: SQL NULL; NOPARAM: no more).
+ * Submit a read for the request: $1 the client id, then n text parameters
+ * (NULL: SQL NULL).
  */
 static void
-api_read(struct request *r, enum stmt stmt, db_done_cb done,
-    const char *p1, const char *p2, const char *p3)
+api_readv(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *const *ps, int n)
 {
-	const char *ps[3] = { p1, p2, p3 };
 	char client[24];
 	struct dbjob *j;
 	int i;
@@ -271,7 +258,7 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		db_job_free(j);
 		j = NULL;
 	}
-	for (i = 0; j != NULL && i < 3 && ps[i] != NOPARAM; i++) {
+	for (i = 0; j != NULL && i < n; i++) {
 		if (ps[i] == NULL)
 			j->dj_nparams = i + 2;	/* SQL NULL */
 		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
@@ -280,6 +267,22 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		}
 	}
 	api_submit(r, j, REQ_WAITING);
+}
+
+/*
+ * Submit a read for the request: $1 the client id, then up to three text
+ * parameters (NULL: SQL NULL; NOPARAM: no more).
+ */
+static void
+api_read(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *p1, const char *p2, const char *p3)
+{
+	const char *ps[3] = { p1, p2, p3 };
+	int n = 0;
+
+	while (n < 3 && ps[n] != NOPARAM)
+		n++;
+	api_readv(r, stmt, done, ps, n);
 }
 
 /* GET /healthz: the process runs. */
@@ -394,18 +397,96 @@ api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_value_done, receipt, NOPARAM,
+	api_read(r, STMT_REPORT_STATUS, api_case_done, receipt, NOPARAM,
 	    NOPARAM);
 }
 
-/* GET /v1/supervision/overdue: a procuratorate's missed clocks. */
+/* Check a cursor of a supervision list: 1-18 digits, not starting 0. */
+static int
+api_cursor(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 18 && s[0] != '0' &&
+	    strspn(s, "0123456789") == n ? 0 : -1;
+}
+
+/*
+ * The query of the supervision lists, in the order of their statements'
+ * parameters: the overdue list takes all of it, the records list the page
+ * (SUPERVISION_PAGE_ARGS from the end).
+ */
+static const char *const supervision_states[] = { "open", "acknowledged",
+    "accepted", "case_opened", "declined", "outside_jurisdiction",
+    "transferred", "prosecution", "resolved", "closed", "returned", NULL };
+static const char *const supervision_kinds[] = { "police", "procuratorate",
+    "education", "civil_affairs", "health", "legal_aid", "coordination",
+    NULL };
+static const struct query_arg supervision_args[] = {
+	{ .qa_name = "state", .qa_words = supervision_states,
+	    .qa_rule = "is not an assignment state" },
+	{ .qa_name = "kind", .qa_words = supervision_kinds,
+	    .qa_rule = "is not an agency kind" },
+	{ .qa_name = "since", .qa_check = validate_timestamp,
+	    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
+	{ .qa_name = "cursor", .qa_check = api_cursor,
+	    .qa_rule = "must be the next_cursor of a page" },
+	{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
+	    .qa_rule = "must be between 1 and 500" },
+};
+#define SUPERVISION_ARGS	(sizeof(supervision_args) / \
+				    sizeof(supervision_args[0]))
+#define SUPERVISION_PAGE_ARGS	3	/* since, cursor, limit */
+
+/*
+ * Read a supervision list whose query is the last n of supervision_args:
+ * each one given is its statement's parameter in turn (SQL NULL if not).
+ */
+static void
+api_supervision_list(struct request *r, struct evhttp_request *req,
+    enum stmt stmt, size_t n)
+{
+	struct query_arg q[SUPERVISION_ARGS];
+	const char *ps[SUPERVISION_ARGS];
+	char nums[SUPERVISION_ARGS][24];
+	size_t i;
+
+	memcpy(q, supervision_args + SUPERVISION_ARGS - n, n * sizeof(q[0]));
+	if (route_query(r, req, q, n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		ps[i] = q[i].qa_word;
+		if (q[i].qa_words == NULL && q[i].qa_check == NULL &&
+		    q[i].qa_num >= 0) {
+			snprintf(nums[i], sizeof(nums[i]), "%ld", q[i].qa_num);
+			ps[i] = nums[i];
+		}
+	}
+	api_readv(r, stmt, api_read_done, ps, (int)n);
+}
+
+/*
+ * GET /v1/supervision/overdue?state=&kind=&since=&cursor=&limit=: the
+ * overdue and escalated work of a procuratorate's region.
+ */
 void
 api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
-	(void)req; (void)id;
-	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, NOPARAM, NOPARAM,
-	    NOPARAM);
+	(void)id;
+	api_supervision_list(r, req, STMT_SUPERVISION_OVERDUE,
+	    SUPERVISION_ARGS);
+}
+
+/* GET /v1/supervision/records?since=&cursor=&limit=: a procuratorate's
+ * own supervision records. */
+void
+api_supervision_records(struct request *r, struct evhttp_request *req,
+    const char *id)
+{
+	(void)id;
+	api_supervision_list(r, req, STMT_SUPERVISION_RECORDS,
+	    SUPERVISION_PAGE_ARGS);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)

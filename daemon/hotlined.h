@@ -59,7 +59,7 @@ struct event;
 #define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
 #define DRAIN_POLL_MS		50
 #define SHUTDOWN_FLUSH_MS	200	/* for the last answers to be written */
-#define DB_MAX_PARAMS		5	/* parameters of one statement */
+#define DB_MAX_PARAMS		6	/* parameters of one statement */
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
 #define IDENT_REFRESH_S		60	/* identity cache refresh period */
@@ -169,6 +169,7 @@ enum stmt {
 	STMT_ASSIGNMENT_TRANSFER,
 	STMT_REPORT_STATUS,
 	STMT_SUPERVISION_OVERDUE,
+	STMT_SUPERVISION_RECORDS,
 	STMT_ESCALATE_DUE,
 	STMT_CLOCK_NEXT_DUE,
 	STMT_CLOCK_DUE_IDS,
@@ -312,14 +313,22 @@ struct request {
 typedef void (*route_handler)(struct request *, struct evhttp_request *,
 	    const char *id);
 
-/* A query-string parameter a GET takes: a word from a list, or a number. */
+#define QUERY_TEXT_MAX	64	/* bytes of a checked query text, NUL too */
+
+/*
+ * A query-string parameter a GET takes: a word from a list, a text that
+ * qa_check accepts (copied to qa_text; qa_word then points at it), or a
+ * number.
+ */
 struct query_arg {
 	const char		*qa_name;
 	const char *const	*qa_words;	/* NULL-terminated; NULL: number */
+	int			(*qa_check)(const char *);	/* 0 if valid */
 	long			 qa_min, qa_max;	/* a number's range */
 	const char		*qa_rule;	/* the 400's message */
 	const char		*qa_word;	/* out: given, or NULL */
 	long			 qa_num;	/* out: given, or -1 */
+	char			 qa_text[QUERY_TEXT_MAX];	/* out */
 };
 
 /*
@@ -372,6 +381,7 @@ struct db_stats {
 #define WRAPPED_LEN	(12 + KEY_LEN + 16)
 #define SEAL_OVERHEAD	(1 + 12 + 16)
 #define DIGEST_LEN	32
+#define NOTE_ID_LEN	16	/* random bytes naming a note (note:<hex>) */
 
 struct keyring;
 struct dek {
@@ -406,6 +416,8 @@ void	 api_access_log(struct request *, struct evhttp_request *,
 void	 api_report_status(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_supervision(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_supervision_records(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
@@ -454,6 +466,8 @@ char	*b64_encode(const unsigned char *, size_t);
 unsigned char *b64_decode(const char *, size_t len, size_t *outlen);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void	 hex_encode(const unsigned char *, size_t len, char *out);
+/* len random bytes into buf; 0 on success. */
+int	 random_bytes(unsigned char *, size_t len);
 /* Decode exactly 2 * outlen hex digits (either case) from s (len bytes);
  * 0, or -1 if they are not that. */
 int	 hex_decode(const char *s, size_t len, unsigned char *out,
@@ -721,5 +735,7 @@ int	 validate_access_request(struct json_object *body, time_t now,
 int	 validate_idempotency_key(const char *key);
 /* Check a case number path component; 0 if well formed. */
 int	 validate_case_number(const char *s);
+/* Check an RFC 3339 timestamp with offset (years 2000-2099); 0 if valid. */
+int	 validate_timestamp(const char *s);
 
 #endif /* HOTLINED_H */

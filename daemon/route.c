@@ -85,6 +85,8 @@ static const struct route routes[] = {
 	    NULL, "assignment", NULL, &mutate_transfer },
 	{ ROUTE_GET, "/v1/supervision/overdue", NULL, ROLES_ANY, NULL,
 	    "supervision", api_supervision, NULL },
+	{ ROUTE_GET, "/v1/supervision/records", NULL, ROLES_ANY, NULL,
+	    "supervision", api_supervision_records, NULL },
 	{ ROUTE_GET, "/v1/access-requests", NULL, ROLES_ANY, NULL,
 	    "access_requests", api_access_list, NULL },
 	{ ROUTE_POST, "/v1/access-requests/*/approve", &id_access, ROLES_ANY,
@@ -251,10 +253,10 @@ route_query_int(const char *v, long max)
 
 /*
  * Read a GET's query string against its parameters, in their order: a
- * word must be one of qa_words (else 400 invalid_value), a number within
- * [qa_min, qa_max] (else 400 out_of_range); others are ignored.  Fills
- * qa_word (NULL when absent) and qa_num (-1 when absent).  -1 when the
- * request was answered.
+ * word must be one of qa_words and a text pass qa_check (else 400
+ * invalid_value), a number be within [qa_min, qa_max] (else 400
+ * out_of_range); others are ignored.  Fills qa_word (NULL when absent)
+ * and qa_num (-1 when absent).  -1 when the request was answered.
  */
 int
 route_query(struct request *r, struct evhttp_request *req,
@@ -282,6 +284,16 @@ route_query(struct request *r, struct evhttp_request *req,
 					break;
 			if ((q[i].qa_word = q[i].qa_words[k]) != NULL)
 				continue;
+			api_fail(r, 400, "invalid_value", q[i].qa_name,
+			    q[i].qa_rule);
+		} else if (q[i].qa_check != NULL) {
+			if (strlen(v) < sizeof(q[i].qa_text) &&
+			    q[i].qa_check(v) == 0) {
+				snprintf(q[i].qa_text, sizeof(q[i].qa_text),
+				    "%s", v);
+				q[i].qa_word = q[i].qa_text;
+				continue;
+			}
 			api_fail(r, 400, "invalid_value", q[i].qa_name,
 			    q[i].qa_rule);
 		} else {

@@ -42,6 +42,7 @@ for k in $kinds; do
 	for r in $regions; do agencies+=("$k-$r"); done
 	approvers+=("$k-320102-approver")
 done
+agencies+=(police-340102)	# 瑶海区: its police alone
 bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
     unregistered "${agencies[@]}" "${approvers[@]}"
 

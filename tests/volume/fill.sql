@@ -5,7 +5,9 @@
 -- education inform), the primary's three service clocks and the case's
 -- history (hash-chained by the usual trigger).  Four in five cases are open,
 -- with their clocks running and due days or weeks ahead (they never fall due
--- during a test run); the rest were closed, their clocks stopped.
+-- during a test run); the rest were closed, their clocks stopped.  One open
+-- case in ten missed its acknowledgement long ago (overdue), one case in
+-- twenty has a supervision record.
 --
 -- Every sealed value is copied from the case :'template' (a report filed
 -- through the daemon), with its data key: a filled case opens like the
@@ -122,6 +124,16 @@ cross join (values ('acknowledge', interval '1 hour', interval '3 days'),
     ('first_action', interval '4 hours', interval '5 days'),
     ('resolve', interval '14 days', interval '20 days')) k (kind, within, ahead);
 
+-- One open case in ten missed its acknowledgement a day after it came in
+-- (the procuratorate's overdue list).
+update clocks k set due_at = f.created_at + interval '1 hour',
+    warn_at = f.created_at + interval '48 minutes', warned_at = f.created_at + interval '48 minutes',
+    fired_at = f.created_at + interval '1 hour'
+from filled f join assignments a on a.case_id = f.id and a.role = 'primary'
+where k.assignment_id = a.id and k.kind = 'acknowledge' and not f.closed and f.i % 10 = 1;
+update assignments a set overdue_at = f.created_at + interval '1 hour'
+from filled f where a.case_id = f.id and a.role = 'primary' and not f.closed and f.i % 10 = 1;
+
 -- The history: created, then one event per assignment, in order (a row-level
 -- BEFORE trigger sees the rows this statement inserted before it, so each
 -- event chains to the one before).
@@ -140,6 +152,21 @@ select e.case_id, e.seq, e.at, e.kind, e.actor, e.data from (
 	    'role', a.role, 'escalation_level', 0)
 	from assignments a join filled f on f.id = a.case_id join agencies g on g.id = a.agency_id) e
 order by e.case_id, e.seq;
+
+-- One case in twenty has a supervision record of its county's procuratorate,
+-- addressed to its police (the fifth event, after the three assignments).
+insert into case_events (case_id, seq, at, kind, actor, data)
+select f.id, 5, f.created_at + interval '2 days', 'supervision', null, jsonb_build_object(
+    'assignment', a.assignment_id, 'type', 'supervision', 'supervision', 'procuratorial_suggestion',
+    'recipient', 'police-' || f.region_code)
+from filled f join assignments a on a.case_id = f.id and a.role = 'supervise'
+where f.i % 20 = 3
+order by f.id;
+insert into supervision_records (case_id, seq, agency_id, supervision, recipient_id, at)
+select f.id, 5, a.agency_id, 'procuratorial_suggestion', p.id, f.created_at + interval '2 days'
+from filled f join assignments a on a.case_id = f.id and a.role = 'supervise'
+join agencies p on p.code = 'police-' || f.region_code
+where f.i % 20 = 3;
 
 -- The idempotency records of the reports of the last 8 days (older keys expire).
 insert into idempotency (client_id, key, endpoint, request_hash, status, response, created_at)
