@@ -514,10 +514,10 @@ def notes_feedback_and_supervision_go_into_the_history(daemon):
     rc, out, err = hotline(daemon, "education-320102", "feedback", n, "x")
     check(refused(rc, err, 403, "forbidden"), "feedback is the police's: exit 1", (rc, err))
     rc, out, err = hotline(daemon, "procuratorate-320102", "--json", "supervise", n,
-                           "case-filing-supervision", "要求说明不立案理由")
+                           "case-filing-supervision", "police-320102", "要求说明不立案理由")
     check(rc == 0 and parsed(out)["case_number"] == n, "supervise records 立案监督", out)
     rc, out, err = hotline(daemon, "police-320102", "supervise", n, "procuratorial-suggestion",
-                           "x")
+                           "police-320102", "x")
     check(refused(rc, err, 403, "forbidden"), "supervision is the procuratorate's: exit 1",
           (rc, err))
     kinds = [h["kind"] for h in lib.history(n)]

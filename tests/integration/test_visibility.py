@@ -153,6 +153,18 @@ def an_access_request_must_be_approved_and_expires(daemon):
 
 
 @test
+def an_access_request_for_a_case_the_agency_cannot_see_is_404(daemon):
+    n = file_report(daemon, personal_report())["case_number"]
+    before = scalar("select count(*) from hotline.access_requests")
+    st, h, b = Client(daemon, "legal_aid-320104").post(
+        "/v1/cases/%s/access-requests" % n, {"purpose": "核实", "hours": 2}, new_key())
+    check(is_error(st, b, 404, "not_found"), "an agency with nothing to do with the case asks"
+          " for access: 404 not_found, as for a case that does not exist", (st, b))
+    check(scalar("select count(*) from hotline.access_requests") == before,
+          "and nothing is stored")
+
+
+@test
 def notes_are_sealed_and_shown_only_to_those_who_may_see_them(daemon):
     n = file_report(daemon, personal_report())["case_number"]
     text = "（测试）警方笔记" + uuid.uuid4().hex[:8]
