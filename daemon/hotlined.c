@@ -104,6 +104,7 @@ main_drain_cb(evutil_socket_t fd, short what, void *arg)
 	escalate_shutdown();
 	api_shutdown();
 	protect_shutdown();
+	static_shutdown();
 	event_base_loopexit(main_base, NULL);
 }
 
@@ -126,7 +127,8 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	main_drain_cb(-1, 0, NULL);
 }
 
-/* SIGHUP: reload the TLS certificate files and the key files. */
+/* SIGHUP: reload the TLS certificate files, the key files and the
+ * console's files. */
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -134,6 +136,7 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	main_sd_notify("RELOADING=1");
 	server_reload_tls();
 	protect_reload();
+	static_reload();
 	main_sd_notify("READY=1");
 }
 
@@ -186,6 +189,11 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		protect_shutdown();
+		if (static_init(&main_cf) == -1) {
+			fprintf(stderr, "%s: console_dir unusable\n", path);
+			return 1;
+		}
+		static_shutdown();
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -194,6 +202,8 @@ main(int argc, char *argv[])
 	/* No keys, no service: personal data is never stored unsealed. */
 	if (protect_init(&main_cf) == -1)
 		fatalx("event=fatal reason=\"cannot load the key files\"");
+	if (static_init(&main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot load console_dir\"");
 	if (tls_init() == -1)
 		fatalx("event=fatal reason=\"tls init\"");
 	if ((main_base = event_base_new()) == NULL)
