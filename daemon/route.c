@@ -95,9 +95,9 @@ static const struct route routes[] = {
 	    NULL, "access_requests", NULL, &mutate_deny },
 	{ ROUTE_GET, "/v1/version", NULL, ROLES_ANY, NULL, "version",
 	    api_version, NULL },
-	{ ROUTE_GET, "/console", NULL, ROLES_ANY, NULL, "console",
+	{ ROUTE_GET, "/console", NULL, ROLES_ANY, NULL, "static",
 	    static_get, NULL },
-	{ ROUTE_GET, "/console/**", &id_console, ROLES_ANY, NULL, "console",
+	{ ROUTE_GET, "/console/**", &id_console, ROLES_ANY, NULL, "static",
 	    static_get, NULL },
 };
 

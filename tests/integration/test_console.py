@@ -68,6 +68,9 @@ def every_console_file_is_served_as_it_is_with_its_type(daemon):
     st, h, body = c.request("HEAD", "/console/app.js")
     check(st == 200 and not body and h.get("etag"), "HEAD gives the headers without the body",
           (st, h))
+    line = [ln for ln in daemon.logtext().splitlines() if "id=%s " % h["x-request-id"] in ln]
+    check(len(line) == 1 and "client_name=console method=HEAD route=static status=200" in line[0],
+          "each is one request log line, route=static", line)
 
 
 @test
