@@ -182,8 +182,13 @@ export function callPage(main) {
   const dispositions = choices('disposition', '处置方式', Object.entries(LABELS.disposition).map(
     ([code, text]) => [code, text, code === 'case_opened' ? 'choice-strong' : '']),
   { required: true, onchange: () => {
-    openCase.hidden = radioValue(form, 'disposition') !== 'case_opened';
+    const d = radioValue(form, 'disposition');
+    openCase.hidden = d !== 'case_opened';
     noCase.hidden = !openCase.hidden;
+    // A silent call or a hang-up has no caller to tell about: 不明.
+    if ((d === 'silent' || d === 'hang_up') && !radioValue(form, 'caller_type')) {
+      form.querySelector('input[name="caller_type"][value="unknown"]').checked = true;
+    }
   } });
 
   add(form, [

@@ -141,6 +141,27 @@ function relatedSection(c) {
       ' · 匹配：', (o.matched || []).map((m) => label('matched', m)).join('、')))));
 }
 
+// Who read the case's personal data (an administrator's view), filled in
+// when GET /v1/cases/{number}/access-log answers.
+function accessLogSection(c, signal) {
+  const box = h('section', { 'aria-labelledby': 'log-h' }, h('h2', { id: 'log-h' }, '查阅记录'));
+  get(`/v1/cases/${seg(c.case_number)}/access-log`, { signal }).then((res) => {
+    add(box, h('table', { class: 'list' },
+      h('thead', null, h('tr', null, ['时间', '查阅方', '角色', '机构', '依据', '目的'].map((t) =>
+        h('th', { scope: 'col' }, t)))),
+      h('tbody', null, (res.reads || []).map((r) => h('tr', null,
+        h('td', null, timeEl(r.at)), h('td', null, r.client),
+        h('td', null, label('clientRole', r.role)),
+        h('td', null, r.agency || '—'), h('td', null, label('basis', r.basis)),
+        h('td', { class: 'prose' }, r.purpose || '—'))))));
+  }).catch((e) => {
+    if (e.name !== 'AbortError') {
+      add(box, h('p', { class: 'status status-error' }, e.text || String(e)));
+    }
+  });
+  return box;
+}
+
 // A form that posts under its own Idempotency-Key and, once accepted,
 // reloads the case; the daemon's error is shown beside its field.
 function actionForm(title, fields, path, body, done, reload) {
@@ -339,7 +360,8 @@ export function casePage(main, number) {
           h('section', { 'aria-labelledby': 'narr-h' }, h('h2', { id: 'narr-h' }, '情况描述'),
             h('p', { class: 'prose' }, sealed(c.narrative))),
           reportSection(c), callsSection(c), relatedSection(c)),
-        h('div', { class: 'col' }, assignmentsSection(c), historySection(c))));
+        h('div', { class: 'col' }, assignmentsSection(c), historySection(c),
+          me.role === 'admin' ? accessLogSection(c, stop.signal) : null)));
     // SLOT: follow-up calls on a case (operator endpoints' branch): an
     // operator's "追加来电" form belongs here, after the calls.
     add(box, datalist('agencies', 'agencies'));

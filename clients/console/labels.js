@@ -51,7 +51,7 @@ export const LABELS = {
   },
   milestone: { received: '已接收', accepted: '已受案', case_opened: '已立案', feedback_given: '已反馈' },
   matched: { id: '身份证号', name_birth: '姓名与出生日期' },
-  clientRole: { operator: '接线员席位', agency: '机构', admin: '管理员' },
+  clientRole: { operator: '接线员席位', agency: '机构', admin: '管理员', gateway: '强制报告网关' },
 };
 
 // Categories and their subcategories as seeded (sql/002_reference.sql), in

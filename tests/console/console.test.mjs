@@ -314,6 +314,19 @@ async function main() {
       await shot(prosecutor, '10-case-full');
     });
 
+    const admin = await seat(browser, 'admin');
+    await step('an administrator sees who read the case', async () => {
+      await admin.goto(`${URL_BASE}/console/#/case/${caseNumber}`);
+      const log = admin.locator('section:has(h2:text-is("查阅记录")) tbody');
+      await log.locator('tr').first().waitFor();
+      const text = await log.innerText();
+      check(text.includes('procuratorate-320102') && text.includes('查阅申请') &&
+        text.includes('police-320102') && text.includes('主办'),
+      'the case\'s access log lists the police (主办) and the procuratorate (查阅申请)', text);
+      await shot(admin, '11-case-admin');
+      seen.push(admin);
+    });
+
     await step('keyboard use of the choices', async () => {
       await operator.goto(`${URL_BASE}/console/#/call`);
       await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
