@@ -24,7 +24,8 @@ export function accessPage(main) {
       onclick: async (ev) => {
         ev.target.disabled = true;
         try {
-          await post(`/v1/access-requests/${seg(r.access_request_id)}/${verb}`, undefined, newKey());
+          await post(`/v1/access-requests/${seg(r.access_request_id)}/${verb}`, undefined,
+            newKey());
           await load(`${text}：案件 ${r.case_number}`);
         } catch (e) {
           if (!(e instanceof ApiError)) throw e;

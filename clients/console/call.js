@@ -10,8 +10,8 @@ import { datalist } from './reference.js';
 import { CATEGORIES, LABELS, label } from './labels.js';
 import { recent } from './cases.js';
 import {
-  add, choices, clearErrors, fieldName, fill, h, input, localInput, nextId, radioValue, rfc3339, say,
-  showFieldError, span, statusLine, timeEl,
+  add, choices, clearErrors, fieldName, fill, h, input, localInput, nextId, radioValue, rfc3339,
+  say, showFieldError, span, statusLine, timeEl,
 } from './ui.js';
 
 const CATEGORIES_MAX = 8;       // open_case.categories
@@ -64,7 +64,10 @@ function callBody(form) {
   if (disposition === 'case_opened') {
     body.open_case = compact({
       categories: [...form.querySelectorAll('input[name="case_category"]:checked')]
-        .map((el) => { const [c, s] = el.value.split('/'); return { category: c, subcategory: s }; }),
+        .map((el) => {
+          const [c, s] = el.value.split('/');
+          return { category: c, subcategory: s };
+        }),
       risk_level: radioValue(form, 'risk_level') ? Number(radioValue(form, 'risk_level')) :
         undefined,
       child: compact({
@@ -128,7 +131,8 @@ function openCaseSection() {
       input('联系电话', { name: 'child_phone', inputmode: 'tel' },
         { field: 'open_case.child.phone' }),
       input('学校', { name: 'child_school', maxlength: 128 }, { field: 'open_case.child.school' }),
-      input('住址', { name: 'child_address', maxlength: 256 }, { field: 'open_case.child.address' })));
+      input('住址', { name: 'child_address', maxlength: 256 },
+        { field: 'open_case.child.address' })));
   // SLOT: "open the case now, while the call goes on" (POST /v1/cases, from
   // the operator endpoints' branch) belongs at the head of this section: it
   // would send this section alone and show the case number here, and the
@@ -210,8 +214,10 @@ export function callPage(main) {
         // SLOT: caller-number lookup (operator endpoints' branch): the
         // number's earlier calls and cases, shown under this field.
         input('语言', { tag: 'select', name: 'language',
-          options: LANGUAGES.map(([v, t]) => h('option', { value: v }, t)) }, { field: 'language' })),
-      choices('topic_category', '来电主题', [['-', '无/未定'], ...CATEGORIES.map((c) => [c.code, c.label])],
+          options: LANGUAGES.map(([v, t]) => h('option', { value: v }, t)) },
+        { field: 'language' })),
+      choices('topic_category', '来电主题',
+        [['-', '无/未定'], ...CATEGORIES.map((c) => [c.code, c.label])],
         { field: 'topic', onchange: () => drawTopicSubs(form, topicSubs) }),
       topicSubs,
       input('通话摘要（选填）', { tag: 'textarea', name: 'summary', rows: 3, maxlength: 4000 },

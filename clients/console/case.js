@@ -110,10 +110,13 @@ function assignmentsSection(c) {
       h('td', null, timeEl(a.created_at)))))));
 }
 
-// One history item's details after its kind.
-function historyDetails(e) {
+// One history item's details after its kind; an item that names only its
+// assignment is given the assignment's agency.
+function historyDetails(c, e) {
   const parts = [];
-  if (e.agency) parts.push(e.agency);
+  const a = !e.agency && e.assignment ?
+    (c.assignments || []).find((x) => x.assignment_id === e.assignment) : null;
+  if (e.agency || a) parts.push(e.agency || a.agency);
   if (e.role) parts.push(label('role', e.role));
   if (e.outcome) parts.push(label('outcome', e.outcome));
   if (e.clock) parts.push(`时限：${label('clock', e.clock)}`);
@@ -127,7 +130,7 @@ function historySection(c) {
   return h('section', { 'aria-labelledby': 'hist-h' }, h('h2', { id: 'hist-h' }, '处理记录'),
     h('ol', { class: 'history' }, (c.history || []).map((e) => h('li', null,
       timeEl(e.at), ' ', h('strong', null, label('event', e.kind)), ' ',
-      h('span', null, historyDetails(e)),
+      h('span', null, historyDetails(c, e)),
       e.note !== undefined ? h('p', { class: 'prose note' }, sealed(e.note)) : null))));
 }
 
@@ -169,7 +172,8 @@ function actionForm(title, fields, path, body, done, reload) {
   const status = statusLine();
   const form = h('form', { class: 'action', novalidate: true, autocomplete: 'off' },
     h('h3', null, title), fields,
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, '提交'), status));
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary' }, '提交'), status));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form);

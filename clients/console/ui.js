@@ -208,7 +208,8 @@ export function showFieldError(form, err) {
 // with any radio group. choices: [[value, text, extraClass]].
 export function choices(name, legend, list, { type = 'radio', field, required, onchange } = {}) {
   const fs = h('fieldset', { class: 'choices', 'data-field': field || name },
-    h('legend', null, legend, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null));
+    h('legend', null, legend,
+      required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null));
   const row = h('div', { class: 'choice-row' });
   for (const [value, text, extra] of list) {
     const id = nextId(name);

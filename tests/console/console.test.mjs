@@ -57,7 +57,9 @@ async function seat(browser, name) {
   const context = await browser.newContext({
     viewport: VIEWPORT, locale: 'zh-CN', timezoneId: 'Asia/Shanghai',
     clientCertificates: [{
-      origin: URL_BASE, certPath: path.join(PKI, `${name}.crt`), keyPath: path.join(PKI, `${name}.key`),
+      origin: URL_BASE,
+      certPath: path.join(PKI, `${name}.crt`),
+      keyPath: path.join(PKI, `${name}.key`),
     }],
   });
   context.setDefaultTimeout(WAIT_MS);
@@ -103,7 +105,8 @@ async function pageFaults(page) {
 // Every form control of a page that has no label a screen reader would read.
 async function unlabelled(page) {
   return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
-    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 && !el.getAttribute('aria-label'))
+    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 &&
+      !el.getAttribute('aria-label'))
     .map((el) => el.name || el.id));
 }
 
@@ -260,11 +263,20 @@ async function main() {
       const mine = police.locator('.case-body tr.mine');
       check((await mine.innerText()).includes('受案'),
         'after 受案 the case page shows the assignment accepted', await mine.innerText());
-      check((await police.locator('.history').innerText()).includes('处理结果 受案'),
+      check((await police.locator('.history').innerText()).includes('处理结果 police-320102 · 受案'),
         'and the history records the outcome', await police.locator('.history').innerText());
       check((await mine.innerText()).includes('反馈'),
         'and the statutory feedback clock runs', await mine.innerText());
       await shot(police, '06-case-accepted');
+      const next = police.locator('form.action:has(h3:text-is("记录处理结果"))');
+      await next.getByText('立案', { exact: true }).click();
+      await next.getByRole('button', { name: '提交' }).click();
+      const missing = next.locator('[data-field="police_case_number"] .field-error');
+      await missing.waitFor();
+      check((await missing.innerText()).startsWith('刑事案件编号：必填') &&
+        (await mine.innerText()).includes('受案'),
+      '立案 without the police case number is refused beside that field, nothing recorded',
+      await missing.innerText());
     });
 
     await step('the operator sees the case it opened', async () => {
