@@ -121,7 +121,7 @@ console_suite() {
 	done
 	HOTLINED_URL=https://127.0.0.1:$port HOTLINED_PKI=$v/pki NODE_EXTRA_CA_CERTS=$v/pki/ca.crt \
 	    CONSOLE_OUT=$v/screenshots CONSOLE_NODE_MODULES=$nm/node_modules \
-	    node tests/console/console.test.mjs
+	    timeout 600 node tests/console/console.test.mjs
 	rc=$?
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
