@@ -231,6 +231,9 @@ main(int argc, char *argv[])
 	    (int)getpid());
 	main_sd_notify("READY=1");
 	event_base_dispatch(main_base);
+	/* Stopping already: a second SIGTERM or Ctrl-C must not kill the exit. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
