@@ -40,7 +40,7 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
 	   daemon/mutate.c \
 	   daemon/normalise.c daemon/protect.c \
 	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
-	   daemon/stmt.c daemon/tls.c daemon/validate.c
+	   daemon/static.c daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \

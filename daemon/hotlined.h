@@ -69,6 +69,10 @@ struct event;
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
 #define INFLIGHT_BUCKETS	1024
 #define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
+#define STATIC_NAME_MAX		63	/* bytes of a console file's name */
+#define STATIC_FILES_MAX	64	/* console files served */
+#define STATIC_FILE_MAX		(1024 * 1024)	/* bytes of one console file */
+#define STATIC_BYTES_MAX	(8 * 1024 * 1024)	/* of all of them */
 
 /*
  * The advisory lock (two int4 keys) that every transaction storing a new
@@ -100,6 +104,7 @@ struct config {
 	char	 cf_database[1024];	/* libpq conninfo */
 	char	 cf_master_key[1024];	/* master key file (wraps data keys) */
 	char	 cf_hash_key[1024];	/* keyed-hash key file (dedupe) */
+	char	 cf_console_dir[1024];	/* the web console's files, "" none */
 	int	 cf_db_pool;
 	int	 cf_batch_max;
 	int	 cf_queue_max;
@@ -681,6 +686,8 @@ void	 request_reply(struct request *, int status, const char *body,
 	    const char *extra_name, const char *extra_value);
 void	 request_reply_error(struct request *, const struct api_error *,
 	    const char *extra_name, const char *extra_value);
+void	 request_reply_bytes(struct request *, int status,
+	    const char *const *headers, const void *body, size_t len);
 void	 request_free(struct request *, const char *reason);
 void	 request_set_code(struct request *, const char *code);
 void	 request_shutdown(void);
@@ -698,6 +705,13 @@ int	 server_draining(void);
 int	 server_drained(void);
 void	 server_replied(struct conn *);
 void	 server_shutdown(void);
+
+/* static.c: the web console's files, held in memory */
+int	 static_init(const struct config *);
+int	 static_reload(void);
+void	 static_shutdown(void);
+int	 static_name_valid(const char *);
+void	 static_get(struct request *, struct evhttp_request *, const char *);
 
 /* stmt.c */
 int	 stmt_check(void);

@@ -53,6 +53,8 @@ static const struct route_id id_assignment = { route_uuid,
 static const struct route_id id_access = { route_uuid,
     "no such access request" };
 static const struct route_id id_receipt = { route_receipt, "no such report" };
+static const struct route_id id_console = { static_name_valid,
+    "no such console file" };
 
 #define OPERATOR	ROLE_BIT(ROLE_OPERATOR)
 #define GATEWAY		ROLE_BIT(ROLE_GATEWAY)
@@ -95,6 +97,10 @@ static const struct route routes[] = {
 	    NULL, "access_requests", NULL, &mutate_deny },
 	{ ROUTE_GET, "/v1/version", NULL, ROLES_ANY, NULL, "version",
 	    api_version, NULL },
+	{ ROUTE_GET, "/console", NULL, ROLES_ANY, NULL, "static",
+	    static_get, NULL },
+	{ ROUTE_GET, "/console/**", &id_console, ROLES_ANY, NULL, "static",
+	    static_get, NULL },
 };
 
 /* Check a case number path parameter. */
@@ -135,7 +141,8 @@ route_uuid(const char *s)
 /*
  * Whether a path matches a route's pattern, segment by segment: no empty
  * segment (no "//", no trailing "/"); '*' matches one segment shorter
- * than ROUTE_ID_MAX, copied into id.
+ * than ROUTE_ID_MAX, copied into id; a last "**" matches the rest of the
+ * path, empty or not, if it is shorter than ROUTE_ID_MAX.
  */
 static int
 route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
@@ -147,6 +154,12 @@ route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
 	while (*p != '\0') {
 		if (*p++ != '/' || *s++ != '/')
 			return 0;
+		if (strcmp(p, "**") == 0) {
+			if ((n = strlen(s)) >= ROUTE_ID_MAX)
+				return 0;
+			memcpy(id, s, n + 1);
+			return 1;
+		}
 		if ((n = strcspn(s, "/")) == 0)
 			return 0;
 		m = strcspn(p, "/");
