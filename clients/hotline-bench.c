@@ -13,14 +13,15 @@
  *         on each, print "held=N", and keep them idle until standard input
  *         closes or SIGTERM comes.
  *
- * Every connection is established before the clock starts.  By default the
- * loop is closed (a connection sends its next request when the answer to
- * the last came).  With -r RATE it is open: request i is due at
- * start + i / RATE whatever the answers, is sent on a free connection when
- * it is due (or as soon as one frees), and its latency counts from the
- * time it was due, so queueing behind a slow server is not hidden
- * (coordinated omission).  Requests sent more than BEHIND_MS after their
- * due time are counted as behind schedule.
+ * Every connection is established before the clock starts (hold mode
+ * aside, which opens them as it goes).  By default the loop is closed (a
+ * connection sends its next request when the answer to the last came).
+ * With -r RATE it is open: request i is due at start + i / RATE whatever
+ * the answers, is sent on a free connection when it is due (or as soon as
+ * one frees), and its latency counts from the time it was due, so the time
+ * spent queueing behind a slow server is not left out (no coordinated
+ * omission).  Requests sent more than BEHIND_MS after their due time are
+ * counted as behind schedule.
  *
  * The first certificate (-E/-K) serves connection 0, the second connection
  * 1, and so on round the list: in ack mode, one agency per connection.
@@ -57,11 +58,12 @@
 #define STATUS_MAX	600
 #define QUEUE_PATH	"/v1/queue?state=open&limit=1"
 
+/* What the run sends (-m). */
 enum mode {
-	MODE_POST,
-	MODE_GET,
-	MODE_ACK,
-	MODE_HOLD,
+	MODE_POST,	/* one body, a fresh Idempotency-Key each time */
+	MODE_GET,	/* one path */
+	MODE_ACK,	/* an agency's claim, then its acknowledgement */
+	MODE_HOLD,	/* one GET per connection, then idle connections */
 };
 
 /* What a connection is doing. */
