@@ -6,7 +6,8 @@
 #                   (HOTLINED_SUITES= chooses suites: see tests/run.sh)
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
 #   make unit       the unit tests (build/tests/)
-#   make bench      throughput and latency figures
+#   make bench      throughput, latency, CPU and memory figures beside a
+#                   floor measured in the same run (BENCH_QUICK=1: short)
 #   make fuzz       fuzz the request-body parser and validator
 #   make mutate     check that the tests catch the bugs in tests/mutants/
 #
@@ -179,7 +180,7 @@ test-asan: test-deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/bench/run.sh
+	@python3 tests/bench/bench.py
 
 # libFuzzer harnesses, one per parser (tests/fuzz/fuzz_<name>.c), each run
 # FUZZ_SECONDS over its seeds (tests/fuzz/seeds/<name>/, and the protocol

@@ -1,6 +1,9 @@
 -- Fill a database with a year's volume of work, set-based, as the superuser:
 -- :n mandatory-report cases (default 100000) and as many calls that opened no
--- case, spread over the counties of 杭州市 (330100), each case with its
+-- case, spread round robin over the counties :counties (default the four of
+-- 杭州市 (330100) below; a code not among them is added under 杭州市 with its
+-- seven agencies, so that -v counties=330108 puts every case in one county's
+-- queues), each case with its
 -- three assignments (county police primary, procuratorate supervise,
 -- education inform), the primary's three service clocks and the case's
 -- history (hash-chained by the usual trigger).  Four in five cases are open,
@@ -14,11 +17,16 @@
 -- template.  The keyed digests are random, so no filled case is "related"
 -- to another.
 --
---   psql -v n=100000 -v template=2026-320102-00000001 -f tests/volume/fill.sql
+--   psql -v n=100000 -v template=2026-320102-00000001 [-v counties=330102,...] \
+--       -f tests/volume/fill.sql
 \set ON_ERROR_STOP 1
 \if :{?n}
 \else
 \set n 100000
+\endif
+\if :{?counties}
+\else
+\set counties 330102,330105,330106,330108
 \endif
 set client_min_messages = warning;
 set search_path = hotline, pg_temp;
@@ -34,6 +42,9 @@ insert into regions (code, name, parent_code) values
 	('330106', '西湖区', '330100'),
 	('330108', '滨江区', '330100')
 on conflict (code) do nothing;
+insert into regions (code, name, parent_code)
+select c, c || ' 区', '330100' from unnest(string_to_array(:'counties', ',')) c
+on conflict (code) do nothing;
 
 with kinds (kind) as (values ('police'), ('procuratorate'), ('education'), ('civil_affairs'),
     ('health'), ('legal_aid'), ('coordination'))
@@ -45,8 +56,8 @@ with kinds (kind) as (values ('police'), ('procuratorate'), ('education'), ('civ
 insert into agencies (code, kind, region_code, name, parent_id)
 select k.kind || '-' || r.code, k.kind, r.code, r.name || ' ' || k.kind,
     (select a.id from agencies a where a.code = k.kind || '-330100')
-from kinds k cross join (values ('330102', '上城区'), ('330105', '拱墅区'), ('330106', '西湖区'),
-    ('330108', '滨江区')) r (code, name)
+from kinds k cross join regions r
+where r.code = any (string_to_array(:'counties', ','))
 on conflict (code) do nothing;
 
 -- The filled cases, numbered after everything that exists.
@@ -54,12 +65,12 @@ create temp table fill as
 select x.*, to_char(x.created_at, 'YYYY') || '-' || x.region || '-' || lpad(x.n::text, 8, '0')
     as case_number
 from (select g as i,
-	(array['330102', '330105', '330106', '330108'])[1 + g % 4] as region,
+	c.list[1 + g % cardinality(c.list)] as region,
 	(1 + (g / 7) % 4)::smallint as risk,
 	g % 5 = 0 as closed,
 	now() - (g % 300) * interval '1 day' - (g % 1440) * interval '1 minute' as created_at,
 	nextval('case_number_seq') as n
-    from generate_series(1, :n) g) x;
+    from generate_series(1, :n) g, (select string_to_array(:'counties', ',') as list) c) x;
 
 insert into cases (case_number, source, region_code, risk_level, status, created_by, created_at,
     closed_at, narrative, dek_uid, dek_kid, dek_wrapped)
@@ -68,8 +79,11 @@ select f.case_number, 'report', f.region, f.risk, case when f.closed then 'close
     t.narrative, t.dek_uid, t.dek_kid, t.dek_wrapped
 from fill f, cases t where t.case_number = :'template';
 
+-- Half the open cases' primaries are acknowledged, chosen by a digest of the
+-- index so that the choice does not follow the county round robin.
 create temp table filled as
-select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i
+select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i,
+    md5(f.i::text) < '8' as acked
 from cases c join fill f on c.case_number = f.case_number;
 create index on filled (id);
 analyze filled;
@@ -103,10 +117,10 @@ select 'id', sha256(('fill-id-' || f.id)::bytea), f.id from filled f;
 -- Three assignments a case: open or acknowledged while the case is open.
 insert into assignments (case_id, agency_id, role, state, created_at, acknowledged_at)
 select f.id, g.id, x.role,
-    case when f.closed then 'closed' when x.role = 'primary' and f.i % 2 = 0 then 'acknowledged'
+    case when f.closed then 'closed' when x.role = 'primary' and f.acked then 'acknowledged'
 	else 'open' end,
     f.created_at,
-    case when f.closed or (x.role = 'primary' and f.i % 2 = 0) then f.created_at + interval '5 minutes' end
+    case when f.closed or (x.role = 'primary' and f.acked) then f.created_at + interval '5 minutes' end
 from filled f
 cross join (values ('police', 'primary'), ('procuratorate', 'supervise'),
     ('education', 'inform')) x (kind, role)
