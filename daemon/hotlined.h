@@ -354,6 +354,7 @@ enum metric {
 	M_KEY_RELOADS,		/* counter {result} */
 	M_ESC_PASSES,		/* counter {result} */
 	M_CLOCKS_HANDLED,	/* counter: warnings and missed deadlines */
+	M_CLOCKS_ESCALATED,	/* counter: assignments escalated */
 	M_CLOCKS_SET_ASIDE,	/* counter */
 	M_CLOCKS_NEXT_DUE,	/* gauge: epoch seconds, NaN when none */
 	M_COUNT

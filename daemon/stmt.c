@@ -20,6 +20,14 @@ struct stmt_def {
 	int		 sd_seals;
 };
 
+/*
+ * The escalations an escalation statement made: the assignments its
+ * transaction inserted (only an escalation inserts one there), read after
+ * the function in FROM has run.
+ */
+#define ESCALATED_COUNT	"pg_stat_get_xact_tuples_inserted(" \
+	    "'hotline.assignments'::regclass)"
+
 static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_INTAKE_CALL] = { "intake_call", "select status, "
 	    "response::text, replayed, code from "
@@ -61,14 +69,14 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.supervision_record_list($1::bigint, $2::timestamptz, "
 	    "$3::bigint, $4::integer)", 4 },
 	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
-	    "extract(epoch from next_due) from "
+	    "extract(epoch from next_due), " ESCALATED_COUNT " from "
 	    "hotline.escalate_due($1::integer)", 1 },
 	[STMT_CLOCK_NEXT_DUE] = { "clock_next_due", "select "
 	    "extract(epoch from hotline.clock_next_due())", 0 },
 	[STMT_CLOCK_DUE_IDS] = { "clock_due_ids", "select "
 	    "unnest(hotline.clock_due_ids($1::integer))", 1 },
 	[STMT_ESCALATE_CLOCKS] = { "escalate_clocks", "select handled, "
-	    "extract(epoch from next_due) from "
+	    "extract(epoch from next_due), " ESCALATED_COUNT " from "
 	    "hotline.escalate_clocks($1::bigint[])", 1 },
 	[STMT_CLOCK_SET_ASIDE] = { "clock_set_aside", "select "
 	    "hotline.clock_set_aside($1::bigint, $2::text)", 2 },
