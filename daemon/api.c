@@ -11,9 +11,6 @@
 
 #include "hotlined.h"
 
-/* A statement's parameter left out: the statement takes fewer. */
-#define NOPARAM	((const char *)-1)
-
 /* Answer with an error built from its parts. */
 void
 api_fail(struct request *r, int status, const char *code, const char *field,
@@ -34,8 +31,10 @@ api_unavailable(struct request *r, const char *message)
 
 /*
  * The row-level security scope of a request's transaction: what its
- * client may see (sql/005_protection.sql).  A submission by an operator
- * or gateway writes across tables ("intake").
+ * client may see (sql/005_protection.sql, 009_centres.sql): an operator
+ * its centre's cases and calls, a gateway what it filed.  A submission by
+ * an operator or gateway writes across tables ("intake").  An operator
+ * without a centre sees nothing.
  */
 void
 api_scope(struct request *r, struct dbjob *j, int intake)
@@ -51,6 +50,13 @@ api_scope(struct request *r, struct dbjob *j, int intake)
 		snprintf(s, sizeof(s), "agency:%lld", id->id_agency);
 		break;
 	case ROLE_OPERATOR:
+		if (intake)
+			snprintf(s, sizeof(s), "intake");
+		else if (id->id_centre[0] != '\0')
+			snprintf(s, sizeof(s), "centre:%s", id->id_centre);
+		else
+			s[0] = '\0';
+		break;
 	case ROLE_GATEWAY:
 		if (intake)
 			snprintf(s, sizeof(s), "intake");
@@ -176,7 +182,7 @@ api_authenticate(struct request *r)
 }
 
 /* A read that returns (status, response, code) came back. */
-static void
+void
 api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
@@ -233,14 +239,13 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 }
 
 /*
- * Submit a read for the request: $1 the client id, then up to three text
- * parameters (NULL: SQL NULL; NOPARAM: no more).
+ * Submit a read for the request: $1 the client id, then n text parameters
+ * (a NULL one is SQL NULL).
  */
-static void
+void
 api_read(struct request *r, enum stmt stmt, db_done_cb done,
-    const char *p1, const char *p2, const char *p3)
+    const char *const *ps, int n)
 {
-	const char *ps[3] = { p1, p2, p3 };
 	char client[24];
 	struct dbjob *j;
 	int i;
@@ -251,7 +256,7 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		db_job_free(j);
 		j = NULL;
 	}
-	for (i = 0; j != NULL && i < 3 && ps[i] != NOPARAM; i++) {
+	for (i = 0; j != NULL && i < n; i++) {
 		if (ps[i] == NULL)
 			j->dj_nparams = i + 2;	/* SQL NULL */
 		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
@@ -306,7 +311,7 @@ void
 api_case(struct request *r, struct evhttp_request *req, const char *number)
 {
 	(void)req;
-	api_read(r, STMT_CASE_VIEW, api_case_done, number, NOPARAM, NOPARAM);
+	api_read(r, STMT_CASE_VIEW, api_case_done, &number, 1);
 }
 
 /* GET /v1/cases/{n}/access-log: who read the case's personal data. */
@@ -315,8 +320,7 @@ api_access_log(struct request *r, struct evhttp_request *req,
     const char *number)
 {
 	(void)req;
-	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, number, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, &number, 1);
 }
 
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
@@ -325,8 +329,7 @@ api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_value_done, receipt, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_REPORT_STATUS, api_value_done, &receipt, 1);
 }
 
 /* GET /v1/supervision/overdue: a procuratorate's missed clocks. */
@@ -335,8 +338,7 @@ api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
 	(void)req; (void)id;
-	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, NOPARAM, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, NULL, 0);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
@@ -355,8 +357,7 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	(void)id;
 	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
 		return;
-	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, q[0].qa_word,
-	    NOPARAM, NOPARAM);
+	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, &q[0].qa_word, 1);
 }
 
 /* The schema's version came back: answer it with the release. */

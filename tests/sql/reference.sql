@@ -25,8 +25,9 @@ select pg_temp.tap(string_agg(kind, ' ' order by kind)
     = 'civil_affairs coordination education health legal_aid police procuratorate',
     'seven agency kinds') from hotline.agency_kinds;
 select pg_temp.tap(string_agg(code || '<' || coalesce(parent_code, '-') || ':' || name, ' ' order by code)
-    = '320000<-:江苏省 320100<320000:南京市 320102<320100:玄武区 320104<320100:秦淮区',
-    'demo regions: Jiangsu, Nanjing, 玄武区 and 秦淮区 with their parents') from hotline.regions;
+    = '320000<-:江苏省 320100<320000:南京市 320102<320100:玄武区 320104<320100:秦淮区 320500<320000:苏州市',
+    'demo regions: Jiangsu, Nanjing, 玄武区 and 秦淮区, Suzhou (a second hotline centre) with their parents')
+from hotline.regions;
 select pg_temp.tap(count(*) = 21
     and count(*) filter (where a.code = a.kind || '-' || a.region_code) = 21
     and count(*) filter (where a.region_code = '320100' and a.parent_id is null) = 7
