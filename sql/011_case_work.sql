@@ -70,7 +70,7 @@ end $$;
 -- The answer to an operator's change: the case, the event and what it now
 -- has (risk, categories, assignments with their clocks).
 create function centre_work_json(p_case_id bigint, p_seq integer)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
+returns jsonb language sql stable as $$
 	select jsonb_build_object('case_number', c.case_number, 'seq', p_seq,
 	    'risk_level', c.risk_level, 'categories', case_categories_json(c.id),
 	    'assignments', (select coalesce(jsonb_agg(assignment_json(a.id) order by a.id), '[]')

@@ -16,7 +16,7 @@ create index cases_centre_risk on cases (centre, risk_level, created_at, id)
 
 -- A case as a caseload lists it: no personal data.
 create function case_list_item(p_case_id bigint)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
+returns jsonb language sql stable as $$
 	select jsonb_strip_nulls(jsonb_build_object('case_number', c.case_number,
 	    'risk_level', c.risk_level, 'categories', case_categories_json(c.id),
 	    'region_code', c.region_code, 'status', c.status, 'created_at', api_ts(c.created_at),

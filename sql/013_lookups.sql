@@ -40,7 +40,7 @@ end $$;
 
 -- A case as a lookup shows it: no personal data.
 create function lookup_case_json(p_case_id bigint)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
+returns jsonb language sql stable as $$
 	select jsonb_strip_nulls(jsonb_build_object('case_number', c.case_number,
 	    'status', c.status, 'risk_level', c.risk_level, 'region_code', c.region_code,
 	    'categories', case_categories_json(c.id), 'created_at', api_ts(c.created_at),

@@ -24,7 +24,7 @@ create policy scope on case_links using (rls_all() or rls_case(case_a) or rls_ca
 
 -- The cases linked to a case: their numbers and states, oldest link first.
 create function case_view_linked(p_case_id bigint)
-returns jsonb language sql stable set search_path = hotline, pg_temp as $$
+returns jsonb language sql stable as $$
 	select coalesce(jsonb_agg(jsonb_build_object('case_number', o.case_number,
 	    'status', o.status, 'risk_level', o.risk_level, 'linked_at', api_ts(l.linked_at))
 	    order by l.linked_at, o.id), '[]')
