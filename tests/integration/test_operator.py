@@ -505,6 +505,37 @@ def two_cases_of_one_child_are_linked_by_hand(daemon):
 
 
 @test
+def an_operators_notes_are_bound_to_their_place_in_the_history(daemon):
+    # Sealed under note:<id> (010_casework.sql), as the agencies' notes are:
+    # each event keeps its note id, and a ciphertext moved to another
+    # event's row no longer opens.
+    n = open_case(daemon)["case_number"]
+    tag = uuid.uuid4().hex[:6]
+    st, r = post(daemon, "console", "/v1/cases/%s/notes" % n, {"text": "（测试）笔记" + tag})
+    st2, r2 = post(daemon, "console", "/v1/cases/%s/risk" % n,
+                   {"risk_level": 1, "reason": "（测试）升级理由" + tag})
+    if not check(st == 201 and st2 == 201, "an operator notes a case and re-grades it with a"
+                 " reason (201)", (st, r, st2, r2)):
+        return
+    seqs = (r["seq"], r2["seq"])
+    ids = scalar("select count(distinct e.data->>'note_id') from hotline.case_events e"
+                 " join hotline.cases c on c.id = e.case_id where c.case_number = :'a0'"
+                 " and e.seq in (:a1, :a2) and e.data->>'note_id' ~ '^[0-9a-f]{32}$'", n, *seqs)
+    st, h, v = view(daemon, "console", n)
+    notes = {e["seq"]: e.get("note") for e in v["history"]}
+    check(ids == "2" and notes.get(seqs[0]) == "（测试）笔记" + tag
+          and notes.get(seqs[1]) == "（测试）升级理由" + tag,
+          "each keeps a note id of its own in its event, and opens in place", (ids, notes))
+    psql("update hotline.case_notes m set text = (select x.text from hotline.case_notes x"
+         " where x.case_id = m.case_id and x.seq = :a1) from hotline.cases c"
+         " where c.id = m.case_id and c.case_number = :'a0' and m.seq = :a2", n, *seqs)
+    st, h, v = view(daemon, "console", n)
+    notes = {e["seq"]: e.get("note") for e in v["history"]}
+    check(notes.get(seqs[1]) == {"unreadable": True} and notes.get(seqs[0]) == "（测试）笔记" + tag,
+          "the note's ciphertext moved to the reason's event does not open there", notes)
+
+
+@test
 def a_reporter_supplements_its_report_and_the_agencies_see_it(daemon):
     made = file_report(daemon, lib.personal_report())
     n, receipt = made["case_number"], made["receipt_id"]
