@@ -39,7 +39,7 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
 	   daemon/mutate.c \
 	   daemon/normalise.c daemon/protect.c \
 	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
-	   daemon/stmt.c daemon/tls.c daemon/validate.c
+	   daemon/stats.c daemon/stmt.c daemon/tls.c daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
@@ -49,7 +49,7 @@ UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyf
 CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
 	   clients/hotlinectl/clients.c clients/hotlinectl/db.c \
 	   clients/hotlinectl/keys.c clients/hotlinectl/purge.c \
-	   clients/hotlinectl/table.c
+	   clients/hotlinectl/stats.c clients/hotlinectl/table.c
 CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
 # The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).
 FUZZSRCS = daemon/check.c daemon/config.c daemon/crypto.c daemon/error.c \

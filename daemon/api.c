@@ -11,9 +11,6 @@
 
 #include "hotlined.h"
 
-/* A statement's parameter left out: the statement takes fewer. */
-#define NOPARAM	((const char *)-1)
-
 /* Answer with an error built from its parts. */
 void
 api_fail(struct request *r, int status, const char *code, const char *field,
@@ -35,7 +32,8 @@ api_unavailable(struct request *r, const char *message)
 /*
  * The row-level security scope of a request's transaction: what its
  * client may see (sql/005_protection.sql).  A submission by an operator
- * or gateway writes across tables ("intake").
+ * or gateway writes across tables ("intake"); a statistician sees no case
+ * row at all (statistics read their own tables, sql/009_stats.sql).
  */
 void
 api_scope(struct request *r, struct dbjob *j, int intake)
@@ -233,14 +231,13 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 }
 
 /*
- * Submit a read for the request: $1 the client id, then up to three text
- * parameters (NULL: SQL NULL; NOPARAM: no more).
+ * Submit a read for the request: $1 the client id, then the n text
+ * parameters ps (fewer than DB_MAX_PARAMS; NULL: SQL NULL).
  */
 static void
-api_read(struct request *r, enum stmt stmt, db_done_cb done,
-    const char *p1, const char *p2, const char *p3)
+api_read(struct request *r, enum stmt stmt, db_done_cb done, int n,
+    const char *const *ps)
 {
-	const char *ps[3] = { p1, p2, p3 };
 	char client[24];
 	struct dbjob *j;
 	int i;
@@ -251,8 +248,11 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		db_job_free(j);
 		j = NULL;
 	}
-	for (i = 0; j != NULL && i < 3 && ps[i] != NOPARAM; i++) {
-		if (ps[i] == NULL)
+	for (i = 0; j != NULL && i < n; i++) {
+		if (i + 1 >= DB_MAX_PARAMS) {
+			db_job_free(j);
+			j = NULL;
+		} else if (ps[i] == NULL)
 			j->dj_nparams = i + 2;	/* SQL NULL */
 		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
 			db_job_free(j);
@@ -306,7 +306,7 @@ void
 api_case(struct request *r, struct evhttp_request *req, const char *number)
 {
 	(void)req;
-	api_read(r, STMT_CASE_VIEW, api_case_done, number, NOPARAM, NOPARAM);
+	api_read(r, STMT_CASE_VIEW, api_case_done, 1, &number);
 }
 
 /* GET /v1/cases/{n}/access-log: who read the case's personal data. */
@@ -315,8 +315,7 @@ api_access_log(struct request *r, struct evhttp_request *req,
     const char *number)
 {
 	(void)req;
-	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, number, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, 1, &number);
 }
 
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
@@ -325,8 +324,7 @@ api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_value_done, receipt, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_REPORT_STATUS, api_value_done, 1, &receipt);
 }
 
 /* GET /v1/supervision/overdue: a procuratorate's missed clocks. */
@@ -335,8 +333,7 @@ api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
 	(void)req; (void)id;
-	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, NOPARAM, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, 0, NULL);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
@@ -355,8 +352,40 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	(void)id;
 	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
 		return;
-	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, q[0].qa_word,
-	    NOPARAM, NOPARAM);
+	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, 1, &q[0].qa_word);
+}
+
+/*
+ * GET /v1/stats?from=&to=&region=&by=: the figures of a period.  The
+ * parameters go to the database as given (printable ASCII), which checks
+ * them for the API and hotlinectl alike.
+ */
+void
+api_stats(struct request *r, struct evhttp_request *req, const char *id)
+{
+	char from[STATS_ARG_MAX], to[STATS_ARG_MAX], region[STATS_ARG_MAX],
+	    by[STATS_ARG_MAX];
+	struct query_arg q[] = {
+		{ .qa_name = "from", .qa_text = from,
+		    .qa_textlen = sizeof(from),
+		    .qa_rule = "must be a date YYYY-MM-DD" },
+		{ .qa_name = "to", .qa_text = to, .qa_textlen = sizeof(to),
+		    .qa_rule = "must be a date YYYY-MM-DD" },
+		{ .qa_name = "region", .qa_text = region,
+		    .qa_textlen = sizeof(region),
+		    .qa_rule = "must be a region code of six digits" },
+		{ .qa_name = "by", .qa_text = by, .qa_textlen = sizeof(by),
+		    .qa_rule = "must be dimensions separated by commas" },
+	};
+	const char *ps[4];
+	size_t i;
+
+	(void)id;
+	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
+		return;
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		ps[i] = q[i].qa_word;
+	api_read(r, STMT_STATS_VIEW, api_read_done, 4, ps);
 }
 
 /* The schema's version came back: answer it with the release. */
@@ -397,7 +426,8 @@ int
 api_init(struct event_base *base, const struct config *cf)
 {
 	mutate_init(cf);
-	if (idem_init(base) == -1 || queue_init(base, cf) == -1)
+	if (idem_init(base) == -1 || queue_init(base, cf) == -1 ||
+	    stats_init(base) == -1)
 		return -1;
 	return 0;
 }
@@ -408,4 +438,5 @@ api_shutdown(void)
 {
 	idem_shutdown();
 	queue_shutdown();
+	stats_shutdown();
 }

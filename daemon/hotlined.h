@@ -54,6 +54,10 @@ struct event;
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
 #define INFLIGHT_BUCKETS	1024
+#define STATS_FIRST_S		2	/* s: first statistics refresh */
+#define STATS_REFRESH_S		10	/* s: then; a full batch: at once */
+#define STATS_BATCH		5000	/* queued changes counted at a time */
+#define STATS_ARG_MAX		128	/* bytes of a GET /v1/stats parameter */
 #define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
 
 /* Notification channels (LISTEN) and what they mean. */
@@ -109,7 +113,8 @@ enum role {
 	ROLE_OPERATOR,		/* 12355 hotline seat */
 	ROLE_GATEWAY,		/* mandatory-report mini-program backend */
 	ROLE_AGENCY,		/* an agency's system */
-	ROLE_ADMIN,		/* administrators and statisticians */
+	ROLE_ADMIN,		/* administrators */
+	ROLE_STATISTICIAN,	/* statistics only: counts, never a person */
 };
 
 /* Sets of roles a route admits (route.c). */
@@ -117,7 +122,8 @@ enum role {
 #define ROLES_PUBLIC	0u	/* no client certificate needed */
 #define ROLES_ANY	(ROLE_BIT(ROLE_NONE) | ROLE_BIT(ROLE_OPERATOR) | \
 			    ROLE_BIT(ROLE_GATEWAY) | ROLE_BIT(ROLE_AGENCY) | \
-			    ROLE_BIT(ROLE_ADMIN))	/* any registered client */
+			    ROLE_BIT(ROLE_ADMIN))	/* any registered client
+						   but a statistician */
 
 /* A client identity (cached in ident.c). */
 struct ident {
@@ -155,6 +161,8 @@ enum stmt {
 	STMT_ACCESS_REQUEST_LIST,
 	STMT_ACCESS_LOG_VIEW,
 	STMT_SCHEMA_VERSION,
+	STMT_STATS_VIEW,
+	STMT_STATS_REFRESH,
 	STMT_COUNT
 };
 
@@ -273,6 +281,9 @@ struct query_arg {
 	const char		*qa_name;
 	const char *const	*qa_words;	/* NULL-terminated; NULL: number */
 	long			 qa_min, qa_max;	/* a number's range */
+	char			*qa_text;	/* free text: copied here
+						   (printable ASCII), or NULL */
+	size_t			 qa_textlen;	/* its size, with the NUL */
 	const char		*qa_rule;	/* the 400's message */
 	const char		*qa_word;	/* out: given, or NULL */
 	long			 qa_num;	/* out: given, or -1 */
@@ -365,6 +376,7 @@ void	 api_supervision(struct request *, struct evhttp_request *,
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_version(struct request *, struct evhttp_request *, const char *);
+void	 api_stats(struct request *, struct evhttp_request *, const char *);
 
 /* config.c */
 void	 config_defaults(struct config *);
@@ -631,6 +643,10 @@ int	 server_draining(void);
 int	 server_drained(void);
 void	 server_replied(struct conn *);
 void	 server_shutdown(void);
+
+/* stats.c */
+int	 stats_init(struct event_base *);
+void	 stats_shutdown(void);
 
 /* stmt.c */
 int	 stmt_check(void);

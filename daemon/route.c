@@ -57,6 +57,8 @@ static const struct route_id id_receipt = { route_receipt, "no such report" };
 #define OPERATOR	ROLE_BIT(ROLE_OPERATOR)
 #define GATEWAY		ROLE_BIT(ROLE_GATEWAY)
 #define AGENCY		ROLE_BIT(ROLE_AGENCY)
+#define STATS		(ROLE_BIT(ROLE_STATISTICIAN) | ROLE_BIT(ROLE_ADMIN) | \
+			    AGENCY)
 
 static const struct route routes[] = {
 	{ ROUTE_GET, "/healthz", NULL, ROLES_PUBLIC, NULL, "healthz",
@@ -93,6 +95,9 @@ static const struct route routes[] = {
 	    NULL, "access_requests", NULL, &mutate_deny },
 	{ ROUTE_GET, "/v1/version", NULL, ROLES_ANY, NULL, "version",
 	    api_version, NULL },
+	{ ROUTE_GET, "/v1/stats", NULL, STATS, "only statisticians, "
+	    "administrators and agencies read statistics", "stats", api_stats,
+	    NULL },
 };
 
 /* Check a case number path parameter. */
@@ -249,12 +254,27 @@ route_query_int(const char *v, long max)
 	return *end != '\0' || n > max ? -1 : n;
 }
 
+/* Copy a free-text query parameter: printable ASCII that fits; 0 if so. */
+static int
+route_query_text(const char *v, char *dst, size_t len)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (i + 1 >= len || v[i] < 0x21 || v[i] > 0x7e)
+			return -1;
+	memcpy(dst, v, i + 1);
+	return 0;
+}
+
 /*
  * Read a GET's query string against its parameters, in their order: a
  * word must be one of qa_words (else 400 invalid_value), a number within
- * [qa_min, qa_max] (else 400 out_of_range); others are ignored.  Fills
- * qa_word (NULL when absent) and qa_num (-1 when absent).  -1 when the
- * request was answered.
+ * [qa_min, qa_max] (else 400 out_of_range), a free text printable ASCII
+ * that fits qa_text (else 400 invalid_value: the database checks the
+ * rest); others are ignored.  Fills qa_word (NULL when absent; a free text
+ * is copied to qa_text, which qa_word then names) and qa_num (-1 when
+ * absent).  -1 when the request was answered.
  */
 int
 route_query(struct request *r, struct evhttp_request *req,
@@ -276,7 +296,15 @@ route_query(struct request *r, struct evhttp_request *req,
 		q[i].qa_num = -1;
 		if ((v = evhttp_find_header(&params, q[i].qa_name)) == NULL)
 			continue;
-		if (q[i].qa_words != NULL) {
+		if (q[i].qa_text != NULL) {
+			if (route_query_text(v, q[i].qa_text,
+			    q[i].qa_textlen) == 0) {
+				q[i].qa_word = q[i].qa_text;
+				continue;
+			}
+			api_fail(r, 400, "invalid_value", q[i].qa_name,
+			    q[i].qa_rule);
+		} else if (q[i].qa_words != NULL) {
 			for (k = 0; q[i].qa_words[k] != NULL; k++)
 				if (strcmp(v, q[i].qa_words[k]) == 0)
 					break;
