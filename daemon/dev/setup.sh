@@ -42,8 +42,8 @@ for k in $kinds; do
 	for r in $regions; do agencies+=("$k-$r"); done
 	approvers+=("$k-320102-approver")
 done
-bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
-    unregistered "${agencies[@]}" "${approvers[@]}"
+bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin statistician \
+    revoked unregistered "${agencies[@]}" "${approvers[@]}"
 
 # The demo clients are registered as an administrator registers clients,
 # with hotlinectl; a name registered already is kept, and must still have
@@ -71,6 +71,7 @@ register console2 operator
 register gateway gateway
 register gateway2 gateway
 register admin admin
+register statistician statistician
 register revoked operator
 for a in "${agencies[@]}"; do register "$a" agency "$a"; done
 # One approver of access requests per agency of 320102.
