@@ -88,14 +88,22 @@ comment on table stats_daily is 'Statistics: the per-day rollup, n of each figur
 comment on column stats_daily.bucket is 'For acknowledge and first_action: the duration rounded up to its bucket, in seconds (stats_bucket); 0 otherwise.';
 
 -- The assignments overdue now: live, with a missed clock (as of the last
--- refresh).
+-- refresh), with their case's dimensions (the figures read no other table).
 create table stats_overdue (
-	assignment_id	bigint primary key references assignments (id),
-	case_id		bigint not null references cases (id),
-	agency		text not null
+	assignment_id		bigint primary key references assignments (id),
+	case_id			bigint not null references cases (id),
+	agency			text not null,
+	region			text not null,
+	source			text not null,
+	risk_level		smallint not null,
+	reporter_profession	text,
+	institution_type	text,
+	categories		text[] not null,
+	subcategories		text[] not null,
+	situations		smallint[] not null
 );
 create index stats_overdue_case on stats_overdue (case_id);
-comment on table stats_overdue is 'Statistics: the live assignments that have missed a clock, as of the last refresh.';
+comment on table stats_overdue is 'Statistics: the live assignments that have missed a clock, as of the last refresh, with their case''s dimensions.';
 
 -- When the statistics last took in everything committed.
 create table stats_state (
@@ -321,10 +329,12 @@ begin
 	on conflict on constraint stats_daily_key do update set n = d.n + excluded.n;
 
 	delete from stats_overdue where case_id = any (v_cases);
-	insert into stats_overdue (assignment_id, case_id, agency)
-	select a.id, a.case_id, g.code
-	from assignments a join agencies g on g.id = a.agency_id
-	where a.case_id = any (v_cases)
+	insert into stats_overdue
+	select a.id, a.case_id, g.code, s.region, s.source, s.risk_level, s.reporter_profession,
+	    s.institution_type, s.categories, s.subcategories, s.situations
+	from stats_cases s join assignments a on a.case_id = s.case_id
+	join agencies g on g.id = a.agency_id
+	where s.case_id = any (v_cases) and a.case_id = any (v_cases)
 	    and a.state in ('open', 'acknowledged', 'accepted', 'case_opened', 'prosecution')
 	    and exists (select 1 from clocks k where k.assignment_id = a.id and k.fired_at is not null);
 
@@ -492,11 +502,11 @@ begin
 		    where d.day between $1 and $2 and ($3::text is null or d.region like $3 || '%%')
 			and ($4::text is null or $4 = any (d.agencies))
 		    union all
-		    select 'overdue', 0, 1, s.region, s.source, s.risk_level, s.reporter_profession,
-			s.institution_type, s.categories, s.subcategories, s.situations,
+		    select 'overdue', 0, 1, o.region, o.source, o.risk_level, o.reporter_profession,
+			o.institution_type, o.categories, o.subcategories, o.situations,
 			array[o.agency]
-		    from stats_overdue o join stats_cases s on s.case_id = o.case_id
-		    where $2 >= stats_day(now()) and ($3::text is null or s.region like $3 || '%%')
+		    from stats_overdue o
+		    where $2 >= stats_day(now()) and ($3::text is null or o.region like $3 || '%%')
 			and ($4::text is null or o.agency = $4)) r%s%s
 		group by 1, 2, 3 $q$,
 	    case when v_m = 0 then '''{}''::text[]'
@@ -625,7 +635,7 @@ returns jsonb language sql set search_path = hotline, pg_temp as $$
 		'situation') then to_jsonb(figs.key[b.i]::integer) else to_jsonb(figs.key[b.i]) end)
 		filter (where b.name is not null), '{}') as j
 	    from figs left join unnest(p_by) with ordinality b (name, i) on true group by 1)
-	select coalesce(jsonb_agg(dims.j || figs.j order by figs.key), '[]')
+	select coalesce(jsonb_agg(dims.j || '{"clocks": {}}' || figs.j order by figs.key), '[]')
 	from figs join dims on dims.key = figs.key
 $$;
 
