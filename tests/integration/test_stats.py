@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from .lib import (SHANGHAI, Client, check, example_json, fingerprint, file_report, hotlinectl,
                   log_call, make_client_cert, new_key, personal_report, pki, psql, rfc3339, scalar,
                   test, view, wait_until)
+from .test_intake import schema_validator
 
 DIMENSIONS = ("category", "subcategory", "risk_level", "region", "agency", "source",
               "reporter_profession", "institution_type", "situation")
@@ -179,6 +180,20 @@ def a_statistician_reads_statistics_and_nothing_else(daemon):
     st, b = stats(daemon, "statistician", **{"from": today(), "to": today(), "by": "agency"})
     check(st == 200 and b["agency"] is None and len(b["cells"]) > 1,
           "a statistician gets every agency's", st)
+    try:
+        v = schema_validator("stats.response.schema.json")
+    except ImportError as e:
+        check(False, "jsonschema is installed", e)
+        return
+    for by in ("agency", "region,category,subcategory,risk_level", "situation,source,"
+               "reporter_profession,institution_type", ""):
+        st, b = stats(daemon, **{"from": "2026-01-01", "to": today(), "by": by})
+        errs = list(v.iter_errors(b))
+        check(st == 200 and b["cells"] and not errs, "GET /v1/stats?by=%s conforms to"
+              " stats.response" % by, [e.message[:200] for e in errs[:3]])
+    st, b = stats(daemon, **{"from": today(), "to": "2025-01-01"})
+    check(st == 400 and not list(schema_validator("error.schema.json").iter_errors(b)),
+          "a refused request conforms to error", b)
 
 
 @test(limit=180)
