@@ -1,5 +1,5 @@
 # hotlined: build, run and test.
-#   make            build the daemon (build/hotlined)
+#   make            build the daemon (build/hotlined) and the clients
 #   make run        install what is missing, set up var/ and run the daemon
 #                   (PGPORT=, HOTLINED_PORT= choose its ports)
 #   make test       install what is missing and run every test
@@ -51,6 +51,14 @@ CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
 	   clients/hotlinectl/keys.c clients/hotlinectl/purge.c \
 	   clients/hotlinectl/stats.c clients/hotlinectl/table.c
 CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
+# The command-line client (its own files only, built in build/obj/cli; a
+# sanitizer build in build/asan/obj/cli for the asan suite).
+CLISRCS	 = clients/hotline/main.c clients/hotline/config.c \
+	   clients/hotline/http.c clients/hotline/api.c clients/hotline/show.c \
+	   clients/hotline/work.c clients/hotline/view.c \
+	   clients/hotline/access.c clients/hotline/submit.c
+CLILIBS	:= $(shell pkg-config --libs libevent_openssl libevent json-c openssl \
+	   2>/dev/null) -lm
 # The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).
 FUZZSRCS = daemon/check.c daemon/config.c daemon/crypto.c daemon/error.c \
 	   daemon/format.c daemon/json.c daemon/keyfile.c daemon/log.c \
@@ -66,7 +74,7 @@ HOTLINED_PORT ?= 12355
 # What make test builds: the ASan daemon and the unit tests unless
 # HOTLINED_SUITES leaves out the suite that runs them.
 suite_wanted = $(if $(HOTLINED_SUITES),$(filter $(1),$(HOTLINED_SUITES)),$(1))
-TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined) \
+TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined build/asan/hotline) \
 	   $(if $(call suite_wanted,unit),unit)
 
 FUZZ_SECONDS ?= 60
@@ -74,7 +82,7 @@ FUZZ_SECONDS ?= 60
 .PHONY: all deps test-deps run test test-asan unit bench fuzz clean
 .SECONDARY:
 
-all: build/hotlined build/hotline-bench build/hotlinectl
+all: build/hotlined build/hotline-bench build/hotlinectl build/hotline
 
 build/hotlined: $(call objs,build/obj,$(SRCS))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -92,6 +100,12 @@ build/hotline-bench: build/obj/hotline-bench.o
 build/hotlinectl: $(call objs,build/obj/ctl,$(CTLSRCS)) \
 	    $(call objs,build/obj,$(CTLLIBSRCS))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/hotline: $(call objs,build/obj/cli,$(CLISRCS))
+	$(CC) $(CFLAGS) -o $@ $^ $(CLILIBS)
+
+build/asan/hotline: $(call objs,build/asan/obj/cli,$(CLISRCS))
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(CLILIBS)
 
 build/fuzz/fuzz_%: build/fuzz/obj/fuzz_%.o $(call objs,build/fuzz/obj,$(FUZZSRCS))
 	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ \
@@ -112,6 +126,14 @@ build/obj/ctl/%.o: clients/hotlinectl/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Idaemon $(DEPFLAGS) -c -o $@ $<
 
+build/obj/cli/%.o: clients/hotline/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build/asan/obj/cli/%.o: clients/hotline/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c -o $@ $<
+
 build/asan/obj/%.o: daemon/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c -o $@ $<
@@ -130,7 +152,8 @@ build/fuzz/obj/%.o: tests/fuzz/%.c
 	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
 	    $(DEPFLAGS) -c -o $@ $<
 
--include $(wildcard build/obj/*.d build/obj/ctl/*.d build/asan/obj/*.d build/fuzz/obj/*.d)
+-include $(wildcard build/obj/*.d build/obj/ctl/*.d build/obj/cli/*.d \
+	   build/asan/obj/*.d build/asan/obj/cli/*.d build/fuzz/obj/*.d)
 
 deps:
 	@bash daemon/dev/deps.sh
@@ -150,7 +173,7 @@ test: test-deps
 	@bash tests/run.sh
 
 test-asan: test-deps
-	@$(MAKE) --no-print-directory build/asan/hotlined unit
+	@$(MAKE) --no-print-directory build/hotline build/asan/hotlined build/asan/hotline unit
 	@HOTLINED_SUITES=asan bash tests/run.sh
 
 bench: deps

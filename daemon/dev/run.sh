@@ -28,6 +28,19 @@ See what the database holds (personal fields are ciphertext, sealed by the daemo
 
   psql -h $PGHOST -p $PGPORT -U postgres hotline -c 'select case_number, risk_level, region_code, created_at, narrative from hotline.cases'
 
+Or with the hotline client (source $var/env.sh first: it sets HOTLINED_URL and HOTLINED_CA):
+
+  export HOTLINED_CERT=$P/gateway.crt HOTLINED_KEY=$P/gateway.key
+  $root/build/hotline submit reports $root/proto/examples/reports.sexual-abuse.valid.json
+
+and work the county police's queue:
+
+  export HOTLINED_CERT=$P/police-320102.crt HOTLINED_KEY=$P/police-320102.key
+  $root/build/hotline queue
+  $root/build/hotline case <case_number>
+
+($root/build/hotline -h lists every command.)
+
 Administration (audit, keys, retention): source $var/env.sh, then $root/build/hotlinectl -h
 
 Ctrl-C stops the daemon and the database.

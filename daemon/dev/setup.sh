@@ -118,6 +118,7 @@ export HOTLINED_URL=https://127.0.0.1:$port
 export HOTLINED_METRICS_URL=http://127.0.0.1:$mport/metrics
 export HOTLINED_CONF=$var/hotlined.conf
 export HOTLINED_PKI=$var/pki
+export HOTLINED_CA=$var/pki/ca.crt
 export HOTLINED_VAR=$var
 ENV
 echo "setup: ready in $var (database port $pgport, daemon port $port)"

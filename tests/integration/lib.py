@@ -496,7 +496,8 @@ class Daemon:
         self.logpath = os.path.join(VAR, "test-%s-%d.log" % (name, self.port))
         settings = base_settings()
         settings["listen"] = "127.0.0.1:%d" % self.port
-        settings["metrics_listen"] = "127.0.0.1:%d" % self.metrics_port
+        if "metrics_listen" in settings:    # not in an older release's configuration
+            settings["metrics_listen"] = "127.0.0.1:%d" % self.metrics_port
         settings.update({k: str(v) for k, v in overrides.items()})
         with open(self.conf, "w") as f:
             for k, v in settings.items():

@@ -1,0 +1,792 @@
+"""The command-line client, build/hotline, run as the real program against
+real daemons: every command with a success and a refusal (exit statuses,
+--json parsed), its settings, the retry loop through a daemon restart, a
+daemon killed with the submission in flight, a database restart and a 409
+in flight (each filing exactly once), re-runs under the same --key, watching
+a queue while other processes file work and while the daemon restarts, and
+the verification of the daemon's certificate.  Under --sanitizers the
+client's sanitizer build (build/asan/hotline) runs, and its stderr is
+searched for sanitizer reports."""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+from . import lib
+from .lib import (Client, Daemon, TableLock, check, example, example_json, expected_errors,
+                  file_report, keyed_cases, new_key, personal_report, personal_values, pki,
+                  stop_cleanly, test, wait_until)
+
+CLIENT = os.path.join(lib.ROOT, "build", "hotline")
+ASAN_CLIENT = os.path.join(lib.ROOT, "build", "asan", "hotline")
+CASE = re.compile(r"\bcase (\d{4}-\d{6}-\d{8})\b")
+TRY = re.compile(r"try (\d+)(?: key=(\S+))?: (.*?)(?: request=\w+)?$", re.M)
+NEXT = re.compile(r"next try in ([\d.]+) s")
+_sanitizer_reports = []     # lines of the client's stderr that a sanitizer wrote
+_stderr = []                # the stderr of every run
+
+
+def binary():
+    """The client under test: the sanitizer build in the asan suite."""
+    return ASAN_CLIENT if lib.SANITIZERS and os.path.exists(ASAN_CLIENT) else CLIENT
+
+
+def client_env(target, cert, **settings):
+    """The environment of a run: the daemon's URL, the CA and a certificate
+    by name, an empty home (no settings file), and any more variables."""
+    port = target.port if isinstance(target, Daemon) else target
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HOTLINED_") and k != "XDG_CONFIG_HOME"}
+    home = os.path.join(lib.VAR, "test-cli-home")
+    os.makedirs(home, exist_ok=True)
+    env.update(HOME=home, HOTLINED_URL="https://127.0.0.1:%d" % port, HOTLINED_CA=pki("ca.crt"),
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    if cert is not None:
+        env.update(HOTLINED_CERT=pki(cert + ".crt"), HOTLINED_KEY=pki(cert + ".key"))
+    env.update(settings)
+    return env
+
+
+def _scan(err):
+    """Remember a run's stderr, and the sanitizer reports in it."""
+    _stderr.append(err)
+    _sanitizer_reports.extend(line for line in err.splitlines()
+                              if any(m in line for m in lib.SANITIZER_MARKS))
+
+
+def hotline(target, cert, *args, timeout=90, env=None, stdin=None):
+    """Run the client to its end: (exit status, stdout, stderr)."""
+    out = subprocess.run([binary()] + list(args), capture_output=True, text=True,
+                         timeout=timeout, env=env or client_env(target, cert), input=stdin)
+    _scan(out.stderr)
+    return out.returncode, out.stdout, out.stderr
+
+
+class Background:
+    """The client running in the background, its output going to files."""
+
+    def __init__(self, target, cert, *args, env=None):
+        tag = "%d-%d" % (os.getpid(), time.monotonic_ns())
+        self.outpath = os.path.join(lib.VAR, "test-cli-%s.out" % tag)
+        self.errpath = os.path.join(lib.VAR, "test-cli-%s.err" % tag)
+        with open(self.outpath, "wb") as o, open(self.errpath, "wb") as e:
+            self.proc = subprocess.Popen([binary()] + list(args), stdin=subprocess.DEVNULL,
+                                         stdout=o, stderr=e, env=env or client_env(target, cert))
+
+    def out(self):
+        with open(self.outpath, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def err(self):
+        with open(self.errpath, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait(self, timeout=60):
+        """Its end: (exit status, stdout, stderr); killed if it overruns."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        _scan(self.err())
+        return rc, self.out(), self.err()
+
+    def stop(self):
+        """End a watcher (SIGTERM); its output so far."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.wait(10)
+
+
+def body_file(name, body):
+    """Write a request body to a file for the client (remembered for the log search)."""
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    lib.remember_sent(data)
+    path = os.path.join(lib.VAR, "test-cli-%s.json" % name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def example_path(name):
+    """The path of a protocol example."""
+    return os.path.join(lib.EXAMPLES, name)
+
+
+def tries(err):
+    """The tries logged at -v: [(number, key, outcome)]."""
+    return [(int(n), k, what) for n, k, what in TRY.findall(err)]
+
+
+def parsed(out):
+    """stdout as JSON, or None."""
+    try:
+        return json.loads(out)
+    except ValueError:
+        return None
+
+
+def refused(rc, err, status, code, field=None):
+    """True if a run exited 1 naming the status, the code (and the field)."""
+    want = "refused: %d %s" % (status, code) + (" (field %s)" % field if field else "")
+    return rc == 1 and want in err
+
+
+def police_case(daemon, region="320102"):
+    """File a sexual-abuse report from a school in a county: (case number,
+    the county police's assignment id)."""
+    body = example_json("reports.sexual-abuse.valid.json")
+    body["child"]["region_code"] = region
+    n = file_report(daemon, body)["case_number"]
+    a = lib.assignment_of(daemon, "police-" + region, n)
+    return n, a["assignment_id"]
+
+
+def drain_open(daemon, agency):
+    """Acknowledge every open assignment of an agency, so its open queue is empty."""
+    c = Client(daemon, agency)
+    for _ in range(20):
+        st, h, b = c.get("/v1/queue?state=open&limit=500")
+        if st != 200 or not b["assignments"]:
+            return st == 200
+        for a in b["assignments"]:
+            c.post("/v1/assignments/%s/ack" % a["assignment_id"], None, new_key())
+    return False
+
+
+@test
+def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
+    rc, out, err = hotline(daemon, "police-320102", "-h")
+    words = ["queue", "ack", "outcome", "note", "feedback", "supervise", "transfer", "overdue",
+             "case", "request", "requests", "approve", "deny", "submit", "status", "version"]
+    listed = [w for w in words if re.search(r"^  %s\b" % w, out, re.M)]
+    check(rc == 0 and listed == words and "exit status: 0 ok, 1 refused" in out,
+          "hotline -h lists every command and the exit statuses", out)
+    rc, out, err = hotline(daemon, "police-320102", "outcome", "-h")
+    check(rc == 0 and out.startswith("usage: hotline outcome <case> <outcome>")
+          and "--police-case-number n" in out and "record an outcome" in out,
+          "hotline <command> -h prints that command's usage and help", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "frobnicate")
+    check(rc == 2 and "unknown command frobnicate" in err and "commands:" in err,
+          "an unknown command exits 2 with the usage", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "ack")
+    check(rc == 2 and "usage: hotline ack <assignment> [--key key]" in err,
+          "a command without its argument exits 2 with its usage line", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "transfer", "x", "police-320104")
+    check(rc == 2 and "--reason is required" in err, "a required flag left out exits 2", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "queue", "--key", "k1")
+    check(rc == 2 and "unknown option" in err, "--key is refused on a command that only reads",
+          (rc, err))
+    rc, out, err = hotline(daemon, "gateway", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"), "--key", "bad key!")
+    check(rc == 2 and "A-Z a-z 0-9" in err, "a malformed Idempotency-Key exits 2 before sending",
+          (rc, err))
+    rc, out, err = hotline(daemon, None, "version")
+    check(rc == 2 and "no client certificate" in err, "no certificate configured exits 2",
+          (rc, err))
+    rc, out, err = hotline(daemon, "gateway", "submit", "letters", "x.json")
+    check(rc == 2 and "calls or reports" in err, "submit names calls or reports", (rc, err))
+
+
+@test
+def settings_come_from_a_file_then_the_environment_then_o(daemon):
+    d = os.path.join(lib.VAR, "test-cli-conf")
+    os.makedirs(d, exist_ok=True)
+    for n in ("ca.crt", "console.crt", "console.key"):
+        dest = os.path.join(d, n)
+        if not os.path.exists(dest):
+            os.symlink(pki(n), dest)
+    conf = os.path.join(d, "console.conf")
+    with open(conf, "w") as f:
+        f.write("# the operator seat\nurl = https://127.0.0.1:%d\ncert = console.crt\n"
+                "key = console.key\nca = ca.crt\nretry_time = 5\n" % daemon.port)
+    env = client_env(daemon, None)
+    del env["HOTLINED_URL"], env["HOTLINED_CA"]
+    rc, out, err = hotline(daemon, None, "-c", conf, "version", env=env)
+    check(rc == 0 and out.startswith("hotlined "),
+          "a settings file (-c) with paths relative to it is enough", (rc, out, err))
+    home = os.path.join(d, "home")
+    os.makedirs(os.path.join(home, ".config", "hotline"), exist_ok=True)
+    with open(os.path.join(home, ".config", "hotline", "config"), "w") as f:
+        f.write("url = https://127.0.0.1:%d\ncert = %s\nkey = %s\nca = %s\n" % (
+            lib.free_port(), pki("console.crt"), pki("console.key"), pki("ca.crt")))
+    env = client_env(daemon, None, HOME=home)
+    del env["HOTLINED_URL"], env["HOTLINED_CA"]
+    rc, out, err = hotline(daemon, None, "-o", "retry_time=0", "version", env=env)
+    check(rc == 3 and "cannot connect" in err,
+          "~/.config/hotline/config is read by default (its URL is used)", (rc, err))
+    env["HOTLINED_URL"] = "https://127.0.0.1:%d" % daemon.port
+    rc, out, err = hotline(daemon, None, "version", env=env)
+    check(rc == 0, "HOTLINED_URL overrides the file", (rc, err))
+    rc, out, err = hotline(daemon, None, "-o", "url=https://127.0.0.1:%d" % lib.free_port(),
+                           "-o", "retry_time=0", "version", env=env)
+    check(rc == 3, "-o overrides the environment", (rc, err))
+    with open(conf, "a") as f:
+        f.write("colour = blue\ntimeout = soon\n")
+    rc, out, err = hotline(daemon, None, "-c", conf, "version", env=env)
+    check(rc == 2 and "console.conf:7: unknown setting colour" in err
+          and "console.conf:8: timeout must be a number of seconds" in err,
+          "a bad settings file exits 2 naming each file:line", (rc, err))
+    rc, out, err = hotline(daemon, None, "-c", os.path.join(d, "missing.conf"), "version",
+                           env=env)
+    check(rc == 2 and "missing.conf" in err, "a missing -c file exits 2", (rc, err))
+
+
+@test
+def version_prints_the_release_and_schema(daemon):
+    st, h, v = Client(daemon, "console").get("/v1/version")
+    rc, out, err = hotline(daemon, "console", "version")
+    check(rc == 0 and out == "hotlined %s, schema %s\n" % (v["release"], v["schema"]),
+          "version prints the release and schema", (out, v))
+    rc, out, err = hotline(daemon, "console", "--json", "version")
+    check(rc == 0 and parsed(out) == v, "version --json is the daemon's JSON", out)
+    rc, out, err = hotline(daemon, "revoked", "version")
+    check(refused(rc, err, 403, "client_revoked"), "a revoked certificate exits 1 with its code",
+          (rc, err))
+
+
+@test
+def submit_files_a_report_or_a_call_and_prints_what_was_stored(daemon):
+    rc, out, err = hotline(daemon, "gateway", "submit", "reports",
+                           example_path("reports.sexual-abuse.valid.json"))
+    m = CASE.search(out)
+    receipt = re.search(r"receipt (R[A-Z2-7]{20}), risk 2 橙", out)
+    check(rc == 0 and m and receipt and lib.case_count(m.group(1)) == "1",
+          "submit reports prints the stored case, receipt and risk", (rc, out, err))
+    rc, out, err = hotline(daemon, "gateway", "--json", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"))
+    r = parsed(out)
+    check(rc == 0 and isinstance(r, dict) and lib.RECEIPT.match(r.get("receipt_id", ""))
+          and lib.case_count(r["case_number"]) == "1",
+          "submit --json prints the daemon's 201 body", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "submit", "calls",
+                           example_path("calls.case-opened.valid.json"))
+    check(rc == 0 and re.search(r"^call [0-9a-f-]{36} received ", out, re.M) and CASE.search(out),
+          "submit calls prints the call and the case it opened", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "submit", "calls", "-", stdin=example(
+        "calls.silent.valid.json").decode())
+    check(rc == 0 and out.startswith("call ") and not CASE.search(out),
+          "submit reads the body from stdin with -", (rc, out, err))
+    name = "calls.bad-phone.invalid.json"
+    want = expected_errors()[name]
+    rc, out, err = hotline(daemon, "console", "submit", "calls", example_path(name))
+    check(refused(rc, err, want["status"], want["code"], want.get("field")),
+          "an invalid body exits 1 with the status, code and field", (rc, err))
+    rc, out, err = hotline(daemon, "console", "--json", "submit", "calls", example_path(name))
+    check(rc == 1 and lib.error_code(parsed(out)) == want["code"],
+          "with --json the error body is printed as the daemon sent it", (rc, out))
+    rc, out, err = hotline(daemon, "console", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"))
+    check(refused(rc, err, 403, "forbidden"), "an operator may not file reports: exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "gateway", "submit", "reports", "/nonexistent/r.json")
+    check(rc == 2 and "/nonexistent/r.json" in err, "an unreadable file exits 2", (rc, err))
+
+
+@test
+def status_shows_a_reports_milestones_to_its_gateway(daemon):
+    r = file_report(daemon, "reports.sexual-abuse.valid.json")
+    rc, out, err = hotline(daemon, "gateway", "status", r["receipt_id"])
+    check(rc == 0 and out.startswith("receipt " + r["receipt_id"]) and "已接收" in out,
+          "status lists the milestones a reporter may see", (rc, out, err))
+    rc, out, err = hotline(daemon, "gateway", "--json", "status", r["receipt_id"])
+    s = parsed(out)
+    check(rc == 0 and s["milestones"][0]["milestone"] == "received", "status --json", out)
+    rc, out, err = hotline(daemon, "gateway2", "status", r["receipt_id"])
+    check(refused(rc, err, 404, "not_found"), "another gateway gets 404: exit 1", (rc, err))
+
+
+@test
+def a_rerun_with_the_same_key_files_once_and_another_body_is_refused(daemon):
+    k = new_key()
+    path = body_file("rerun", personal_report())
+    rc1, out1, err1 = hotline(daemon, "gateway", "submit", "reports", path, "--key", k)
+    rc2, out2, err2 = hotline(daemon, "gateway", "submit", "reports", path, "--key", k)
+    n1, n2 = CASE.search(out1), CASE.search(out2)
+    check(rc1 == 0 and rc2 == 0 and n1 and n2 and n1.group(1) == n2.group(1)
+          and "replayed" in out2 and "replayed" not in out1,
+          "the same key and body give the same case, the second time replayed", (out1, out2))
+    check(keyed_cases("gateway", k) == "1" and lib.case_count(n1.group(1)) == "1",
+          "and the database holds it once")
+    rc, out, err = hotline(daemon, "gateway", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"), "--key", k)
+    check(refused(rc, err, 422, "idempotency_key_reused"),
+          "another body under the key exits 1 with 422 idempotency_key_reused", (rc, err))
+
+
+@test(limit=120)
+def submit_retries_until_a_stopped_daemon_is_back_and_files_once():
+    d = Daemon("cli-restart").start()
+    try:
+        d.stop()
+        k = new_key()
+        report = personal_report()
+        bg = Background(d, "gateway", "-v", "-o", "retry_time=60", "submit", "reports",
+                        body_file("restart", report), "--key", k)
+        time.sleep(2)
+        d.start()
+        rc, out, err = bg.wait(60)
+        t = tries(err)
+        check(rc == 0 and len(t) >= 2 and all("cannot connect" in w for _, _, w in t[:-1])
+              and t[-1][2] == "201" and all(key == k for _, key, _ in t),
+              "submit retries under one key while the daemon is down and files it once it is"
+              " back", err)
+        check(keyed_cases("gateway", k) == "1", "exactly one case for the key")
+        leaked = [v for v in personal_values(report) if v in err]
+        check(not leaked, "-v logs every try but none of the body's personal data", leaked)
+        # The daemon killed while the submission waits for the database: the
+        # outcome is unknown to the client, which retries under the same key.
+        k = new_key()
+        with TableLock(4):
+            bg = Background(d, "gateway", "-v", "-o", "retry_time=60", "submit", "reports",
+                            body_file("killed", personal_report()), "--key", k)
+            wait_until(lambda: scalar_waiting(), 10)
+            d.kill9()
+            d.start()
+        rc, out, err = bg.wait(60)
+        t = tries(err)
+        check(rc == 0 and t and "no answer" in t[0][2] and t[-1][2] == "201"
+              and CASE.search(out), "a daemon killed mid-request: the client retries to a 201",
+              err)
+        check(keyed_cases("gateway", k) == "1" and lib.case_count(CASE.search(out).group(1))
+              == "1", "and the case exists exactly once", (k, out))
+    finally:
+        stop_cleanly(d)
+
+
+def scalar_waiting():
+    """True while some session waits for a lock on hotline.cases."""
+    return lib.scalar("select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
+                      " where c.relname = 'cases' and not l.granted") != "0"
+
+
+@test(limit=120)
+def submit_retries_through_a_database_restart_honouring_retry_after(daemon):
+    k = new_key()
+    lib.pg_stop()
+    try:
+        bg = Background(daemon, "gateway", "-v", "-o", "retry_time=60", "-o", "retry_first=0.05",
+                        "-o", "retry_max=0.2", "submit", "reports",
+                        example_path("reports.self-harm.valid.json"), "--key", k)
+        wait_until(lambda: "503 unavailable" in bg.err(), 15)
+        time.sleep(1)
+    finally:
+        lib.pg_start()
+    rc, out, err = bg.wait(60)
+    t = tries(err)
+    gaps = [float(x) for x in NEXT.findall(err)]
+    check(rc == 0 and any("503 unavailable (Retry-After 2 s)" in w for _, _, w in t)
+          and t[-1][2] == "201", "503s while the database is down, then 201", err)
+    check(gaps and min(gaps) >= 2.0, "every wait honours Retry-After: 2 (back-off alone would"
+          " wait at most 0.2 s)", gaps)
+    check(keyed_cases("gateway", k) == "1", "exactly one case for the key")
+
+
+@test
+def a_409_in_flight_is_retried_until_the_first_request_ends(daemon):
+    k = new_key()
+    gw = lib.scalar("select id from hotline.clients where name = 'gateway'")
+    holder = subprocess.Popen(
+        [lib.PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("begin; select pg_advisory_xact_lock(hashtextextended('%s:%s', 12355));"
+                       " select pg_sleep(3); commit;\n" % (gw, k))
+    holder.stdin.close()
+    wait_until(lambda: lib.scalar("select count(*) from pg_locks where locktype = 'advisory'"
+                                  " and granted") != "0", 10)
+    rc, out, err = hotline(daemon, "gateway", "-v", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"), "--key", k)
+    holder.wait(30)
+    t = tries(err)
+    check(rc == 0 and t[0][2].startswith("409 idempotency_in_flight") and t[-1][2] == "201",
+          "a 409 idempotency_in_flight is retried under the same key until it is 201", err)
+    check(keyed_cases("gateway", k) == "1", "exactly one case for the key")
+
+
+@test
+def a_daemon_that_stays_away_is_exit_3_naming_the_key(daemon):
+    port = lib.free_port()
+    t0 = time.monotonic()
+    rc, out, err = hotline(port, "gateway", "-v", "-o", "retry_time=2", "submit", "reports",
+                           example_path("reports.self-harm.valid.json"))
+    took = time.monotonic() - t0
+    keys = set(key for _, key, _ in tries(err))
+    check(rc == 3 and len(tries(err)) >= 2 and len(keys) == 1 and took < 10
+          and "never reached the daemon; with --key %s" % keys.pop() in err,
+          "unavailable within retry_time: exit 3, the one key printed for a safe re-run",
+          (rc, took, err))
+    rc, out, err = hotline(port, "police-320102", "-o", "retry_time=0", "queue")
+    check(rc == 3 and "unavailable after 1 try" in err, "a read is exit 3 too", (rc, err))
+    bg = Background(port, "gateway", "submit", "reports",
+                    example_path("reports.self-harm.valid.json"))
+    time.sleep(1)
+    bg.proc.send_signal(signal.SIGINT)
+    rc, out, err = bg.wait(10)
+    check(rc == 130 and re.search(r"^hotline: interrupted: .* --key [0-9a-f-]{36} to do it at"
+                                  r" most once$", err, re.M),
+          "interrupted while retrying a POST, it names the key for a safe re-run", (rc, err))
+
+
+@test
+def queue_lists_the_agencys_work_most_urgent_first(daemon):
+    check(drain_open(daemon, "police-320104"), "police-320104's open queue is emptied first")
+    n, aid = police_case(daemon, "320104")
+    body = example_json("reports.missing-immediate-danger.valid.json")
+    urgent = file_report(daemon, body)["case_number"]
+    rc, out, err = hotline(daemon, "police-320104", "queue", "--state", "open")
+    rows = out.splitlines()
+    check(rc == 0 and len(rows) == 3 and rows[0].split() == [
+        "RISK", "CASE", "AGENCY", "ROLE", "STATE", "CATEGORIES", "NEXT", "CLOCK", "ASSIGNMENT"],
+          "queue prints a heading and one row per assignment", out)
+    check(len(rows) == 3 and rows[1].startswith("1 红  " + urgent)
+          and rows[2].startswith("2 橙  " + n),
+          "most urgent first: risk 1 (红) before risk 2 (橙)", out)
+    check(len(rows) == 3 and re.match(
+        r"^2 橙  %s  police-320104  主办  待接收  侵害/性侵害 +接收 (\d+m|1h 00m) +%s$" % (n, aid),
+        rows[2]), "a row: risk, case, agency, role, state, categories, the nearest clock with its"
+          " time left, the assignment", rows[2:])
+    rc, out, err = hotline(daemon, "police-320104", "--json", "queue", "--state", "open")
+    q = parsed(out)
+    check(rc == 0 and q == {"assignments": lib.queue(daemon, "police-320104", "?state=open")},
+          "queue --json is the daemon's list", out[:300])
+    rc, out, err = hotline(daemon, "police-320102", "queue", "--state", "bogus")
+    check(refused(rc, err, 400, "invalid_value", "state"), "a bad state exits 1", (rc, err))
+    rc, out, err = hotline(daemon, "gateway", "queue")
+    check(refused(rc, err, 403, "forbidden"), "a gateway has no queue: exit 1", (rc, err))
+
+
+@test
+def ack_and_outcomes_move_the_assignment(daemon):
+    n, aid = police_case(daemon)
+    rc, out, err = hotline(daemon, "police-320102", "ack", aid)
+    check(rc == 0 and out.startswith("acknowledged %s (case %s" % (aid, n)) and "已接收" in out,
+          "ack acknowledges the assignment", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "--json", "ack", aid)
+    check(rc == 0 and parsed(out)["state"] == "acknowledged", "ack --json", out)
+    rc, out, err = hotline(daemon, "police-320102", "ack", "00000000-0000-4000-8000-000000000000")
+    check(refused(rc, err, 404, "not_found"), "another agency's or no assignment: exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "case-opened")
+    check(refused(rc, err, 400, "missing_field", "police_case_number"),
+          "case-opened without --police-case-number is refused by the daemon", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "accepted")
+    check(rc == 0 and "受案 recorded" in out and out.rstrip().endswith("受案"),
+          "outcome accepted (受案)", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "accepted")
+    check(refused(rc, err, 409, "invalid_transition", "outcome"),
+          "the same outcome twice is 409 invalid_transition", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "--json", "outcome", n, "case-opened",
+                           "--police-case-number", "玄公刑立字〔2026〕123号")
+    e = parsed(out)
+    check(rc == 0 and e["assignment"]["state"] == "case_opened" and e["case_number"] == n,
+          "outcome case-opened with its police case number (--json)", out)
+    rc, out, err = hotline(daemon, "education-320102", "outcome", n, "resolved")
+    check(refused(rc, err, 403, "forbidden"), "only the primary assignee records outcomes",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "closed")
+    check(refused(rc, err, 409, "invalid_transition"), "closed only after resolved", (rc, err))
+
+
+@test
+def notes_feedback_and_supervision_go_into_the_history(daemon):
+    n, aid = police_case(daemon)
+    rc, out, err = hotline(daemon, "police-320102", "note", n, "已联系学校，明日走访")
+    check(rc == 0 and re.search(r"备注 recorded as history item \d+", out),
+          "note adds a note", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320104", "note", n, "x")
+    check(refused(rc, err, 404, "not_found"), "an agency without an assignment: 404, exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "feedback", n, "已受理并开展调查")
+    check(rc == 0 and "反馈报告单位 recorded" in out, "feedback to the reporting unit",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "education-320102", "feedback", n, "x")
+    check(refused(rc, err, 403, "forbidden"), "feedback is the police's: exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "procuratorate-320102", "--json", "supervise", n,
+                           "case-filing-supervision", "要求说明不立案理由")
+    check(rc == 0 and parsed(out)["case_number"] == n, "supervise records 立案监督", out)
+    rc, out, err = hotline(daemon, "police-320102", "supervise", n, "procuratorial-suggestion",
+                           "x")
+    check(refused(rc, err, 403, "forbidden"), "supervision is the procuratorate's: exit 1",
+          (rc, err))
+    kinds = [h["kind"] for h in lib.history(n)]
+    check(kinds[-3:] == ["note", "feedback", "supervision"], "each is in the case's history",
+          kinds)
+
+
+@test
+def transfer_hands_the_work_to_another_agency(daemon):
+    n, aid = police_case(daemon)
+    rc, out, err = hotline(daemon, "police-320102", "transfer", aid, "nowhere-320102",
+                           "--reason", "属地管辖")
+    check(refused(rc, err, 422, "unknown_agency", "target_agency"),
+          "an unknown agency: 422, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "transfer", aid, "police-320104",
+                           "--reason", "属地管辖")
+    new = re.search(r"^new assignment ([0-9a-f-]{36}) \(case %s, police-320104\)" % n, out, re.M)
+    check(rc == 0 and out.startswith("transferred %s" % aid) and "已移送" in out and new,
+          "transfer prints the transferred and the new assignment", (rc, out, err))
+    a = lib.assignment_of(daemon, "police-320104", n)
+    check(a is not None and new and a["assignment_id"] == new.group(1),
+          "the target agency has the new assignment", a)
+    rc, out, err = hotline(daemon, "police-320102", "transfer", aid, "police-320104",
+                           "--reason", "again")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "a transferred assignment cannot be transferred again: exit 1", (rc, err))
+
+
+@test
+def case_shows_the_case_as_the_viewer_may_see_it(daemon):
+    report = personal_report()
+    r = file_report(daemon, report)
+    n = r["case_number"]
+    hotline(daemon, "police-320102", "note", n, "第一次备注")
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    history = re.findall(r"^ +(\d+)  \d{4}-\d\d-\d\d \d\d:\d\d  (\S+)", out, re.M)
+    seqs = [int(s) for s, _ in history]
+    check(rc == 0 and out.startswith("case %s  强制报告  办理中  (access: full)" % n)
+          and report["child"]["name"] in out and report["narrative"] in out
+          and "侵害/性侵害" in out and "2 橙" in out,
+          "case shows the child, narrative, categories and risk to the primary assignee",
+          (rc, out[:600], err))
+    check(re.search(r"主办\s+police-320102\s+待接收\s+接收 (\d+m|1h 00m), 办结 \d+d \d+h",
+                    out) is not None, "each running clock with its time left (the note stopped"
+          " the first-action clock)", out)
+    check(seqs == sorted(seqs) and seqs[0] == 1 and history[0][1] == "建档"
+          and history[-1][1] == "备注" and "第一次备注" in out,
+          "the history in order, notes included", history)
+    rc, out, err = hotline(daemon, "education-320102", "case", n)
+    check(rc == 0 and "(access: redacted)" in out and report["child"]["name"] not in out
+          and "(withheld)" in out and report["narrative"] not in out,
+          "an inform assignee sees the case redacted", out)
+    rc, out, err = hotline(daemon, "police-320102", "--json", "case", n)
+    st, h, view = lib.view(daemon, "police-320102", n)
+    check(rc == 0 and parsed(out) == view, "case --json is the daemon's view", out[:300])
+    rc, out, err = hotline(daemon, "police-320104", "case", n)
+    check(refused(rc, err, 404, "not_found"), "a case the agency may not see: 404, exit 1",
+          (rc, err))
+
+
+@test
+def access_requests_from_asking_to_a_decision(daemon):
+    n = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+    rc, out, err = hotline(daemon, "education-320102", "--json", "request", n, "--purpose",
+                           "核实学校安全措施", "--hours", "2")
+    q = parsed(out)
+    rid = q and q["access_request"]["access_request_id"]
+    check(rc == 0 and q["access_request"]["state"] == "pending" and q["access_request"]["hours"]
+          == 2, "request asks for access (--json)", (rc, out, err))
+    rc, out, err = hotline(daemon, "education-320102", "requests", "--state", "pending")
+    check(rc == 0 and out.startswith("REQUEST") and rid in out and "待审批" in out
+          and "核实学校安全措施" in out, "requests lists it as pending", out)
+    rc, out, err = hotline(daemon, "education-320102", "approve", rid)
+    check(refused(rc, err, 403, "forbidden"), "the requester cannot approve: exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "education-320102-approver", "approve", rid)
+    check(rc == 0 and rid in out and "已批准" in out, "an approver of the agency approves",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "education-320102-approver", "deny", rid)
+    check(refused(rc, err, 409, "invalid_transition"), "a decided request: 409, exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "education-320102", "case", n)
+    check(rc == 0 and "(access: full)" in out, "approved, the agency sees the case in full",
+          out[:200])
+    other = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+    rc, out, err = hotline(daemon, "education-320102", "request", other, "--purpose", "再次核实")
+    rid2 = re.match(r"^([0-9a-f-]{36})  %s  education-320102  待审批  24h  " % other,
+                    out.splitlines()[-1])
+    check(rc == 0 and rid2, "request prints the request (24 hours by default)", (out, err))
+    rc, out, err = hotline(daemon, "admin", "--json", "deny", rid2.group(1) if rid2 else "x")
+    check(rc == 0 and parsed(out)["access_request"]["state"] == "denied",
+          "an admin denies it (--json)", (out, err))
+    rc, out, err = hotline(daemon, "police-320102", "request", n, "--purpose", "x")
+    check(refused(rc, err, 409, "access_not_needed"), "the primary assignee needs no request",
+          (rc, err))
+    rc, out, err = hotline(daemon, "education-320102", "requests", "--state", "later")
+    check(refused(rc, err, 400, "invalid_value", "state"), "a bad state: exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "education-320102", "request", n, "--purpose", "x",
+                           "--hours", "two")
+    check(rc == 2, "--hours must be a number: exit 2", (rc, err))
+
+
+@test
+def overdue_is_the_procuratorates_list(daemon):
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue")
+    check(rc == 0 and (out.startswith("RISK") or out == "no assignments\n"),
+          "overdue prints the procuratorate's list", (rc, out[:300], err))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "--json", "overdue")
+    check(rc == 0 and isinstance(parsed(out).get("assignments"), list), "overdue --json", out[:200])
+    rc, out, err = hotline(daemon, "police-320102", "overdue")
+    check(refused(rc, err, 403, "forbidden"), "other agencies get 403: exit 1", (rc, err))
+
+
+@test(limit=120)
+def watch_prints_each_new_assignment_within_seconds(daemon):
+    check(drain_open(daemon, "police-320104"), "police-320104's open queue is emptied first")
+    args = ("-o", "watch_interval=1", "queue", "--watch", "--state", "open")
+    bg = Background(daemon, "police-320104", *args)
+    js = Background(daemon, "police-320104", "--json", *args)
+    try:
+        wait_until(lambda: "watching" in bg.err(), 5)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        n = police_case(daemon, "320104")[0]
+        seen = wait_until(lambda: n in bg.out(), 10, 0.05)
+        took = time.monotonic() - t0
+        check(seen and took < 5 and bg.out().startswith("RISK"),
+              "a watcher of an empty queue (a long poll) prints a new assignment filed by"
+              " another process within seconds (%.1fs)" % took, (bg.out(), bg.err()))
+        check(wait_until(lambda: n in js.out(), 10), "and with --json as well")
+        lines = [parsed(x) for x in js.out().splitlines()]
+        check(lines and all(isinstance(x, dict) and x.get("assignment_id") for x in lines)
+              and [x["case_number"] for x in lines] == [n],
+              "one assignment object a line", js.out())
+        t0 = time.monotonic()
+        m, aid = police_case(daemon, "320104")
+        seen = wait_until(lambda: aid in bg.out(), 10, 0.05)
+        took = time.monotonic() - t0
+        out = bg.out()
+        check(seen and took < 5 and out.count(n) == 1 and out.count(aid) == 1,
+              "a watcher of a queue that is not empty (polling every watch_interval) prints the"
+              " next one within seconds too, each once (%.1fs)" % took, out)
+    finally:
+        for b in (bg, js):
+            b.stop()
+    check(bg.proc.returncode == -15 and js.proc.returncode == -15, "the watchers end on SIGTERM",
+          (bg.proc.returncode, js.proc.returncode))
+
+
+@test(limit=120)
+def watch_survives_a_daemon_restart(daemon):
+    d = Daemon("cli-watch").start()
+    try:
+        drain_open(d, "police-320104")
+        bg = Background(d, "police-320104", "-o", "retry_max=1", "queue", "--watch", "--state",
+                        "open")
+        wait_until(lambda: "watching" in bg.err(), 5)
+        time.sleep(0.5)
+        d.stop()
+        time.sleep(2)
+        d.start()
+        n = police_case(d, "320104")[0]
+        seen = wait_until(lambda: n in bg.out(), 20, 0.1)
+        err = bg.err()
+        check(seen and "daemon unavailable" in err and "available again" in err,
+              "the watcher reconnects after a restart and prints what was filed since",
+              (bg.out(), err))
+        check(bg.proc.poll() is None, "and keeps watching")
+        bg.stop()
+    finally:
+        stop_cleanly(d)
+
+
+def other_ca(d):
+    """A CA of its own (not the deployment's) in d; its certificate's path."""
+    key, crt = os.path.join(d, "other-ca.key"), os.path.join(d, "other-ca.crt")
+    if not os.path.exists(crt):
+        lib.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-subj", "/CN=another CA", "-days", "2",
+                    "-out", crt)
+    return crt
+
+
+def server_cert_for(d, san):
+    """A server certificate from the deployment CA for one subjectAltName
+    (DNS:name or IP:address): (crt, key)."""
+    base = os.path.join(d, "server-" + san.replace(":", "-"))
+    ext = base + ".ext"
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n" % san)
+    lib.openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", base + ".key")
+    lib.openssl("req", "-new", "-key", base + ".key", "-subj", "/CN=hotlined", "-out",
+                base + ".csr")
+    lib.openssl("x509", "-req", "-in", base + ".csr", "-CA", pki("ca.crt"), "-CAkey",
+                pki("ca.key"), "-CAcreateserial", "-CAserial", base + ".srl", "-days", "2",
+                "-sha256", "-extfile", ext, "-out", base + ".crt")
+    return base + ".crt", base + ".key"
+
+
+class NamedDaemon(Daemon):
+    """A daemon whose certificate need not name 127.0.0.1: its health is
+    asked with the CA verified but not the name (the library's checks
+    verify the name)."""
+
+    def _status(self, path):
+        ctx = ssl.create_default_context(cafile=pki("ca.crt"))
+        ctx.check_hostname = False
+        try:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=5)
+            c.request("GET", path)
+            return c.getresponse().status
+        except OSError:
+            return None
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("%r exited:\n%s" % (self, self.logtail()))
+        return self._status("/healthz") == 200
+
+    def _ready(self):
+        return self._status("/readyz") == 200
+
+
+def localhost_is_ipv4():
+    """True if the name localhost resolves to 127.0.0.1 first here."""
+    try:
+        return socket.getaddrinfo("localhost", 1, type=socket.SOCK_STREAM)[0][4][0] == "127.0.0.1"
+    except OSError:
+        return False
+
+
+@test
+def the_daemons_certificate_is_verified_name_and_ca(daemon):
+    d = os.path.join(lib.VAR, "test-cli-pki")
+    os.makedirs(d, exist_ok=True)
+    env = client_env(daemon, "police-320102", HOTLINED_CA=other_ca(d))
+    rc, out, err = hotline(daemon, None, "-v", "queue", env=env)
+    check(rc == 3 and "not trusted" in err and len(tries(err)) == 1,
+          "a daemon whose certificate another CA signed: exit 3 at once, no retries", (rc, err))
+    crt, key = server_cert_for(d, "DNS:elsewhere.invalid")
+    other = NamedDaemon("cli-name", tls_cert=crt, tls_key=key).start()
+    try:
+        rc, out, err = hotline(other, "police-320102", "-v", "queue")
+        check(rc == 3 and "not trusted" in err and len(tries(err)) == 1,
+              "a certificate for another name than the URL's address: exit 3", (rc, err))
+    finally:
+        stop_cleanly(other)
+    if localhost_is_ipv4():
+        crt, key = server_cert_for(d, "IP:127.0.0.1")
+        other = Daemon("cli-ip", tls_cert=crt, tls_key=key).start()
+        try:
+            rc, out, err = hotline(other, "police-320102", "queue", env=client_env(
+                other, "police-320102", HOTLINED_URL="https://localhost:%d" % other.port))
+            check(rc == 3 and "not trusted" in err,
+                  "a certificate for 127.0.0.1 does not do for the name localhost", (rc, err))
+        finally:
+            stop_cleanly(other)
+        rc, out, err = hotline(daemon, None, "queue", env=client_env(
+            daemon, "police-320102", HOTLINED_URL="https://localhost:%d" % daemon.port))
+        check(rc == 0, "the daemon's own name (localhost) is accepted", (rc, err))
+    rc, out, err = hotline(daemon, "unregistered", "version")
+    check(refused(rc, err, 403, "client_unknown"), "an unregistered client certificate is sent"
+          " and refused: exit 1", (rc, err))
+
+
+@test
+def the_clients_stderr_holds_no_personal_data_nor_sanitizer_reports(daemon):
+    values = lib.personal_data_sent()
+    found = sorted(v for v in values if any(v in err for err in _stderr))
+    check(_stderr and not found, "no personal value sent appears on the client's stderr"
+          " (%d runs)" % len(_stderr), found[:10])
+    if lib.SANITIZERS:
+        check(binary() == ASAN_CLIENT, "the asan suite runs build/asan/hotline")
+        check(not _sanitizer_reports, "no run of the client wrote a sanitizer report",
+              "\n".join(_sanitizer_reports[:10]))
