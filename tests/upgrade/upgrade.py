@@ -277,7 +277,7 @@ def fill(d):
     seen["views"] = {(who, n): view(d, who, n)[2] for who, n in [
         ("police-320102", a["case_number"]), ("education-320102", a["case_number"]),
         ("police-320104", b["case_number"]), ("console", c["case_number"]),
-        ("admin", e["case_number"])]}
+        ("gateway", e["case_number"])]}
     seen["queues"] = {q: queue(d, q) for q in ("police-320102", "police-320104",
                                                "procuratorate-320100")}
     st, h, seen["status"] = Client(d, "gateway").get("/v1/reports/%s/status" % a["receipt_id"])
@@ -374,6 +374,12 @@ def main():
             check(st == 200 and contains(now, was),
                   "the current daemon shows %s case %s as the release did" % (who, number),
                   (st, json.dumps(now, ensure_ascii=False)[:1500]))
+        st, h, now = view(cur, "admin", seen["e"]["case_number"])
+        check(st == 200 and now["access"] == "redacted"
+              and now["report"]["reporter"] == {"withheld": True}
+              and now["narrative"] == {"withheld": True},
+              "an admin, who read cases in full under the release, now sees them redacted",
+              (st, json.dumps(now, ensure_ascii=False)[:600]))
         for q, was in seen["queues"].items():
             now = queue(cur, q)
             check(contains(now, was), "and %s's queue (%d assignments)" % (q, len(was)), now)
