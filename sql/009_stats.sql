@@ -132,27 +132,18 @@ returns integer language sql immutable parallel safe as $$
 	from (select ceil(extract(epoch from p))::bigint as s) x
 $$;
 
--- Queue a history event for the statistics.
-create function stats_enqueue_event() returns trigger
+-- Queue the key of a history event, a call or a decided clock for the
+-- statistics.
+create function stats_enqueue() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
 begin
-	insert into stats_pending (case_id, seq) values (new.case_id, new.seq);
-	return null;
-end $$;
-
--- Queue a call for the statistics.
-create function stats_enqueue_call() returns trigger
-language plpgsql set search_path = hotline, pg_temp as $$
-begin
-	insert into stats_pending (call_id) values (new.id);
-	return null;
-end $$;
-
--- Queue a clock that was just stopped or fired.
-create function stats_enqueue_clock() returns trigger
-language plpgsql set search_path = hotline, pg_temp as $$
-begin
-	insert into stats_pending (clock_id) values (new.id);
+	if tg_table_name = 'case_events' then
+		insert into stats_pending (case_id, seq) values (new.case_id, new.seq);
+	elsif tg_table_name = 'calls' then
+		insert into stats_pending (call_id) values (new.id);
+	else
+		insert into stats_pending (clock_id) values (new.id);
+	end if;
 	return null;
 end $$;
 
@@ -162,13 +153,13 @@ end $$;
 create trigger stats_pending_event after insert on case_events
 	for each row when (new.kind not in ('assigned', 'clock_warning', 'access_requested',
 	    'access_approved', 'access_denied', 'purged'))
-	execute function stats_enqueue_event();
+	execute function stats_enqueue();
 create trigger stats_pending_call after insert on calls
-	for each row execute function stats_enqueue_call();
+	for each row execute function stats_enqueue();
 create trigger stats_pending_clock after update of stopped_at, fired_at on clocks
 	for each row when ((old.stopped_at is null and new.stopped_at is not null)
 	    or (old.fired_at is null and new.fired_at is not null))
-	execute function stats_enqueue_clock();
+	execute function stats_enqueue();
 
 -- The dimensions of a case, from its rows (one row, or none).
 create function stats_case_row(p_case_id bigint)
@@ -329,14 +320,16 @@ begin
 	on conflict on constraint stats_daily_key do update set n = d.n + excluded.n;
 
 	delete from stats_overdue where case_id = any (v_cases);
+	with late as materialized (
+		select a.id, a.case_id, a.agency_id from assignments a
+		where a.case_id = any (v_cases)
+		    and a.state in ('open', 'acknowledged', 'accepted', 'case_opened', 'prosecution')
+		    and exists (select 1 from clocks k where k.assignment_id = a.id
+			and k.fired_at is not null))
 	insert into stats_overdue
-	select a.id, a.case_id, g.code, s.region, s.source, s.risk_level, s.reporter_profession,
+	select l.id, l.case_id, g.code, s.region, s.source, s.risk_level, s.reporter_profession,
 	    s.institution_type, s.categories, s.subcategories, s.situations
-	from stats_cases s join assignments a on a.case_id = s.case_id
-	join agencies g on g.id = a.agency_id
-	where s.case_id = any (v_cases) and a.case_id = any (v_cases)
-	    and a.state in ('open', 'acknowledged', 'accepted', 'case_opened', 'prosecution')
-	    and exists (select 1 from clocks k where k.assignment_id = a.id and k.fired_at is not null);
+	from late l join stats_cases s on s.case_id = l.case_id join agencies g on g.id = l.agency_id;
 
 	if not more then
 		update stats_state set refreshed_at = now();
@@ -751,9 +744,7 @@ insert into stats_pending (clock_id) select k.id from clocks k
 
 comment on function stats_day(timestamptz) is 'Statistics: the day (China Standard Time) of an instant.';
 comment on function stats_bucket(interval) is 'Statistics: a duration rounded up to its bucket, in seconds (10 s below 10 min, 1 min below 2 h, 15 min below 48 h, 1 h beyond).';
-comment on function stats_enqueue_event() is 'Trigger: queues a history event for the statistics.';
-comment on function stats_enqueue_call() is 'Trigger: queues a new call for the statistics.';
-comment on function stats_enqueue_clock() is 'Trigger: queues a clock just stopped or fired for the statistics.';
+comment on function stats_enqueue() is 'Trigger: queues for the statistics a history event, a new call, or a clock just stopped or fired.';
 comment on function stats_case_row(bigint) is 'Statistics: a case''s dimensions, from its rows.';
 comment on function stats_event_figures(case_events) is 'Statistics: what a history event adds (acknowledgement, first action, police outcome or transfer, escalation), with its duration bucket and agency.';
 comment on function stats_clock_figure(clocks) is 'Statistics: the figure of a decided clock (clocks.<kind>.met, missed or transferred).';
