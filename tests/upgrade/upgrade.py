@@ -24,7 +24,8 @@ upgraded to the current migrations, and the current daemon serves it.
 6. The current daemon serves the same case views, queues and reporter
    status, replays a response the release stored under an
    Idempotency-Key, catches up on the deadline missed during the upgrade,
-   and takes new reports.
+   counts the release's history into the statistics (each case and call
+   once), and takes new reports.
 
 Prints TAP lines and "# N passed, M failed in Xs"; exits 1 if any failed.
 """
@@ -396,6 +397,15 @@ def main():
                   and x["clock"] == "acknowledge"]
         check(ok and len(missed) == 1, "the current daemon catches up: the deadline missed during"
               " the upgrade is recorded once and escalated", missed)
+        drained = wait_until(lambda: psql("select count(*) from hotline.stats_pending")
+                             == [["0"]], 30, 0.5)
+        counted = psql("select (select coalesce(sum(n), 0) from hotline.stats_daily"
+                       " where figure = 'cases'), (select count(*) from hotline.cases),"
+                       " (select coalesce(sum(n), 0) from hotline.stats_daily"
+                       " where figure like 'calls.%'), (select count(*) from hotline.calls)")[0]
+        check(drained and counted[0] == counted[1] and counted[2] == counted[3],
+              "the current daemon counts the release's history into the statistics: each of the"
+              " %s cases and %s calls once" % (counted[1], counted[3]), (drained, counted))
         st, h, r = Client(cur, "gateway").post("/v1/reports", personal_report(), new_key())
         check(st == 201, "the current daemon files new reports", (st, r))
         check(cur.stop() == 0, "the current daemon stops cleanly")
