@@ -8,6 +8,7 @@
 #   make unit       the unit tests (build/tests/)
 #   make bench      throughput and latency figures
 #   make fuzz       fuzz the request-body parser and validator
+#   make mutate     check that the tests catch the bugs in tests/mutants/
 #
 # Every source is compiled once per flavour into build/obj/ (the daemon and
 # the clients), build/asan/obj/ (the sanitizer build, which the unit tests
@@ -79,7 +80,7 @@ TESTBUILD = all $(if $(call suite_wanted,asan),build/asan/hotlined build/asan/ho
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test-deps run test test-asan unit bench fuzz clean
+.PHONY: all deps test-deps run test test-asan unit bench fuzz mutate clean
 .SECONDARY:
 
 all: build/hotlined build/hotline-bench build/hotlinectl build/hotline
@@ -194,6 +195,13 @@ fuzz-%: build/fuzz/fuzz_%
 	build/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -artifact_prefix=build/fuzz/$*- build/fuzz-corpus/$* \
 	    tests/fuzz/seeds/$* $(SEEDS_$*)
+
+# Each mutant of tests/mutants/ (a one-line bug) applied alone to a scratch
+# copy of the tree, which is rebuilt and tested by the suites the mutant
+# names: every one must be killed.  MUTANTS=substring runs some of them.
+mutate: deps
+	@$(MAKE) --no-print-directory all build/asan/hotlined unit
+	@python3 tests/mutants/run.py $(if $(MUTANTS),-k $(MUTANTS))
 
 clean:
 	rm -rf build

@@ -11,6 +11,8 @@
 
 #include "hotlined.h"
 
+static const struct config	*api_cf;
+
 /* Answer with an error built from its parts. */
 void
 api_fail(struct request *r, int status, const char *code, const char *field,
@@ -106,14 +108,25 @@ api_job_begin(struct request *r, struct dbjob *j, enum db_outcome oc,
 	return -1;
 }
 
+/*
+ * Answer 503 outcome_unknown: a change may or may not have been committed.
+ * Only a retry with the same Idempotency-Key is safe (it replays or stores
+ * the submission once); a new key could store it twice.
+ */
+void
+api_outcome_unknown(struct request *r)
+{
+	api_fail(r, 503, "outcome_unknown", NULL, "the outcome is unknown; "
+	    "retry with the same Idempotency-Key");
+}
+
 /* Answer a job that did not return a row. */
 void
 api_job_failed(struct request *r, enum db_outcome oc)
 {
 	switch (oc) {
 	case DB_UNKNOWN:
-		api_unavailable(r, "the outcome is unknown; retry with the "
-		    "same Idempotency-Key");
+		api_outcome_unknown(r);
 		break;
 	case DB_UNAVAILABLE:
 		api_unavailable(r, "the database is unavailable; retry later");
@@ -143,13 +156,18 @@ api_job_row(struct request *r, struct dbjob *j, enum db_outcome oc,
 	return -1;
 }
 
-/* Check the client certificate and its identity; 0 if allowed in. */
+/*
+ * Check the client certificate and its identity; 0 if allowed in.  A
+ * client refused for who it is gets its answer and the connection closed:
+ * it has no business keeping one open.
+ */
 int
 api_authenticate(struct request *r)
 {
 	const struct ident *id;
 
 	if (!r->rq_has_cert) {
+		r->rq_close = 1;
 		api_fail(r, 401, "certificate_required", NULL,
 		    "a client certificate is required");
 		return -1;
@@ -159,6 +177,7 @@ api_authenticate(struct request *r)
 		return -1;
 	}
 	if ((id = ident_lookup(r->rq_fpr)) == NULL) {
+		r->rq_close = 1;
 		api_fail(r, 403, "client_unknown", NULL,
 		    "this certificate is not registered");
 		return -1;
@@ -166,6 +185,7 @@ api_authenticate(struct request *r)
 	r->rq_ident = *id;
 	r->rq_client = id->id_client;
 	if (id->id_revoked) {
+		r->rq_close = 1;
 		api_fail(r, 403, "client_revoked", NULL,
 		    "this certificate has been revoked");
 		return -1;
@@ -270,35 +290,84 @@ api_health(struct request *r, struct evhttp_request *req, const char *id)
 	request_reply(r, 200, "{\"status\":\"ok\"}", NULL, NULL);
 }
 
-/* The readiness probe's round trip came back. */
-static void
-api_ready_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
-{
-	struct request *r = arg;
+/* One part of /readyz: its name, its state, seconds since it last worked. */
+struct ready_part {
+	const char	*rp_name;
+	const char	*rp_state;	/* "ok", or what is wrong */
+	double		 rp_age;	/* -1: never */
+};
 
-	if (api_job_begin(r, j, oc, res) == -1)
-		return;
-	PQclear(res);
-	db_job_free(j);
-	if (oc != DB_OK)
-		api_unavailable(r, "the database is unavailable");
-	else if (!ident_ready())
-		api_unavailable(r, "client identities are not loaded yet");
-	else
-		request_reply(r, 200, "{\"status\":\"ready\"}", NULL, NULL);
-}
-
-/* GET /readyz: ready when a database round trip succeeds. */
+/*
+ * GET /readyz: ready when a pool connection is up and no database work has
+ * waited longer than liveness_timeout, the client identities are loaded
+ * and were reloaded within liveness_timeout, and the escalation loop has
+ * completed a pass within liveness_timeout.  Answered from what the daemon
+ * knows already: no database round trip per call, so that a probe costs
+ * nothing and a flood of probes cannot load the database.
+ */
 void
 api_ready(struct request *r, struct evhttp_request *req, const char *id)
 {
+	struct ready_part parts[3], *p, *bad = NULL;
+	struct json_object *o, *checks, *ages, *e;
+	double now = mono_now(), limit = api_cf->cf_liveness_timeout, w, t;
+	char msg[ERR_MESSAGE_MAX];
+	size_t i, off = 0;
+
 	(void)req; (void)id;
 	if (server_draining()) {
 		api_unavailable(r, "shutting down");
 		return;
 	}
-	api_submit(r, db_job_new(STMT_PING, 0, api_ready_done, r),
-	    REQ_WAITING);
+	w = db_waiting_since();
+	t = db_last_round_trip();
+	parts[0] = (struct ready_part){ "database", !db_connected() ? "down" :
+	    w > 0 && now - w > limit ? "stalled" : "ok", t > 0 ? now - t : -1 };
+	t = ident_last_load();
+	parts[1] = (struct ready_part){ "identities", !ident_ready() ?
+	    "not_loaded" : now - t > limit ? "stale" : "ok", t > 0 ?
+	    now - t : -1 };
+	t = escalate_last_pass();
+	parts[2] = (struct ready_part){ "escalation", now - t > limit ?
+	    "stalled" : "ok", now - t };
+	o = json_object_new_object();
+	checks = json_object_new_object();
+	ages = json_object_new_object();
+	msg[0] = '\0';
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		p = &parts[i];
+		json_object_object_add(checks, p->rp_name,
+		    json_object_new_string(p->rp_state));
+		json_object_object_add(ages, p->rp_name, p->rp_age < 0 ? NULL :
+		    json_object_new_int64((int64_t)p->rp_age));
+		if (strcmp(p->rp_state, "ok") == 0)
+			continue;
+		if (bad == NULL)
+			bad = p;
+		off += (size_t)snprintf(msg + off, off < sizeof(msg) ?
+		    sizeof(msg) - off : 0, "%s%s %s", off ? ", " : "not ready: ",
+		    p->rp_name, p->rp_state);
+		if (off >= sizeof(msg))
+			off = sizeof(msg) - 1;
+	}
+	json_object_object_add(o, "status",
+	    json_object_new_string(bad == NULL ? "ready" : "not_ready"));
+	json_object_object_add(o, "checks", checks);
+	json_object_object_add(o, "seconds_since_ok", ages);
+	if (bad != NULL) {
+		e = json_object_new_object();
+		json_object_object_add(e, "code", json_object_new_string(
+		    "not_ready"));
+		json_object_object_add(e, "field", json_object_new_string(
+		    bad->rp_name));
+		json_object_object_add(e, "message", json_object_new_string(msg));
+		json_object_object_add(o, "error", e);
+		request_set_code(r, "not_ready");
+	}
+	request_reply(r, bad == NULL ? 200 : 503,
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE), NULL, NULL);
+	json_object_put(o);
 }
 
 /* GET /v1/cases/{n}: the case as this client may see it. */
@@ -425,6 +494,7 @@ api_version(struct request *r, struct evhttp_request *req, const char *id)
 int
 api_init(struct event_base *base, const struct config *cf)
 {
+	api_cf = cf;
 	mutate_init(cf);
 	if (idem_init(base) == -1 || queue_init(base, cf) == -1 ||
 	    stats_init(base) == -1)

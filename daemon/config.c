@@ -57,6 +57,11 @@ static const struct cf_param cf_params[] = {
 	{ "handshake_timeout",	INT(cf_handshake_timeout, 1, 600) },
 	{ "idle_timeout",	INT(cf_idle_timeout, 1, 3600) },
 	{ "max_connections",	INT(cf_max_connections, 1, 1000000) },
+	{ "max_anon_connections", INT(cf_max_anon, 1, 1000000) },
+	{ "anon_timeout",	INT(cf_anon_timeout, 1, 600) },
+	{ "max_handshakes_per_address", INT(cf_max_handshakes, 1, 1000000) },
+	{ "liveness_timeout",	INT(cf_liveness_timeout, 2, 86400) },
+	{ "key_retire_grace",	INT(cf_key_retire_grace, 1, 30 * 86400) },
 	{ "retry_after",	INT(cf_retry_after, 1, 3600) },
 	{ "log_level",		CF_LEVEL, offsetof(struct config, cf_log_level),
 	    0, 0, 0 },
@@ -80,6 +85,11 @@ config_defaults(struct config *cf)
 	cf->cf_handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
 	cf->cf_idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	cf->cf_max_connections = DEFAULT_MAX_CONNECTIONS;
+	cf->cf_max_anon = DEFAULT_MAX_ANON;
+	cf->cf_anon_timeout = DEFAULT_ANON_TIMEOUT;
+	cf->cf_max_handshakes = DEFAULT_MAX_HANDSHAKES;
+	cf->cf_liveness_timeout = DEFAULT_LIVENESS_TIMEOUT;
+	cf->cf_key_retire_grace = DEFAULT_KEY_RETIRE_GRACE;
 	cf->cf_retry_after = DEFAULT_RETRY_AFTER;
 	cf->cf_log_level = LOG_LVL_INFO;
 }

@@ -4,14 +4,24 @@
  * (group commit: one WAL flush for many submissions), the implicit
  * transaction of one pipeline segment; each is answered only after that
  * segment's Sync, that is after COMMIT.  A dedicated connection LISTENs.
+ *
+ * A job's callback never runs inside the call that submitted it:
+ * db_submit() only queues the job and wakes the dispatch event, and the
+ * queue is handed to connections only from that event's callback.  libpq
+ * can fail a send at once (a backend gone without a goodbye, a segment
+ * over its output buffer), and the failure then answers the jobs of the
+ * segment; it does so in the event loop, never under a submitter's feet.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "hotlined.h"
 
 #define DB_MAX_CONNS		64
+#define DB_EXPIRE_CHECK_S	0.1	/* queued jobs looked at for expiry */
 
 static struct event_base	*db_base;
 static const struct config	*db_cf;
@@ -21,6 +31,8 @@ static struct dbconn		*db_lconn;
 static struct dbjob		*db_qhead, *db_qtail;
 static int			 db_qlen;
 static int			 db_stopping;
+static struct event		*db_kick_ev;	/* runs db_dispatch() */
+static double			 db_last_trip;	/* last round trip (mono) */
 
 /* Allocate a job for a prepared statement. */
 struct dbjob *
@@ -104,6 +116,36 @@ db_connected(void)
 	return 0;
 }
 
+/* A pool connection got the answer to a segment: the database works. */
+void
+db_round_trip(void)
+{
+	db_last_trip = mono_now();
+}
+
+/* When a pool connection last completed a round trip (mono; 0: never). */
+double
+db_last_round_trip(void)
+{
+	return db_last_trip;
+}
+
+/*
+ * Since when the oldest work has waited for the database (a job queued or
+ * a segment in flight), in monotonic seconds; 0 when nothing waits.
+ */
+double
+db_waiting_since(void)
+{
+	double t = db_qhead != NULL ? db_qhead->dj_queued : 0, s;
+	int i;
+
+	for (i = 0; i < db_nconns; i++)
+		if ((s = dbconn_busy_since(db_conns[i])) > 0 && (t == 0 || s < t))
+			t = s;
+	return t;
+}
+
 /* Return nonzero while jobs are queued or in flight. */
 int
 db_busy(void)
@@ -118,21 +160,34 @@ db_busy(void)
 	return 0;
 }
 
-/* Queue a job; -1 (job not taken) when the database is unavailable. */
+/*
+ * Queue a job; -1 (job not taken, still the caller's) when the database is
+ * unavailable.  On 0 the job belongs to the queue, and its callback runs
+ * later from the event loop, never before db_submit() has returned.
+ */
 int
 db_submit(struct dbjob *j)
 {
 	if (db_stopping || !db_connected() || db_qlen >= db_cf->cf_queue_max)
 		return -1;
 	j->dj_next = NULL;
+	j->dj_queued = mono_now();
 	if (db_qtail != NULL)
 		db_qtail->dj_next = j;
 	else
 		db_qhead = j;
 	db_qtail = j;
 	db_qlen++;
-	db_dispatch();
+	db_kick();
 	return 0;
+}
+
+/* Hand queued work to idle connections soon, from the event loop. */
+void
+db_kick(void)
+{
+	if (db_kick_ev != NULL && db_qhead != NULL)
+		event_active(db_kick_ev, EV_TIMEOUT, 1);
 }
 
 /* Put jobs back at the head of the queue, keeping their order. */
@@ -171,19 +226,65 @@ db_fail_queue(enum db_outcome oc)
 	db_qtail = NULL;
 }
 
+/* Take job j, which follows prev (NULL: j is the head), off the queue. */
+static void
+db_unlink(struct dbjob *prev, struct dbjob *j)
+{
+	if (prev != NULL)
+		prev->dj_next = j->dj_next;
+	else
+		db_qhead = j->dj_next;
+	if (db_qtail == j)
+		db_qtail = prev;
+	db_qlen--;
+	j->dj_next = NULL;
+}
+
+/*
+ * Fail the queued jobs whose time is up (dj_expires): a submission whose
+ * request has been answered 503 by its deadline is not sent any more, so
+ * that a data key sealed long ago cannot arrive late (see "Master keys" in
+ * DESIGN.md; it may go up to DB_EXPIRE_CHECK_S late).  Nothing of such a
+ * job reached the database.
+ */
+static void
+db_expire(void)
+{
+	static double checked;
+	struct dbjob *j, *next, *prev = NULL, *gone = NULL;
+	double now = mono_now();
+
+	/* A walk of the queue at most every DB_EXPIRE_CHECK_S, however busy. */
+	if (now - checked < DB_EXPIRE_CHECK_S)
+		return;
+	checked = now;
+
+	for (j = db_qhead; j != NULL; j = next) {
+		next = j->dj_next;
+		if (j->dj_expires == 0 || now < j->dj_expires) {
+			prev = j;
+			continue;
+		}
+		db_unlink(prev, j);
+		j->dj_next = gone;
+		gone = j;
+	}
+	for (j = gone; j != NULL; j = next) {
+		next = j->dj_next;
+		j->dj_next = NULL;
+		log_warnx("event=db_job_expired stmt=%s", stmt_name(j->dj_stmt));
+		db_job_finish(j, DB_UNAVAILABLE);
+	}
+}
+
 /* Take the next job off the queue, or NULL. */
 static struct dbjob *
 db_dequeue(void)
 {
 	struct dbjob *j;
 
-	if ((j = db_qhead) == NULL)
-		return NULL;
-	db_qhead = j->dj_next;
-	if (db_qhead == NULL)
-		db_qtail = NULL;
-	db_qlen--;
-	j->dj_next = NULL;
+	if ((j = db_qhead) != NULL)
+		db_unlink(NULL, j);
 	return j;
 }
 
@@ -211,14 +312,7 @@ db_take(int *n)
 			prev = j;
 			continue;
 		}
-		if (prev != NULL)
-			prev->dj_next = next;
-		else
-			db_qhead = next;
-		if (db_qtail == j)
-			db_qtail = prev;
-		db_qlen--;
-		j->dj_next = NULL;
+		db_unlink(prev, j);
 		*tail = j;
 		tail = &j->dj_next;
 		(*n)++;
@@ -226,15 +320,24 @@ db_take(int *n)
 	return first;
 }
 
-/* Give queued work to every idle connection. */
-void
+/* Give queued work to every idle connection (the dispatch event only). */
+static void
 db_dispatch(void)
 {
 	int i;
 
+	db_expire();
 	for (i = 0; i < db_nconns && db_qhead != NULL; i++)
 		if (dbconn_state(db_conns[i]) == DBC_IDLE)
 			dbconn_start(db_conns[i]);
+}
+
+/* The dispatch event: the only caller of db_dispatch(). */
+static void
+db_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	db_dispatch();
 }
 
 /* A pool connection went down: with none left, queued jobs fail at once. */
@@ -268,6 +371,8 @@ db_init(struct event_base *base, const struct config *cf)
 		return -1;
 	db_base = base;
 	db_cf = cf;
+	if ((db_kick_ev = event_new(base, -1, 0, db_kick_cb, NULL)) == NULL)
+		return -1;
 	n = cf->cf_db_pool < DB_MAX_CONNS ? cf->cf_db_pool : DB_MAX_CONNS;
 	for (i = 0; i < n; i++) {
 		if ((db_conns[i] = dbconn_new(base, cf, i, NULL, NULL)) == NULL)
@@ -304,4 +409,7 @@ db_shutdown(void)
 	}
 	dbconn_close(db_lconn);
 	db_lconn = NULL;
+	if (db_kick_ev != NULL)
+		event_free(db_kick_ev);
+	db_kick_ev = NULL;
 }

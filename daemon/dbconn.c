@@ -3,7 +3,8 @@
  * libevent read/write events on PQsocket() (re-read after every
  * PQconnectPoll).  A pool connection prepares every statement of stmt.c
  * when it connects, then runs one pipeline segment at a time: the jobs
- * db_take() hands it, each preceded by its row-level security scope, and
+ * db_take() hands it, each preceded by its row-level security scope (and
+ * the segment by the keys lock when a job stores a new data key), and
  * one Sync.  The listening connection sends its LISTENs instead and
  * delivers notifications.  On any failure the connection is torn down
  * (its jobs told the outcome) and reconnects with back-off; a connection
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -23,6 +25,8 @@
 
 #define DB_SCOPE_STMT	"hotlined_scope"
 #define DB_SCOPE_SQL	"select set_config('hotline.scope', $1, true)"
+#define DB_KEYS_STMT	"hotlined_keys"
+#define DB_KEYS_SQL	"select pg_advisory_xact_lock_shared(" KEYS_LOCK_KEYS ")"
 
 /* What a result the connection waits for belongs to. */
 enum exp_role {
@@ -31,6 +35,7 @@ enum exp_role {
 	EXP_LISTEN,		/* LISTEN command on the listen connection */
 	EXP_SYNC,		/* end of a segment */
 	EXP_SCOPE,		/* a job's set_config('hotline.scope') */
+	EXP_KEYS,		/* the keys lock of a segment that seals */
 };
 
 /* One result the connection waits for, in the order sent. */
@@ -60,7 +65,9 @@ struct dbconn {
 	int		 dc_njobs;
 	int		 dc_batched;
 	int		 dc_failed;
-	double		 dc_sent;	/* when the segment was sent */
+	int		 dc_synced;	/* the segment's Sync was sent: it may
+					   commit whatever happens next */
+	double		 dc_busy_since;	/* the segment's start (mono), or 0 */
 	const char *const *dc_channels;	/* the listener's */
 	void		(*dc_notify)(const char *);
 };
@@ -152,7 +159,18 @@ dbconn_send_job(struct dbconn *c, struct dbjob *j, const struct dbjob *prev)
 	return 0;
 }
 
-/* Start a segment on an idle connection: a batch or a single job. */
+/* Since when a connection's segment has been in flight (mono), or 0. */
+double
+dbconn_busy_since(const struct dbconn *c)
+{
+	return c->dc_state == DBC_BUSY ? c->dc_busy_since : 0;
+}
+
+/*
+ * Start a segment on an idle connection: a batch or a single job.  Called
+ * from the dispatch event only (db.c), so that a send failing at once
+ * answers its jobs in the event loop, not inside db_submit().
+ */
 void
 dbconn_start(struct dbconn *c)
 {
@@ -162,22 +180,35 @@ dbconn_start(struct dbconn *c)
 		return;
 	c->dc_nexp = c->dc_hexp = 0;
 	c->dc_failed = 0;
+	c->dc_synced = 0;
+	c->dc_busy_since = mono_now();
 	c->dc_batched = c->dc_jobs->dj_batchable && !c->dc_jobs->dj_solo;
+	/* A transaction that stores new data keys holds the keys lock. */
+	for (j = c->dc_jobs; j != NULL && !stmt_seals(j->dj_stmt);
+	    j = j->dj_next)
+		;
+	if (j != NULL) {
+		if (!PQsendQueryPrepared(c->dc_pg, DB_KEYS_STMT, 0, NULL, NULL,
+		    NULL, 0))
+			goto fail;
+		dbconn_expect(c, EXP_KEYS, NULL);
+	}
 	for (prev = NULL, j = c->dc_jobs; j != NULL; prev = j, j = j->dj_next)
 		if (dbconn_send_job(c, j, prev) == -1)
 			goto fail;
 	/*
 	 * Everything up to the Sync runs in one implicit transaction,
 	 * committed when the Sync is processed (rolled back if any statement
-	 * failed): the Sync result is the COMMIT's acknowledgement.
+	 * failed): the Sync result is the COMMIT's acknowledgement.  Once
+	 * the Sync may have left, so may the COMMIT.
 	 */
+	c->dc_synced = 1;
 	if (!PQpipelineSync(c->dc_pg))
 		goto fail;
 	dbconn_expect(c, EXP_SYNC, NULL);
 	dbconn_enter_state(c, DBC_BUSY);
 	log_debug("event=db_segment conn=%d jobs=%d batched=%d", c->dc_idx,
 	    c->dc_njobs, c->dc_batched);
-	c->dc_sent = mono_now();
 	if (c->dc_batched)
 		metrics_observe(M_DB_BATCH_SIZE, c->dc_njobs);
 	if (dbconn_flush(c) == -1)
@@ -221,8 +252,9 @@ dbconn_segment_done(struct dbconn *c)
 		dbconn_enter_state(c, DBC_IDLE);
 		return;
 	}
-	metrics_observe(M_DB_ROUNDTRIP, mono_now() - c->dc_sent);
+	metrics_observe(M_DB_ROUNDTRIP, mono_now() - c->dc_busy_since);
 	dbconn_enter_state(c, DBC_IDLE);
+	db_round_trip();
 	ok = !c->dc_failed;
 	if (!ok && c->dc_batched && c->dc_njobs > 1) {
 		/* One bad submission must not sink the others: retry alone. */
@@ -235,6 +267,7 @@ dbconn_segment_done(struct dbconn *c)
 			j->dj_result = NULL;
 		}
 		db_requeue(jobs);
+		db_kick();
 		return;
 	}
 	for (j = jobs; j != NULL; j = next) {
@@ -284,9 +317,11 @@ dbconn_result(struct dbconn *c, struct expect *e, PGresult *res)
 		c->dc_failed = 1;
 		break;
 	case EXP_SCOPE:
+	case EXP_KEYS:
 		if (st != PGRES_TUPLES_OK) {
 			if (st != PGRES_PIPELINE_ABORTED)
-				dbconn_log_error(c, res, "scope");
+				dbconn_log_error(c, res, e->ex_role == EXP_SCOPE ?
+				    "scope" : "keys_lock");
 			c->dc_failed = 1;
 		}
 		break;
@@ -380,7 +415,7 @@ dbconn_io_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (c->dc_state == DBC_IDLE)
-		db_dispatch();
+		db_kick();
 }
 
 /* Prepare every statement (pool) or LISTEN (listener) on a new session. */
@@ -419,10 +454,12 @@ dbconn_connected(struct dbconn *c)
 		}
 	} else {
 		if (!PQsendPrepare(c->dc_pg, DB_SCOPE_STMT, DB_SCOPE_SQL, 1,
-		    NULL)) {
+		    NULL) || !PQsendPrepare(c->dc_pg, DB_KEYS_STMT, DB_KEYS_SQL,
+		    0, NULL)) {
 			dbconn_fail(c, "prepare failed");
 			return;
 		}
+		dbconn_expect(c, EXP_PREPARE, NULL);
 		dbconn_expect(c, EXP_PREPARE, NULL);
 		for (i = 0; i < STMT_COUNT; i++) {
 			if (!PQsendPrepare(c->dc_pg, stmt_name(i), stmt_sql(i),
@@ -485,13 +522,38 @@ dbconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		dbconn_connect(c);
 }
 
+/*
+ * The session's application_name: the conninfo's (or "hotlined") followed
+ * by which daemon and connection it is, <name>:<pid>:<pool index> or
+ * <name>:<pid>:listen, so that pg_stat_activity tells them apart.
+ */
+static void
+dbconn_app_name(const struct dbconn *c, char *out, size_t len)
+{
+	PQconninfoOption *opts, *o;
+	const char *base = "hotlined";
+
+	if ((opts = PQconninfoParse(c->dc_cf->cf_database, NULL)) != NULL)
+		for (o = opts; o->keyword != NULL; o++)
+			if (strcmp(o->keyword, "application_name") == 0 &&
+			    o->val != NULL && *o->val != '\0')
+				base = o->val;
+	if (c->dc_listener)
+		snprintf(out, len, "%.40s:%d:listen", base, (int)getpid());
+	else
+		snprintf(out, len, "%.40s:%d:%d", base, (int)getpid(), c->dc_idx);
+	PQconninfoFree(opts);
+}
+
 /* Start connecting; on immediate failure schedule a retry. */
 static void
 dbconn_connect(struct dbconn *c)
 {
 	struct timeval tv = { dbhost_timeout(), 0 };
+	char name[64];
 
-	c->dc_pg = dbhost_connect(c->dc_host);
+	dbconn_app_name(c, name, sizeof(name));
+	c->dc_pg = dbhost_connect(c->dc_host, name);
 	dbconn_enter_state(c, DBC_CONNECTING);
 	if (c->dc_pg == NULL || PQstatus(c->dc_pg) == CONNECTION_BAD) {
 		dbconn_fail(c, "connect failed");
@@ -508,14 +570,16 @@ dbconn_connect(struct dbconn *c)
 }
 
 /*
- * Close the session: jobs in flight get DB_UNKNOWN (a COMMIT may have
- * happened) or DB_UNAVAILABLE (reads).
+ * Close the session.  The jobs of a segment in flight learn what may have
+ * happened: a write (a batchable job, batched or retried alone) whose Sync
+ * was sent gets DB_UNKNOWN, since its COMMIT may have happened; a read, or
+ * a write whose Sync never left, DB_UNAVAILABLE.
  */
 static void
 dbconn_down(struct dbconn *c, const char *reason)
 {
 	struct dbjob *j, *next, *jobs = c->dc_jobs;
-	int was_busy = c->dc_state == DBC_BUSY, batched = c->dc_batched;
+	int was_busy = c->dc_state == DBC_BUSY, synced = c->dc_synced;
 
 	log_warnx("event=db_down conn=%d host=%s reason=\"%s\"%s", c->dc_idx,
 	    dbhost_name(c->dc_host), reason,
@@ -535,8 +599,8 @@ dbconn_down(struct dbconn *c, const char *reason)
 		for (j = jobs; j != NULL; j = next) {
 			next = j->dj_next;
 			j->dj_next = NULL;
-			db_job_finish(j, batched ? DB_UNKNOWN :
-			    DB_UNAVAILABLE);
+			db_job_finish(j, synced && j->dj_batchable ?
+			    DB_UNKNOWN : DB_UNAVAILABLE);
 		}
 	}
 }
@@ -590,9 +654,12 @@ dbconn_new(struct event_base *base, const struct config *cf, int idx,
 	c->dc_channels = channels;
 	c->dc_notify = notify;
 	c->dc_retry_ms = DB_RECONNECT_MIN_MS;
-	/* Per job a scope and a statement; or every prepare; and the Sync. */
-	c->dc_maxexp = (2 * cf->cf_batch_max > STMT_COUNT + 1 ?
-	    2 * cf->cf_batch_max : STMT_COUNT + 1) + DB_MAX_CHANNELS + 4;
+	/*
+	 * Per job a scope and a statement, and the keys lock; or every
+	 * prepare and the two of dbconn.c; and the Sync.
+	 */
+	c->dc_maxexp = (2 * cf->cf_batch_max > STMT_COUNT + 2 ?
+	    2 * cf->cf_batch_max : STMT_COUNT + 2) + DB_MAX_CHANNELS + 4;
 	if ((c->dc_exp = calloc((size_t)c->dc_maxexp,
 	    sizeof(*c->dc_exp))) == NULL ||
 	    (c->dc_timer = evtimer_new(base, dbconn_timer_cb, c)) == NULL) {

@@ -142,9 +142,9 @@ dbhost_name(int i)
 
 /* Start connecting to host i of the list (the keepalive defaults first). */
 PGconn *
-dbhost_connect(int i)
+dbhost_connect(int i, const char *app_name)
 {
-	const char *kw[DBHOST_NDEFAULTS + 5], *val[DBHOST_NDEFAULTS + 5];
+	const char *kw[DBHOST_NDEFAULTS + 6], *val[DBHOST_NDEFAULTS + 6];
 	size_t n = 0, d;
 
 	for (d = 0; d < DBHOST_NDEFAULTS; d++) {
@@ -167,6 +167,10 @@ dbhost_connect(int i)
 			kw[n] = "port";
 			val[n++] = dbhost_port[i];
 		}
+	}
+	if (app_name != NULL) {
+		kw[n] = "application_name";
+		val[n++] = app_name;
 	}
 	kw[n] = val[n] = NULL;
 	return PQconnectStartParams(kw, val, 1);

@@ -52,9 +52,11 @@ struct esc_range {
 };
 
 static struct event	*esc_timer;
+static int		 esc_idle_s;	/* re-check at least this often */
 static enum esc_state	 esc_state;
 static int		 esc_again;	/* re-read the next due time after it */
-static double		 esc_last;	/* when a pass last completed (mono) */
+static double		 esc_last;	/* when a pass last completed, or the
+					   loop started (mono) */
 static long long	 esc_ids[ESCALATE_BATCH];	/* the due clocks */
 static struct esc_range	 esc_stack[ESCALATE_STACK];	/* parts to do */
 static int		 esc_depth;
@@ -62,17 +64,21 @@ static int		 esc_tries;	/* failures of the lone clock on top */
 
 static void	esc_next(void);
 
-/* Arm the timer for an absolute time given as epoch seconds (text). */
+/*
+ * Arm the timer for an absolute time given as epoch seconds (text), and
+ * no later than esc_idle_s after the last completed pass: re-reading the
+ * next due time (a NOTIFY) never postpones the periodic pass.
+ */
 static void
 esc_arm_at(const char *epoch)
 {
 	struct timeval tv;
-	double due, now, delay;
+	double due, now, delay, limit;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	delay = ESCALATE_IDLE_S;
+	delay = esc_idle_s;
 	metrics_set(M_CLOCKS_NEXT_DUE, NULL, epoch != NULL && *epoch != '\0' ?
 	    strtod(epoch, NULL) : NAN);
 	if (epoch != NULL && *epoch != '\0') {
@@ -80,9 +86,12 @@ esc_arm_at(const char *epoch)
 		delay = due - now;
 		if (delay < 0)
 			delay = 0;
-		if (delay > ESCALATE_IDLE_S)
-			delay = ESCALATE_IDLE_S;
+		if (delay > esc_idle_s)
+			delay = esc_idle_s;
 	}
+	limit = esc_last + esc_idle_s - mono_now();
+	if (delay > limit)
+		delay = limit > 0 ? limit : 0;
 	tv.tv_sec = (time_t)delay;
 	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
 	evtimer_add(esc_timer, &tv);
@@ -374,19 +383,31 @@ escalate_notify(void)
 	esc_next();
 }
 
-/* When a pass of the loop last completed (monotonic seconds; 0: never). */
+/*
+ * When a pass of the loop last completed, or the loop started if none has
+ * yet (monotonic seconds): /readyz's measure of the loop's liveness.
+ */
 double
 escalate_last_pass(void)
 {
 	return esc_last;
 }
 
-/* Set up the timer; the first check runs once the database is up. */
+/*
+ * Set up the timer; the first check runs once the database is up.  A
+ * healthy loop completes a pass at least every ESCALATE_IDLE_S, or half
+ * liveness_timeout if that is shorter: a longer gap means it is stuck.
+ */
 int
-escalate_init(struct event_base *base)
+escalate_init(struct event_base *base, const struct config *cf)
 {
 	struct timeval tv = { 0, 300000 };
 
+	esc_idle_s = ESCALATE_IDLE_S;
+	if (cf->cf_liveness_timeout / 2 < esc_idle_s)
+		esc_idle_s = cf->cf_liveness_timeout / 2 > 0 ?
+		    cf->cf_liveness_timeout / 2 : 1;
+	esc_last = mono_now();
 	if ((esc_timer = evtimer_new(base, esc_timer_cb, NULL)) == NULL)
 		return -1;
 	evtimer_add(esc_timer, &tv);

@@ -4,6 +4,7 @@
  * Under systemd (Type=notify) it tells the service manager when it is
  * ready, reloading and stopping.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -24,6 +25,7 @@ static struct event_base	*main_base;
 static struct config		 main_cf;
 static struct event		*main_drain_ev;
 static double			 main_drain_deadline;
+static int			 main_stopping;	/* the database side is shut */
 
 static const char *const main_channels[] = { CHANNEL_CLIENTS, CHANNEL_QUEUE,
     CHANNEL_CLOCK, NULL };
@@ -84,27 +86,42 @@ usage(void)
 	exit(2);
 }
 
-/* Check whether in-flight work is done; then stop the loop. */
+/*
+ * Check whether in-flight work is done; then stop, in two steps.  First
+ * the database side: its remaining jobs fail, and their callbacks answer
+ * their requests while those still exist; the requests still unanswered
+ * (long polls) are answered too.  SHUTDOWN_FLUSH_MS later, once those
+ * answers have been written, the HTTP side is freed with every request it
+ * holds, and the loop stops.
+ */
 static void
 main_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
-	int drained = server_drained();
+	struct timeval flush = { 0, SHUTDOWN_FLUSH_MS * 1000 };
+	int drained;
 
 	(void)fd; (void)what; (void)arg;
+	if (main_stopping) {
+		metrics_shutdown();
+		server_shutdown();
+		ident_shutdown();
+		escalate_shutdown();
+		api_shutdown();
+		protect_shutdown();
+		event_base_loopexit(main_base, NULL);
+		return;
+	}
+	drained = server_drained();
 	if (!drained && mono_now() < main_drain_deadline) {
 		evtimer_add(main_drain_ev, &tv);
 		return;
 	}
 	log_info("event=stopping drained=%d", drained);
-	metrics_shutdown();
-	server_shutdown();
+	main_stopping = 1;
 	db_shutdown();
-	ident_shutdown();
-	escalate_shutdown();
-	api_shutdown();
-	protect_shutdown();
-	event_base_loopexit(main_base, NULL);
+	request_shutdown();
+	evtimer_add(main_drain_ev, &flush);
 }
 
 /* SIGTERM/SIGINT: stop accepting, finish what is in flight, exit. */
@@ -124,6 +141,49 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	if (main_drain_ev == NULL)
 		fatalx("event=fatal reason=\"cannot drain\"");
 	main_drain_cb(-1, 0, NULL);
+}
+
+/*
+ * Raise the descriptor limit to its hard limit, log what was got, and cap
+ * connections below it (keeping FD_RESERVE and the database pool's), so
+ * that the connection cap, not EMFILE, is what stops accepting.
+ */
+static void
+main_descriptors(struct config *cf)
+{
+	struct rlimit rl;
+	rlim_t want;
+	long cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warnx("event=descriptors reason=\"getrlimit: %s\"",
+		    strerror(errno));
+		return;
+	}
+	want = rl.rlim_max;
+	if (want == RLIM_INFINITY || want > FD_LIMIT_MAX)
+		want = FD_LIMIT_MAX;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warnx("event=descriptors reason=\"setrlimit: %s\"",
+			    strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	cap = (long)rl.rlim_cur - FD_RESERVE - cf->cf_db_pool;
+	if (cap < 1)
+		cap = 1;
+	if (cf->cf_max_connections > cap) {
+		log_warnx("event=max_connections configured=%d lowered=%ld "
+		    "reason=descriptors", cf->cf_max_connections, cap);
+		cf->cf_max_connections = (int)cap;
+	}
+	if (cf->cf_max_anon > cf->cf_max_connections)
+		cf->cf_max_anon = cf->cf_max_connections;
+	log_info("event=descriptors limit=%llu max_connections=%d "
+	    "max_anon_connections=%d", (unsigned long long)rl.rlim_cur,
+	    cf->cf_max_connections, cf->cf_max_anon);
 }
 
 /* SIGHUP: reload the TLS certificate files and the key files. */
@@ -196,6 +256,7 @@ main(int argc, char *argv[])
 		fatalx("event=fatal reason=\"cannot load the key files\"");
 	if (tls_init() == -1)
 		fatalx("event=fatal reason=\"tls init\"");
+	main_descriptors(&main_cf);
 	if ((main_base = event_base_new()) == NULL)
 		fatalx("event=fatal reason=\"event base\"");
 	if (server_init(main_base, &main_cf) == -1)
@@ -205,8 +266,9 @@ main(int argc, char *argv[])
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx("event=fatal reason=\"daemon: %s\"", strerror(errno));
 	if (db_init(main_base, &main_cf) == -1 ||
-	    ident_init(main_base) == -1 || api_init(main_base, &main_cf) == -1 ||
-	    escalate_init(main_base) == -1 ||
+	    ident_init(main_base, &main_cf) == -1 ||
+	    api_init(main_base, &main_cf) == -1 ||
+	    escalate_init(main_base, &main_cf) == -1 ||
 	    db_listen(main_channels, main_notify) == -1)
 		fatalx("event=fatal reason=\"cannot start\"");
 	ev_term = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);

@@ -23,6 +23,9 @@ struct event;
 
 #define HOTLINED_VERSION	"0.1.0"
 
+/* On every response: clients must never fall back to plain HTTP. */
+#define HSTS_VALUE		"max-age=31536000"
+
 /* Limits.  The DEFAULT_ ones are defaults of configuration keys. */
 #define DEFAULT_PORT		12355
 #define DEFAULT_METRICS_PORT	9355	/* on 127.0.0.1; metrics_listen */
@@ -31,7 +34,16 @@ struct event;
 #define DEFAULT_REQUEST_TIMEOUT	30	/* s: total per request, not idle */
 #define DEFAULT_HANDSHAKE_TIMEOUT 10	/* s: TLS handshake */
 #define DEFAULT_IDLE_TIMEOUT	60	/* s: keep-alive idle connection */
-#define DEFAULT_MAX_CONNECTIONS	1024
+#define DEFAULT_MAX_CONNECTIONS	16384	/* lowered to fit the descriptors */
+#define DEFAULT_MAX_ANON	256	/* connections without a certificate */
+#define DEFAULT_ANON_TIMEOUT	5	/* s: such a connection, in all */
+#define DEFAULT_MAX_HANDSHAKES	64	/* handshakes at once per address */
+#define DEFAULT_LIVENESS_TIMEOUT 180	/* s: /readyz's stall limit */
+#define DEFAULT_KEY_RETIRE_GRACE 600	/* s: a master key out of use before
+					   hotlinectl keys retire drops it */
+#define FD_RESERVE		32	/* descriptors kept from connections,
+					   besides the database pool */
+#define FD_LIMIT_MAX		1048576	/* RLIMIT_NOFILE asked for at most */
 #define DEFAULT_DB_POOL		4
 #define DEFAULT_BATCH_MAX	32	/* submissions per group commit */
 #define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
@@ -46,10 +58,12 @@ struct event;
 #define FPR_LEN			64	/* hex digits of a SHA-256 */
 #define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
 #define DRAIN_POLL_MS		50
+#define SHUTDOWN_FLUSH_MS	200	/* for the last answers to be written */
 #define DB_MAX_PARAMS		5	/* parameters of one statement */
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
 #define IDENT_REFRESH_S		60	/* identity cache refresh period */
+#define IDENT_RETRY_S		1	/* after a failed load */
 #define IDEM_FIRST_S		30	/* first expiry of old keys after start */
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
@@ -59,6 +73,14 @@ struct event;
 #define STATS_BATCH		5000	/* queued changes counted at a time */
 #define STATS_ARG_MAX		128	/* bytes of a GET /v1/stats parameter */
 #define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
+
+/*
+ * The advisory lock (two int4 keys) that every transaction storing a new
+ * wrapped data key holds shared, and hotlinectl keys retire takes
+ * exclusively: a retirement waits for such transactions in flight
+ * (daemon/DESIGN.md, "Master keys").
+ */
+#define KEYS_LOCK_KEYS	"12355, 1"
 
 /* Notification channels (LISTEN) and what they mean. */
 #define CHANNEL_CLIENTS	"hotline_clients"	/* clients table changed */
@@ -91,6 +113,11 @@ struct config {
 	int	 cf_handshake_timeout;
 	int	 cf_idle_timeout;
 	int	 cf_max_connections;
+	int	 cf_max_anon;		/* connections without a certificate */
+	int	 cf_anon_timeout;
+	int	 cf_max_handshakes;	/* per source address */
+	int	 cf_liveness_timeout;
+	int	 cf_key_retire_grace;	/* hotlinectl keys retire */
 	int	 cf_retry_after;
 	int	 cf_log_level;
 };
@@ -141,7 +168,6 @@ enum stmt {
 	STMT_INTAKE_REPORT,
 	STMT_CASE_VIEW,
 	STMT_CLIENT_LIST,
-	STMT_PING,
 	STMT_IDEM_EXPIRE,
 	STMT_QUEUE_LIST,
 	STMT_ASSIGNMENT_ACK,
@@ -170,7 +196,8 @@ enum stmt {
  * A database job: one statement with text parameters.  Batchable jobs
  * (intake submissions) are grouped into one transaction with other
  * batchable jobs; the callback runs only after COMMIT, or with res NULL
- * when the outcome is unknown or the database is unavailable.
+ * when the outcome is unknown or the database is unavailable, and always
+ * from the event loop: never inside the db_submit() that queued the job.
  */
 enum db_outcome {
 	DB_OK,			/* committed (or, unbatched, executed) */
@@ -195,6 +222,8 @@ struct dbjob {
 	void		*dj_arg;
 	char		 dj_scope[32];	/* hotline.scope; "" sees no rows */
 	char		 dj_sqlstate[6];	/* of a failed statement, or "" */
+	double		 dj_queued;	/* when submitted (mono) */
+	double		 dj_expires;	/* not sent after this (mono); 0 never */
 };
 
 /* A database connection's state (dbconn.c). */
@@ -209,13 +238,27 @@ enum dbc_state {
 };
 struct dbconn;
 
+/* Where a connection is (server.c); every phase has its own deadline. */
+enum conn_phase {
+	CONN_ACCEPTED,		/* just accepted; its address not looked at */
+	CONN_HANDSHAKE,		/* TLS handshake under way, counted against its
+				   source address (max_handshakes_per_address) */
+	CONN_CERTIFIED,		/* handshake done with a client certificate */
+	CONN_ANON,		/* handshake done without one: counted against
+				   max_anon_connections, anon_timeout in all,
+				   closed after its one answer */
+};
+
 /* Per-connection state; its lifetime is the SSL object's (tls.c). */
 struct request;
+struct peer;
 struct conn {
 	struct bufferevent	*cn_bev;
 	struct event		*cn_deadline;
 	struct request		*cn_req;	/* being handled, or NULL */
+	struct peer		*cn_peer;	/* its address while handshaking */
 	unsigned long long	 cn_id;
+	enum conn_phase		 cn_phase;
 	int			 cn_handshaken;
 	int			 cn_certified;	/* handshaken with a verified
 						   client certificate */
@@ -254,6 +297,7 @@ enum req_state {
 
 /* A request, from its reading until it is answered and no job is out. */
 struct request {
+	struct request		*rq_next, *rq_prev;	/* every live one */
 	struct evhttp_request	*rq_req;	/* NULL once replied or gone */
 	struct conn		*rq_conn;	/* NULL once replied or gone */
 	char			 rq_id[REQUEST_ID_LEN + 1];
@@ -364,6 +408,7 @@ int	 api_job_row(struct request *, struct dbjob *, enum db_outcome,
 void	 api_fail(struct request *, int status, const char *code,
 	    const char *field, const char *message);
 void	 api_unavailable(struct request *, const char *message);
+void	 api_outcome_unknown(struct request *);
 void	 api_health(struct request *, struct evhttp_request *, const char *);
 void	 api_ready(struct request *, struct evhttp_request *, const char *);
 void	 api_case(struct request *, struct evhttp_request *, const char *);
@@ -436,12 +481,15 @@ int	 db_job_param(struct dbjob *, int idx, const char *value,
 void	 db_job_scope(struct dbjob *, const char *);
 void	 db_job_free(struct dbjob *);
 int	 db_submit(struct dbjob *);
+void	 db_kick(void);
 int	 db_connected(void);
 int	 db_busy(void);
+void	 db_round_trip(void);
+double	 db_last_round_trip(void);
+double	 db_waiting_since(void);
 void	 db_job_finish(struct dbjob *, enum db_outcome);
 struct dbjob *db_take(int *n);
 void	 db_requeue(struct dbjob *);
-void	 db_dispatch(void);
 void	 db_conn_lost(void);
 void	 db_stats(struct db_stats *);
 
@@ -450,13 +498,14 @@ int	 dbhost_init(const char *conninfo);
 int	 dbhost_count(void);
 int	 dbhost_timeout(void);
 const char *dbhost_name(int);
-PGconn	*dbhost_connect(int);
+PGconn	*dbhost_connect(int, const char *app_name);
 
 /* dbconn.c */
 struct dbconn *dbconn_new(struct event_base *, const struct config *,
 	    int idx, const char *const *channels, void (*notify)(const char *));
 enum dbc_state dbconn_state(const struct dbconn *);
 const char *dbconn_state_name(enum dbc_state);
+double	 dbconn_busy_since(const struct dbconn *);
 void	 dbconn_start(struct dbconn *);
 void	 dbconn_close(struct dbconn *);
 
@@ -467,7 +516,7 @@ void	 error_set(struct api_error *err, int status, const char *code,
 	    __attribute__((format(printf, 5, 6)));
 
 /* escalate.c */
-int	 escalate_init(struct event_base *);
+int	 escalate_init(struct event_base *, const struct config *);
 void	 escalate_notify(void);
 double	 escalate_last_pass(void);
 void	 escalate_shutdown(void);
@@ -479,10 +528,11 @@ int	 idem_claim(struct request *, const char *key);
 void	 idem_release(struct request *);
 
 /* ident.c */
-int	 ident_init(struct event_base *);
+int	 ident_init(struct event_base *, const struct config *);
 void	 ident_shutdown(void);
 const struct ident *ident_lookup(const char *fpr);
 int	 ident_ready(void);
+double	 ident_last_load(void);
 void	 ident_notify(void);
 /* json.c */
 /* Parse buf (len bytes) as strict RFC 8259 JSON into a json-c tree;
@@ -502,6 +552,8 @@ struct json_object *json_parse_strict(const char *buf, size_t len,
  * Daemons notice the change by inode, size and modification time.
  */
 #define KEYFILE_MAX		(64 * 1024)	/* bytes in a key file */
+#define KEYFILE_RELOAD_S	1	/* a daemon looks at it at most this often
+					   before it makes a new data key */
 #define KEYFILE_KEYS_MAX	64	/* master keys in one file */
 #define KEYFILE_HEADER	"# hotlined master keys: <kid> <hex>; the first is current"
 
@@ -629,6 +681,7 @@ void	 request_reply_error(struct request *, const struct api_error *,
 	    const char *extra_name, const char *extra_value);
 void	 request_free(struct request *, const char *reason);
 void	 request_set_code(struct request *, const char *code);
+void	 request_shutdown(void);
 
 /* route.c */
 void	 route_dispatch(struct request *, struct evhttp_request *);
@@ -653,6 +706,7 @@ int	 stmt_check(void);
 const char *stmt_name(enum stmt);
 const char *stmt_sql(enum stmt);
 int	 stmt_nparams(enum stmt);
+int	 stmt_seals(enum stmt);
 
 /* tls.c */
 int	 tls_init(void);
@@ -660,7 +714,8 @@ SSL_CTX	*tls_ctx_new(const struct config *);
 SSL	*tls_conn_new(SSL_CTX *, struct conn *);
 struct conn *tls_conn_of(SSL *);
 int	 tls_peer_fingerprint(SSL *, char out[FPR_LEN + 1]);
-void	 tls_set_conn_cbs(void (*)(struct conn *), void (*)(struct conn *));
+void	 tls_set_conn_cbs(void (*)(struct conn *),
+	    void (*)(struct conn *, int has_cert));
 
 /* validate.c */
 /* Check a POST /v1/calls body; 0 if valid, else -1 with err filled. */

@@ -2,7 +2,9 @@
  * Identities.  Of clients: the clients table cached in memory, keyed by
  * the certificate fingerprint, reloaded at start, on NOTIFY hotline_clients
  * (any change to the table) and periodically, so a revocation takes effect
- * within moments without a database round trip per request.
+ * within moments without a database round trip per request.  A load that
+ * fails is tried again after IDENT_RETRY_S, so that a change announced
+ * while it was out is not left to the next periodic refresh.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@ static struct ident	*ident_tab;
 static size_t		 ident_n;
 static int		 ident_loaded;
 static int		 ident_loading, ident_again;
+static double		 ident_last;	/* when a load last completed (mono) */
+static int		 ident_period;	/* s between periodic refreshes */
 static struct event	*ident_timer;
 
 static void	ident_reload(void);
@@ -61,6 +65,31 @@ ident_name_copy(char dst[CLIENT_NAME_MAX + 1], const char *src)
 	dst[i] = '\0';
 }
 
+/* Arm the timer: the next periodic refresh, or a retry soon. */
+static void
+ident_arm(int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	evtimer_add(ident_timer, &tv);
+}
+
+/*
+ * A load failed: whatever it was to bring (and any NOTIFY that arrived
+ * meanwhile, coalesced into it) comes with a retry soon.
+ */
+static void
+ident_failed(const char *reason)
+{
+	/* Without a connection this repeats every retry: not a warning. */
+	log_msg(strcmp(reason, "unavailable") == 0 ? LOG_LVL_DEBUG :
+	    LOG_LVL_WARN, "event=ident_load_failed reason=%s retry_s=%d",
+	    reason, IDENT_RETRY_S);
+	metrics_add(M_IDENT_RELOADS, "failed", 1);
+	ident_again = 0;
+	ident_arm(IDENT_RETRY_S);
+}
+
 /* Replace the cache with the rows of a client_list result. */
 static void
 ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
@@ -72,16 +101,15 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	(void)arg;
 	ident_loading = 0;
 	if (oc != DB_OK) {
-		log_warnx("event=ident_load_failed");
-		metrics_add(M_IDENT_RELOADS, "failed", 1);
 		db_job_free(j);
+		ident_failed("database");
 		return;
 	}
 	n = PQntuples(res);
 	if ((tab = calloc((size_t)n + 1, sizeof(*tab))) == NULL) {
-		log_errorx("event=ident_load_failed reason=memory");
 		PQclear(res);
 		db_job_free(j);
+		ident_failed("memory");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -107,13 +135,17 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	ident_loaded = 1;
 	metrics_add(M_IDENT_RELOADS, "ok", 1);
 	metrics_set(M_IDENT_CLIENTS, NULL, n);
+	ident_last = mono_now();
 	if (ident_again) {
 		ident_again = 0;
 		ident_reload();
 	}
 }
 
-/* Ask the database for the client table (coalescing repeated asks). */
+/*
+ * Ask the database for the client table (coalescing repeated asks).  The
+ * loading flag is set before the job is submitted, never after.
+ */
 static void
 ident_reload(void)
 {
@@ -123,39 +155,53 @@ ident_reload(void)
 		ident_again = 1;
 		return;
 	}
-	if ((j = db_job_new(STMT_CLIENT_LIST, 0, ident_loaded_cb, NULL)) == NULL)
-		return;
-	db_job_scope(j, "system");
-	if (db_submit(j) == -1) {
-		db_job_free(j);
+	if ((j = db_job_new(STMT_CLIENT_LIST, 0, ident_loaded_cb, NULL)) == NULL) {
+		ident_failed("memory");
 		return;
 	}
+	db_job_scope(j, "system");
 	ident_loading = 1;
+	if (db_submit(j) == -1) {
+		ident_loading = 0;
+		db_job_free(j);
+		ident_failed("unavailable");
+	}
 }
 
 /* Periodic refresh, and retry while nothing is loaded yet. */
 static void
 ident_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = { IDENT_REFRESH_S, 0 };
-
 	(void)fd; (void)what; (void)arg;
-	if (!ident_loaded)
-		tv.tv_sec = 1;
+	ident_arm(ident_loaded ? ident_period : IDENT_RETRY_S);
 	ident_reload();
-	evtimer_add(ident_timer, &tv);
 }
 
-/* Start the periodic load of the cache. */
+/*
+ * Start the periodic load of the cache: every IDENT_REFRESH_S, or half
+ * liveness_timeout if that is shorter, so that a cache older than
+ * liveness_timeout means the reloads fail.
+ */
 int
-ident_init(struct event_base *base)
+ident_init(struct event_base *base, const struct config *cf)
 {
 	struct timeval tv = { 0, 200000 };
 
+	ident_period = IDENT_REFRESH_S;
+	if (cf->cf_liveness_timeout / 2 < ident_period)
+		ident_period = cf->cf_liveness_timeout / 2 > 0 ?
+		    cf->cf_liveness_timeout / 2 : 1;
 	if ((ident_timer = evtimer_new(base, ident_timer_cb, NULL)) == NULL)
 		return -1;
 	evtimer_add(ident_timer, &tv);
 	return 0;
+}
+
+/* When the cache was last loaded (monotonic seconds; 0: never). */
+double
+ident_last_load(void)
+{
+	return ident_last;
 }
 
 /* The clients table changed (or may have): reload the cache. */

@@ -157,9 +157,16 @@ mutate_send(struct mctx *m)
 		db_job_free(j);
 		j = NULL;
 	}
-	if (j != NULL)
-		api_scope(r, j, mu->mu_seal == SEAL_CALL ||
-		    mu->mu_seal == SEAL_REPORT);
+	if (j != NULL && (mu->mu_seal == SEAL_CALL ||
+	    mu->mu_seal == SEAL_REPORT)) {
+		api_scope(r, j, 1);
+		/*
+		 * A new data key is never sent after the request's deadline
+		 * (DESIGN.md, "Master keys"): by then it has been answered.
+		 */
+		j->dj_expires = r->rq_start + mutate_cf->cf_request_timeout;
+	} else if (j != NULL)
+		api_scope(r, j, 0);
 	mctx_free(m);
 	/* On failure the request is answered and freed, its slot with it. */
 	api_submit(r, j, REQ_WAITING);
@@ -412,7 +419,7 @@ mutate_start(struct request *r, struct evhttp_request *req,
 		mutate_send(m);
 }
 
-/* Remember the configuration (the body limit). */
+/* Remember the configuration (the body limit, the request deadline). */
 void
 mutate_init(const struct config *cf)
 {

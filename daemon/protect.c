@@ -16,7 +16,8 @@
 
 #include "hotlined.h"
 
-#define RELOAD_MIN_S	1.0	/* the key file is looked at at most this often */
+#define RELOAD_MIN_S	((double)KEYFILE_RELOAD_S)	/* the key file is looked
+					   at at most this often */
 
 /* A personal field of a submission: where it is and what it is called. */
 struct sealed_field {

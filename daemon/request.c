@@ -19,6 +19,7 @@
 
 static const struct config	*req_cf;
 static unsigned long long	 req_seq, req_seed;
+static struct request		*req_live;	/* every request not freed */
 
 /* Name a request state for logs. */
 static const char *
@@ -89,6 +90,9 @@ request_new(struct evhttp_request *req, struct conn *cn, SSL *ssl)
 	r->rq_route = "-";
 	r->rq_has_cert = tls_peer_fingerprint(ssl, r->rq_fpr) == 0;
 	r->rq_close = server_draining();
+	if ((r->rq_next = req_live) != NULL)
+		req_live->rq_prev = r;
+	req_live = r;
 	return r;
 }
 
@@ -148,6 +152,7 @@ request_reply(struct request *r, int status, const char *body,
 		    "application/json; charset=utf-8");
 		evhttp_add_header(h, "X-Request-Id", r->rq_id);
 		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "Strict-Transport-Security", HSTS_VALUE);
 		if (status == 503) {
 			snprintf(retry, sizeof(retry), "%d",
 			    req_cf->cf_retry_after);
@@ -227,7 +232,34 @@ request_free(struct request *r, const char *reason)
 	log_debug("event=request_free id=%s reason=\"%s\"", r->rq_id, reason);
 	idem_release(r);
 	queue_forget(r);
+	if (r->rq_prev != NULL)
+		r->rq_prev->rq_next = r->rq_next;
+	else
+		req_live = r->rq_next;
+	if (r->rq_next != NULL)
+		r->rq_next->rq_prev = r->rq_prev;
 	free(r);
+}
+
+/*
+ * Before the HTTP side is freed (with the evhttp requests it holds): answer
+ * every request not answered yet, and forget the connections of the
+ * others.  The database side is shut down first, so no job is out and
+ * every request answered here is freed.
+ */
+void
+request_shutdown(void)
+{
+	struct request *r, *next;
+
+	for (r = req_live; r != NULL; r = next) {
+		next = r->rq_next;
+		if (!request_answered(r)) {
+			r->rq_close = 1;
+			api_unavailable(r, "shutting down");
+		} else
+			request_conn_gone(r);
+	}
 }
 
 /* Remember the configuration and seed the request ids. */

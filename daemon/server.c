@@ -5,6 +5,13 @@
  * request-line and header checks.  Each request read becomes a struct
  * request (request.c) handed to route.c; its reply makes the connection
  * idle again (server_replied).
+ *
+ * A client certificate is optional at the TLS layer (for /healthz), so
+ * anyone may connect: connections in their handshake are capped per source
+ * address, and a connection that completed its handshake without a
+ * certificate gets a small budget of its own (max_anon_connections,
+ * anon_timeout in all) and is closed after its one answer, so that
+ * uncertified clients can never crowd out certified ones.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -26,6 +33,23 @@
 
 #include "hotlined.h"
 
+#define PEER_BUCKETS		4096	/* of the table of handshaking addresses */
+#define REFUSED_LOG_S		1.0	/* refusals are logged at most this often */
+
+/* A source address with connections in their handshake. */
+struct peer {
+	struct peer	*pe_next;
+	unsigned char	 pe_addr[16];	/* IPv6, or IPv4-mapped */
+	int		 pe_handshakes;
+};
+
+/* Why connections were refused since the last log line. */
+enum refusal {
+	REFUSED_HANDSHAKES,	/* too many handshakes from one address */
+	REFUSED_ANON,		/* max_anon_connections reached */
+	REFUSED_COUNT
+};
+
 static struct event_base	*sv_base;
 static struct config		*sv_cf;
 static struct evhttp		*sv_http;
@@ -37,6 +61,14 @@ static int			 sv_inflight;
 static int			 sv_emfile;	/* accept paused for fds */
 static int			 sv_draining;
 static unsigned long long	 sv_conn_seq;
+static int			 sv_nanon;	/* connections in CONN_ANON */
+static struct peer		*sv_peers[PEER_BUCKETS];
+static long			 sv_refused[REFUSED_COUNT];
+static double			 sv_refused_logged;
+
+static const char *const refusal_names[REFUSED_COUNT] = {
+	"handshakes_per_address", "max_anon_connections",
+};
 
 /* Accept new connections unless a limit says otherwise. */
 static void
@@ -60,12 +92,144 @@ conn_arm(struct conn *cn, int seconds)
 	evtimer_add(cn->cn_deadline, &tv);
 }
 
+/* Shut a connection's socket: evhttp then tears the connection down. */
+static void
+conn_close(struct conn *cn)
+{
+	evutil_socket_t s;
+
+	if ((s = bufferevent_getfd(cn->cn_bev)) >= 0)
+		shutdown(s, SHUT_RDWR);
+}
+
+/* Count a refused connection; the counts are logged at most once a second
+ * (a flood must not become a flood of log lines). */
+static void
+server_refused(struct conn *cn, enum refusal why)
+{
+	double now = mono_now();
+	int i;
+
+	sv_refused[why]++;
+	log_debug("event=conn_refused conn=%llx reason=%s", cn->cn_id,
+	    refusal_names[why]);
+	if (now - sv_refused_logged < REFUSED_LOG_S)
+		return;
+	sv_refused_logged = now;
+	for (i = 0; i < REFUSED_COUNT; i++) {
+		if (sv_refused[i] == 0)
+			continue;
+		log_warnx("event=conn_refused reason=%s count=%ld conns=%d "
+		    "anon=%d", refusal_names[i], sv_refused[i], sv_nconns,
+		    sv_nanon);
+		sv_refused[i] = 0;
+	}
+}
+
+/* The entry of an address in the handshake table (created if asked). */
+static struct peer *
+peer_get(const unsigned char addr[16], int create)
+{
+	struct peer *pe, **b;
+	unsigned int h = 2166136261u;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	b = &sv_peers[h % PEER_BUCKETS];
+	for (pe = *b; pe != NULL; pe = pe->pe_next)
+		if (memcmp(pe->pe_addr, addr, 16) == 0)
+			return pe;
+	if (!create || (pe = calloc(1, sizeof(*pe))) == NULL)
+		return NULL;
+	memcpy(pe->pe_addr, addr, 16);
+	pe->pe_next = *b;
+	*b = pe;
+	return pe;
+}
+
+/* A connection's handshake is over (done, or the connection gone). */
+static void
+peer_release(struct conn *cn)
+{
+	struct peer *pe = cn->cn_peer, **pp;
+	unsigned int h = 2166136261u;
+	int i;
+
+	if (pe == NULL)
+		return;
+	cn->cn_peer = NULL;
+	if (--pe->pe_handshakes > 0)
+		return;
+	for (i = 0; i < 16; i++)
+		h = (h ^ pe->pe_addr[i]) * 16777619u;
+	for (pp = &sv_peers[h % PEER_BUCKETS]; *pp != NULL;
+	    pp = &(*pp)->pe_next) {
+		if (*pp == pe) {
+			*pp = pe->pe_next;
+			break;
+		}
+	}
+	free(pe);
+}
+
+/* The source address of a connection as 16 bytes; -1 if it has none. */
+static int
+conn_address(struct conn *cn, unsigned char addr[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t s = bufferevent_getfd(cn->cn_bev);
+
+	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET6) {
+		memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * A new connection, now that evhttp has given it its socket: count it
+ * against its source address's handshakes (or refuse it), and give it
+ * handshake_timeout.
+ */
+static void
+server_conn_accepted(struct conn *cn)
+{
+	unsigned char addr[16];
+	struct peer *pe;
+
+	cn->cn_phase = CONN_HANDSHAKE;
+	if (conn_address(cn, addr) == 0) {
+		if ((pe = peer_get(addr, 1)) == NULL) {
+			conn_close(cn);
+			return;
+		}
+		pe->pe_handshakes++;
+		cn->cn_peer = pe;
+		if (pe->pe_handshakes > sv_cf->cf_max_handshakes) {
+			server_refused(cn, REFUSED_HANDSHAKES);
+			conn_close(cn);
+			return;
+		}
+	}
+	conn_arm(cn, sv_cf->cf_handshake_timeout);
+}
+
 /* A connection's state for the metrics. */
 static const char *
 server_conn_metric(const struct conn *cn)
 {
-	return !cn->cn_handshaken ? "handshake" : cn->cn_certified ?
-	    "certified" : "uncertified";
+	return cn->cn_phase == CONN_CERTIFIED ? "certified" :
+	    cn->cn_phase == CONN_ANON ? "uncertified" : "handshake";
 }
 
 /* Release a connection's state when its SSL object is freed. */
@@ -79,6 +243,9 @@ server_conn_free(struct conn *cn)
 		    cn->cn_tls_failure : "closed", 1);
 	if (cn->cn_req != NULL)
 		request_conn_gone(cn->cn_req);
+	peer_release(cn);
+	if (cn->cn_phase == CONN_ANON)
+		sv_nanon--;
 	log_debug("event=conn_close conn=%llx", cn->cn_id);
 	event_free(cn->cn_deadline);
 	free(cn);
@@ -86,41 +253,65 @@ server_conn_free(struct conn *cn)
 	server_accept_update();
 }
 
-/* The TLS handshake completed: the first request gets its full time. */
+/*
+ * The TLS handshake completed.  With a certificate the first request gets
+ * its full time; without one the connection joins the uncertified budget
+ * (or is closed at once when it is spent) with anon_timeout in all.
+ */
 static void
-server_conn_handshaken(struct conn *cn)
+server_conn_handshaken(struct conn *cn, int has_cert)
 {
+	peer_release(cn);
 	metrics_add(M_CONNECTIONS, "handshake", -1);
-	metrics_add(M_CONNECTIONS, server_conn_metric(cn), 1);
-	conn_arm(cn, sv_cf->cf_request_timeout);
+	metrics_add(M_CONNECTIONS, has_cert ? "certified" : "uncertified", 1);
+	if (has_cert) {
+		cn->cn_phase = CONN_CERTIFIED;
+		conn_arm(cn, sv_cf->cf_request_timeout);
+		return;
+	}
+	cn->cn_phase = CONN_ANON;
+	sv_nanon++;
+	if (sv_nanon > sv_cf->cf_max_anon) {
+		server_refused(cn, REFUSED_ANON);
+		conn_close(cn);
+		return;
+	}
+	conn_arm(cn, sv_cf->cf_anon_timeout);
 }
 
 /*
  * A connection's deadline passed: answer a request still waiting for the
- * database, otherwise (handshake or request still being read, however
- * slowly) shut the socket so that evhttp tears the connection down.
+ * database (outcome_unknown if a change of it is out: it may yet commit),
+ * otherwise (handshake or request still being read, however slowly) shut
+ * the socket so that evhttp tears the connection down.  A connection just
+ * accepted comes here at once, to be looked at.
  */
 static void
 conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *cn = arg;
-	struct api_error err;
-	evutil_socket_t s;
+	struct request *r = cn->cn_req;
 
 	(void)fd; (void)what;
-	if (cn->cn_req != NULL && !request_answered(cn->cn_req)) {
-		error_set(&err, 503, "unavailable", NULL,
-		    "the request could not be completed in time; retry with "
-		    "the same Idempotency-Key");
-		cn->cn_req->rq_close = 1;
-		request_reply_error(cn->cn_req, &err, NULL, NULL);
+	if (cn->cn_phase == CONN_ACCEPTED) {
+		server_conn_accepted(cn);
 		return;
 	}
-	log_info("event=conn_deadline conn=%llx phase=%s", cn->cn_id,
-	    cn->cn_handshaken ? "request" : "handshake");
+	if (r != NULL && !request_answered(r)) {
+		r->rq_close = 1;
+		if (r->rq_job != NULL && r->rq_job->dj_batchable)
+			api_outcome_unknown(r);
+		else
+			api_unavailable(r, "the request could not be completed "
+			    "in time; retry later");
+		return;
+	}
+	log_msg(cn->cn_phase == CONN_CERTIFIED ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	    "event=conn_deadline conn=%llx phase=%s", cn->cn_id,
+	    cn->cn_phase == CONN_CERTIFIED ? "request" :
+	    cn->cn_phase == CONN_ANON ? "anon" : "handshake");
 	cn->cn_timedout = 1;
-	if ((s = bufferevent_getfd(cn->cn_bev)) >= 0)
-		shutdown(s, SHUT_RDWR);
+	conn_close(cn);
 }
 
 /*
@@ -139,7 +330,7 @@ server_input_watch(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_added == 0)
 		return;
-	if (cn->cn_idle) {
+	if (cn->cn_idle && cn->cn_phase == CONN_CERTIFIED) {
 		cn->cn_idle = 0;
 		conn_arm(cn, sv_cf->cf_request_timeout);
 	}
@@ -181,7 +372,9 @@ server_bevcb(struct event_base *base, void *arg)
 	    cn) == NULL)
 		fatalx("event=fatal reason=\"cannot watch input\"");
 	cn->cn_bev = bev;
-	conn_arm(cn, sv_cf->cf_handshake_timeout);
+	/* Looked at once evhttp has given it its socket, just after this. */
+	cn->cn_phase = CONN_ACCEPTED;
+	conn_arm(cn, 0);
 	server_accept_update();
 	log_debug("event=conn_open conn=%llx conns=%d", cn->cn_id, sv_nconns);
 	return bev;
@@ -289,8 +482,15 @@ server_request_cb(struct evhttp_request *req, void *arg)
 	}
 	cn->cn_req = r;
 	sv_inflight++;
-	/* Reading is over; handling gets the full request time. */
-	conn_arm(cn, sv_cf->cf_request_timeout);
+	/*
+	 * Reading is over; handling gets the full request time.  Without a
+	 * certificate the connection keeps its one deadline and is closed
+	 * after this answer.
+	 */
+	if (cn->cn_phase == CONN_ANON)
+		r->rq_close = 1;	/* one answer, then closed */
+	else
+		conn_arm(cn, sv_cf->cf_request_timeout);
 	why = server_http_check(req);
 	if (cn->cn_nul) {
 		if (!server_nul_in_body(req))
@@ -319,6 +519,8 @@ server_replied(struct conn *cn)
 	if (cn == NULL)
 		return;
 	cn->cn_req = NULL;
+	if (cn->cn_phase != CONN_CERTIFIED)
+		return;		/* closed after its answer, deadline kept */
 	/* Idle until the next request's first byte starts its clock. */
 	cn->cn_idle = 1;
 	conn_arm(cn, sv_cf->cf_idle_timeout + sv_cf->cf_request_timeout);
@@ -439,4 +641,5 @@ server_shutdown(void)
 	sv_resume = NULL;
 	SSL_CTX_free(sv_ctx);
 	sv_ctx = NULL;
+	/* The handshake table empties as the connections are freed. */
 }

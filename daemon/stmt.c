@@ -8,27 +8,31 @@
 
 #include "hotlined.h"
 
-/* A prepared statement: its name on the connection, its SQL, its $n. */
+/*
+ * A prepared statement: its name on the connection, its SQL, its $n, and
+ * whether it stores a new wrapped data key (its transaction then holds the
+ * keys lock shared, see KEYS_LOCK_KEYS).
+ */
 struct stmt_def {
 	const char	*sd_name;
 	const char	*sd_sql;
 	int		 sd_nparams;
+	int		 sd_seals;
 };
 
 static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_INTAKE_CALL] = { "intake_call", "select status, "
 	    "response::text, replayed, code from "
 	    "hotline.intake_call($1::bigint, $2::text, $3::bytea, $4::jsonb)",
-	    4 },
+	    4, 1 },
 	[STMT_INTAKE_REPORT] = { "intake_report", "select status, "
 	    "response::text, replayed, code from "
 	    "hotline.intake_report($1::bigint, $2::text, $3::bytea, $4::jsonb)",
-	    4 },
+	    4, 1 },
 	[STMT_CASE_VIEW] = { "case_view", "select "
 	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
 	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
 	    "agency_id, cert_sha256, revoked from hotline.client_list()", 0 },
-	[STMT_PING] = { "ping", "select 1", 0 },
 	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
 	    "hotline.idempotency_expire($1::interval)", 1 },
 	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text, "
@@ -127,4 +131,11 @@ int
 stmt_nparams(enum stmt s)
 {
 	return stmt_defs[s].sd_nparams;
+}
+
+/* Whether a statement stores a new wrapped data key. */
+int
+stmt_seals(enum stmt s)
+{
+	return stmt_defs[s].sd_seals;
 }

@@ -24,7 +24,7 @@
 
 static int	 tls_conn_idx = -1;
 static void	(*tls_conn_free_cb)(struct conn *);
-static void	(*tls_handshake_cb)(struct conn *);
+static void	(*tls_handshake_cb)(struct conn *, int);
 
 /* Free a connection's state when OpenSSL frees its SSL object. */
 static void
@@ -46,9 +46,10 @@ tls_init(void)
 }
 
 /* Set the functions called when a connection's SSL is freed and when
- * its handshake completes. */
+ * its handshake completes (with whether a verified certificate came). */
 void
-tls_set_conn_cbs(void (*freecb)(struct conn *), void (*donecb)(struct conn *))
+tls_set_conn_cbs(void (*freecb)(struct conn *),
+    void (*donecb)(struct conn *, int))
 {
 	tls_conn_free_cb = freecb;
 	tls_handshake_cb = donecb;
@@ -111,7 +112,7 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 	cn->cn_certified = SSL_get0_peer_certificate(ssl) != NULL &&
 	    SSL_get_verify_result(ssl) == X509_V_OK;
 	if (tls_handshake_cb != NULL)
-		tls_handshake_cb(cn);
+		tls_handshake_cb(cn, cn->cn_certified);
 }
 
 /* Build the server context from the configured files; NULL on error. */
@@ -128,6 +129,8 @@ tls_ctx_new(const struct config *cf)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_TICKET);
+	/* Idle connections give their record buffers back: many are held. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (!SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12))
 		goto fail;
 	/*
@@ -158,7 +161,8 @@ tls_ctx_new(const struct config *cf)
 	/*
 	 * A certificate is requested but not required at the TLS layer, so
 	 * /healthz works without one; a presented certificate must verify.
-	 * /v1/ requires one (server.c answers 401 without).
+	 * /v1/ requires one (route.c answers 401 without), and a connection
+	 * without one has its own small budget (server.c).
 	 */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 	    NULL);

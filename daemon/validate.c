@@ -30,7 +30,8 @@
 #define CATEGORIES_MAX		8	/* items */
 
 #define CALL_MAX_SECONDS	(24 * 3600)
-#define CASE_NUMBER_LEN		20
+#define CASE_SEQ_MIN		8	/* digits of a case's sequence number */
+#define CASE_SEQ_MAX		18	/* ... at most (fits a bigint) */
 
 static const char *const caller_types[] = { "child_self", "about_child",
     "unknown", NULL };
@@ -261,13 +262,21 @@ validate_idempotency_key(const char *key)
 	return 0;
 }
 
-/* Check a case number: YYYY-RRRRRR-NNNNNNNN, the region not starting 0. */
+/*
+ * Check a case number as the schema allows it, 20YY-RRRRRR-N{8,}: the
+ * region not starting with 0, and a sequence of at least 8 digits (more
+ * once a county-year passes 99,999,999 cases), at most CASE_SEQ_MAX.
+ */
 int
 validate_case_number(const char *s)
 {
-	if (s == NULL || strlen(s) != CASE_NUMBER_LEN || !format_digits(s, 4) ||
-	    s[4] != '-' || !format_digits(s + 5, REGION_LEN) || s[5] == '0' ||
-	    s[11] != '-' || !format_digits(s + 12, 8))
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) < 12 + CASE_SEQ_MIN ||
+	    n > 12 + CASE_SEQ_MAX || s[0] != '2' || s[1] != '0' ||
+	    !format_digits(s, 4) || s[4] != '-' ||
+	    !format_digits(s + 5, REGION_LEN) || s[5] == '0' || s[11] != '-' ||
+	    !format_digits(s + 12, n - 12))
 		return -1;
 	return 0;
 }

@@ -4,6 +4,13 @@
  * ciphertexts are never touched.  The key file is changed only under its
  * lock and replaced atomically (keyfile.c).  Key material is never
  * printed, and is cleared from memory after use.
+ *
+ * A retirement cannot race a submission sealed under the old key: the key
+ * must have stopped being current at least key_retire_grace ago (longer
+ * than a daemon takes to notice a rotation and a sealed submission may
+ * wait before its transaction), and the count of data keys under it is
+ * taken under the keys lock, which every transaction storing a new data
+ * key holds shared, so that one in flight is waited for and counted.
  */
 #include <sys/stat.h>
 
@@ -20,6 +27,8 @@
 
 #define REWRAP_PAGE	500		/* data keys fetched at a time */
 #define REWRAP_LIMIT	100000		/* largest page, failures included */
+#define RETIRE_LOCK_WAIT "10s"		/* for transactions that seal */
+#define KID_TIME_FORMAT	"k%Y%m%d%H%M%S"	/* the kids keys rotate makes */
 
 static int	keys_list(struct ctl_ctx *, char **);
 static int	keys_rotate(struct ctl_ctx *, char **);
@@ -60,7 +69,8 @@ const struct ctl_entry keys_retire_entry = {
 	.ce_args = "<kid>",
 	.ce_nargs = 1,
 	.ce_flags = CTL_KEYS,
-	.ce_help = "remove a master key from the file once no data key uses it",
+	.ce_help = "remove a master key from the file once it has not been "
+	    "current for key_retire_grace and no data key uses it",
 	.ce_exec = keys_retire,
 };
 
@@ -439,10 +449,13 @@ keys_rotate(struct ctl_ctx *cx, char **args)
 	if ((old = keys_read(path, &st, &len, kids, &nkids)) == NULL)
 		goto fail;
 
-	/* k<UTC time>, with -2, -3... if the file or a data key has it. */
+	/*
+	 * k<UTC time>, with -2, -3... if the file or a data key has it: the
+	 * name records when the key became current (keys retire reads it).
+	 */
 	now = time(NULL);
 	gmtime_r(&now, &tm);
-	strftime(base, sizeof(base), "k%Y%m%d%H%M%S", &tm);
+	strftime(base, sizeof(base), KID_TIME_FORMAT, &tm);
 	snprintf(kid, sizeof(kid), "%s", base);
 	for (suffix = 2, taken = 1; taken && suffix < 10000; suffix++) {
 		taken = 0;
@@ -571,19 +584,91 @@ keys_list(struct ctl_ctx *cx, char **args)
 	return EXIT_OK;
 }
 
-/* keys retire <kid>: drop an unused master key that is not current. */
+/*
+ * When key kids[i] stopped being current: when the key listed above it
+ * (the one that replaced it) was made, read from its name if keys rotate
+ * made it (k<UTC time>) and that is not after the file's last change;
+ * otherwise the file's last change itself, which cannot be earlier.
+ */
+static time_t
+retire_since(char (*kids)[KID_MAX + 1], int i, const struct stat *st)
+{
+	struct tm tm;
+	const char *end;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (i < 1 || (end = strptime(kids[i - 1], KID_TIME_FORMAT, &tm)) ==
+	    NULL || (*end != '\0' && *end != '-') ||
+	    (t = timegm(&tm)) == (time_t)-1 || t > st->st_mtim.tv_sec)
+		return st->st_mtim.tv_sec;
+	return t;
+}
+
+/*
+ * Count the data keys under kid with the keys lock held (in a transaction
+ * left open: the caller commits once the key file is replaced).  Waits for
+ * the transactions storing new data keys that are in flight.  The count,
+ * or -1 (reported).
+ */
+static long long
+retire_count_locked(const char *kid)
+{
+	PGresult *res;
+	const char *state;
+
+	if ((res = db_query("keys: begin", "begin", 0, NULL)) == NULL)
+		return -1;
+	PQclear(res);
+	if ((res = db_query("keys: lock_timeout", "set local lock_timeout = '"
+	    RETIRE_LOCK_WAIT "'", 0, NULL)) == NULL)
+		return -1;
+	PQclear(res);
+	res = db_exec("select pg_advisory_xact_lock(" KEYS_LOCK_KEYS ")", 0,
+	    NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && strcmp(state, "55P03") == 0)
+			complain("keys: submissions in progress held the keys "
+			    "lock for " RETIRE_LOCK_WAIT "; try again");
+		else
+			db_complain("keys: keys lock", res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return keys_under(kid);
+}
+
+/* End the transaction of retire_count_locked(), releasing the lock. */
+static void
+retire_unlock(int commit)
+{
+	PGresult *res;
+
+	if ((res = db_exec(commit ? "commit" : "rollback", 0, NULL)) != NULL)
+		PQclear(res);
+}
+
+/*
+ * keys retire <kid>: drop a master key that is not current, has not been
+ * for key_retire_grace (at least request_timeout + KEYFILE_RELOAD_S), and
+ * wraps no data key, counted under the keys lock (see the top of the file).
+ */
 static int
 keys_retire(struct ctl_ctx *cx, char **args)
 {
 	const struct config *cf = &cx->cx_cf;
 	const char *path = cf->cf_master_key, *kid = args[0];
-	char kids[KEYFILE_KEYS_MAX][KID_MAX + 1], err[512];
+	char kids[KEYFILE_KEYS_MAX][KID_MAX + 1], err[512], when[32];
 	char tmp[sizeof(cf->cf_master_key) + 8], *text = NULL, *out = NULL;
 	struct keyfile_want kw;
 	struct stat st;
+	struct tm tm;
 	long long n;
+	time_t since, grace, now;
 	size_t len = 0, olen = 0;
-	int fd, nkids, rc;
+	int fd, i, nkids, rc, locked = 0;
 
 	if (!keyring_has(cx->cx_keys, kid)) {
 		complain("keys: %s is not in %s", kid, path);
@@ -607,9 +692,28 @@ keys_retire(struct ctl_ctx *cx, char **args)
 	}
 	if ((text = keys_read(path, &st, &len, kids, &nkids)) == NULL)
 		goto fail;
-	if (strcmp(kids[0], kid) == 0) {
-		complain("keys: %s is the current master key now; not retired",
-		    kid);
+	for (i = 0; i < nkids && strcmp(kids[i], kid) != 0; i++)
+		;
+	if (i == 0 || i == nkids) {
+		complain("keys: %s is %s now; not retired", kid, i == 0 ?
+		    "the current master key" : "no longer in the file");
+		goto fail;
+	}
+	/* Daemons may seal under it until they notice, and a sealed
+	 * submission may wait until its request's deadline. */
+	grace = cf->cf_key_retire_grace;
+	if (grace < (time_t)cf->cf_request_timeout + KEYFILE_RELOAD_S + 1)
+		grace = (time_t)cf->cf_request_timeout + KEYFILE_RELOAD_S + 1;
+	since = retire_since(kids, i, &st);
+	now = time(NULL);
+	if (now - since < grace) {
+		since += grace;
+		gmtime_r(&since, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		complain("keys: %s stopped being the current master key %lld s "
+		    "ago; daemons may still seal with it for %lld s "
+		    "(key_retire_grace): retire it after %s", kid,
+		    (long long)(now - (since - grace)), (long long)grace, when);
 		goto fail;
 	}
 	if ((out = keyfile_remove(path, text, len, kid, &olen, err,
@@ -617,11 +721,13 @@ keys_retire(struct ctl_ctx *cx, char **args)
 		complain("keys: %s", err);
 		goto fail;
 	}
-	/* Once more under the lock, just before the file changes. */
-	if ((n = keys_under(kid)) != 0) {
+	/* Once more under both locks, just before the file changes. */
+	locked = 1;
+	if ((n = retire_count_locked(kid)) != 0) {
 		if (n > 0)
-			complain("keys: %s now wraps %lld data keys; not "
-			    "retired", kid, n);
+			complain("keys: %s now wraps %lld data keys (stored "
+			    "meanwhile); run keys rewrap, then retire it", kid,
+			    n);
 		goto fail;
 	}
 	kw.kw_current = kids[0];
@@ -630,6 +736,7 @@ keys_retire(struct ctl_ctx *cx, char **args)
 	kw.kw_nkids = nkids;
 	kw.kw_hash = cf->cf_hash_key;
 	rc = keys_replace(fd, tmp, path, &st, out, olen, &kw);
+	retire_unlock(rc == 0);
 	keyfile_text_free(out, olen);
 	keyfile_text_free(text, len);
 	if (rc == -1)
@@ -637,6 +744,8 @@ keys_retire(struct ctl_ctx *cx, char **args)
 	printf("keys: %s retired\n", kid);
 	return EXIT_OK;
 fail:
+	if (locked)
+		retire_unlock(0);
 	keyfile_unlock(fd, tmp);
 	keyfile_text_free(out, olen);
 	keyfile_text_free(text, len);

@@ -56,7 +56,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (validate_idempotency_key(s) == 0 && (strlen(s) == 0 ||
 	    strlen(s) > IDEMPOTENCY_KEY_MAX))
 		abort();
-	if (validate_case_number(s) == 0 && strlen(s) != 20)
+	/* ^20[0-9]{2}-[1-9][0-9]{5}-[0-9]{8,18}$, nothing else */
+	if (validate_case_number(s) == 0 && (strlen(s) < 20 ||
+	    strlen(s) > 30 || strncmp(s, "20", 2) != 0 || s[4] != '-' ||
+	    s[5] < '1' || s[5] > '9' || s[11] != '-' ||
+	    strspn(s + 12, "0123456789") != strlen(s) - 12))
 		abort();
 
 	if ((bin = b64_decode(s, size, &n)) != NULL) {

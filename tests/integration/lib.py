@@ -236,20 +236,21 @@ class TableLock:
     """Holds an exclusive lock on a table from a psql session for some seconds,
     so that submissions wait for the database."""
 
-    def __init__(self, seconds, table="hotline.cases"):
-        self.seconds, self.table = seconds, table
+    def __init__(self, seconds, table="hotline.cases", mode="exclusive"):
+        self.seconds, self.table, self.mode = seconds, table, mode
 
     def __enter__(self):
         self.proc = subprocess.Popen(
             [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("begin; lock table %s in exclusive mode; select pg_sleep(%s); commit;\n"
-                              % (self.table, self.seconds))
+        self.proc.stdin.write("begin; lock table %s in %s mode; select pg_sleep(%s); commit;\n"
+                              % (self.table, self.mode, self.seconds))
         self.proc.stdin.close()
         rel = self.table.split(".")[-1]
+        held = "".join(w.capitalize() for w in self.mode.split()) + "Lock"
         if not wait_until(lambda: scalar(
                 "select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
-                " where c.relname = :'a0' and l.mode = 'ExclusiveLock' and l.granted", rel) == "1",
+                " where c.relname = :'a0' and l.mode = :'a1' and l.granted", rel, held) == "1",
                 10):
             raise AssertionError("could not lock " + self.table)
         return self
@@ -279,6 +280,99 @@ class ShortDeadlines:
         for level, a, f, r in self.saved:
             psql("update hotline.deadlines set acknowledge = :'a0', first_action = :'a1',"
                  " resolve = :'a2' where risk_level = :a3", a, f, r, level)
+
+
+def _daemon_db_ports(daemon):
+    """The local TCP ports of a daemon's connections to PostgreSQL (ss)."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True,
+                         text=True, timeout=10).stdout
+    return [line.split()[2].rsplit(":", 1)[1] for line in out.splitlines()
+            if "pid=%d," % daemon.proc.pid in line
+            and line.split()[3].rsplit(":", 1)[1] == ENV["PGPORT"]]
+
+
+def backend_pids(daemon, which="pool"):
+    """The PostgreSQL backends serving a daemon's pool connections (which="pool") or its
+    LISTEN connection ("listen"), found by the daemon's own TCP connections."""
+    ports = _daemon_db_ports(daemon)
+    if not ports:
+        return []
+    return [int(r[0]) for r in psql(
+        "select pid from pg_stat_activity where client_port = any (string_to_array(:'a0', ',')"
+        "::int[]) and (query like 'LISTEN %') = :'a1'::boolean order by pid",
+        ",".join(ports), "true" if which == "listen" else "false")]
+
+
+def reset_pool_connections(daemon):
+    """Abort the server side of a daemon's pool connections (ss -K): the daemon's end gets
+    a reset, with no goodbye and without crashing PostgreSQL; how many were reset."""
+    ports = [r[0] for r in psql(
+        "select client_port from pg_stat_activity where client_port = any"
+        " (string_to_array(:'a0', ',')::int[]) and query not like 'LISTEN %'",
+        ",".join(_daemon_db_ports(daemon)) or "0")]
+    for p in ports:
+        subprocess.run(["ss", "-K", "sport", "=", ":" + ENV["PGPORT"], "dport", "=", ":" + p],
+                       capture_output=True, timeout=10)
+    return len(ports)
+
+
+def database_up():
+    """True once PostgreSQL answers again (after a crash it restarts by itself)."""
+    try:
+        return scalar("select 1") == "1"
+    except (AssertionError, subprocess.TimeoutExpired):
+        return False
+
+
+# Reports whose reported_at is one of these fail, or sleep, inside the database
+# (FailingSubmissions); any other report is untouched.
+FAIL_AT = "2026-11-01T09:05:07.777+08:00"
+SLOW_AT = "2026-11-01T09:05:08.888+08:00"
+
+
+class FailingSubmissions:
+    """A test-only trigger on hotline.reports, for the block: a report filed with
+    reported_at FAIL_AT raises inside the database (so its batch is rolled back), one
+    with SLOW_AT sleeps `sleep` seconds first."""
+
+    def __init__(self, sleep=3):
+        self.sleep = sleep
+
+    def __enter__(self):
+        psql("create or replace function public.hotline_test_marked() returns trigger"
+             " language plpgsql as $$ begin"
+             " if new.reported_at = timestamptz '%s' then"
+             "  raise exception 'a submission marked to fail' using errcode = 'P0001'; end if;"
+             " if new.reported_at = timestamptz '%s' then perform pg_sleep(%s); end if;"
+             " return new; end $$;"
+             " drop trigger if exists hotline_test_marked on hotline.reports;"
+             " create trigger hotline_test_marked before insert on hotline.reports"
+             " for each row execute function public.hotline_test_marked()"
+             % (FAIL_AT, SLOW_AT, float(self.sleep)))
+        return self
+
+    def __exit__(self, *exc):
+        psql("drop trigger if exists hotline_test_marked on hotline.reports;"
+             " drop function if exists public.hotline_test_marked()")
+
+
+def report_at(reported_at, body="reports.self-harm.valid.json"):
+    """A report (an example's name or a dict) with personal data of its own, reported at
+    reported_at (FAIL_AT, SLOW_AT or a normal time)."""
+    b = personal_report() if body is None else (example_json(body) if isinstance(body, str)
+                                                else dict(body))
+    b["reported_at"] = reported_at
+    return b
+
+
+def raw_post_request(path, body, k, cert_headers=b""):
+    """The bytes of a POST with a JSON body under Idempotency-Key k."""
+    if isinstance(body, dict):
+        body = json.dumps(body, ensure_ascii=False).encode()
+    remember_sent(body)
+    return (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nIdempotency-Key: " + k.encode() + b"\r\nContent-Length: %d\r\n" % len(body)
+            + cert_headers + b"\r\n" + body)
 
 
 def pg_ctl(action):
@@ -509,11 +603,11 @@ class Daemon:
         return "hotlined %s (port %d)" % (self.name, self.port)
 
     def start(self, wait_ready=True, max_files=None, env=None):
-        """Start and wait for /healthz (and /readyz); max_files limits its descriptors,
-        env adds to its environment."""
+        """Start and wait for /healthz (and /readyz); max_files (soft, hard) limits its
+        descriptors, env adds to its environment."""
         def limit():
             if max_files is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+                resource.setrlimit(resource.RLIMIT_NOFILE, max_files)
         with open(self.logpath, "ab") as log:
             self.proc = subprocess.Popen([BINARY, "-d", "-f", self.conf], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, start_new_session=True,
@@ -621,6 +715,17 @@ def metric_value(text, name, **labels):
     return None
 
 
+def write_conf(name, **overrides):
+    """A configuration file in VAR: the environment's with some settings changed; its path."""
+    settings = base_settings()
+    settings.update({k: str(v) for k, v in overrides.items()})
+    path = os.path.join(VAR, "test-%s.conf" % name)
+    with open(path, "w") as f:
+        for k, v in settings.items():
+            f.write("%s = %s\n" % (k, v))
+    return path
+
+
 def stop_cleanly(d):
     """Stop a daemon and check that it exits 0."""
     code = d.stop()
@@ -637,10 +742,11 @@ def kill_leftovers():
             d.proc.wait()
 
 
-def hotlinectl(*args):
-    """Run the administrator's tool against the test database; (exit, stdout+stderr)."""
+def hotlinectl(*args, conf=None):
+    """Run the administrator's tool against the test database (with the environment's
+    hotlined.conf, or conf); (exit, stdout+stderr)."""
     env = dict(os.environ)
-    env["HOTLINED_CONF"] = os.path.join(VAR, "hotlined.conf")
+    env["HOTLINED_CONF"] = conf or os.path.join(VAR, "hotlined.conf")
     out = subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=120, env=env)
     return out.returncode, out.stdout + out.stderr
 

@@ -5,14 +5,16 @@ seconds, and each role reaches only the endpoints and objects that are its
 own."""
 
 import json
+import os
+import signal
 import socket
 import ssl
 import time
 import uuid
 
 from . import lib
-from .lib import (Client, assignment_of, attempt, check, counts, example, file_report, is_error,
-                  new_key, psql, queue, test, wait_until)
+from .lib import (Client, Daemon, assignment_of, attempt, check, counts, example, file_report,
+                  is_error, new_key, psql, queue, stop_cleanly, test, wait_until)
 
 
 @test
@@ -68,6 +70,35 @@ def a_revocation_takes_effect_within_two_seconds(daemon):
     lib.register_client(name, "operator")
     got = wait_until(lambda: Client(daemon, name).get("/v1/cases/%s" % number)[0] == 200, 2, 0.05)
     check(got, "re-registering the certificate restores access within 2 s")
+
+
+@test
+def a_revocation_announced_while_a_reload_fails_is_not_lost():
+    d = Daemon("reloadfail", db_pool_size=1).start()
+    name = lib.make_client_cert("it-reload-" + uuid.uuid4().hex[:8])
+    lib.register_client(name, "gateway")
+    case = "/v1/cases/2026-320102-00000001"
+    try:
+        check(wait_until(lambda: Client(d, name).get(case)[0] in (200, 404), 5, 0.1),
+              "a newly registered gateway is let in")
+        pids = lib.backend_pids(d)
+        check(len(pids) == 1, "the daemon's one pool connection is found", pids)
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            psql("notify hotline_clients")      # a reload goes out, and hangs
+            time.sleep(0.5)
+            psql("select hotline.client_revoke(:'a0')", name)     # announced meanwhile
+            time.sleep(0.5)
+            psql("select pg_terminate_backend(:a0)", pids[0])      # the reload fails
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        t0 = time.monotonic()
+        refused = wait_until(lambda: Client(d, name).get(case)[0] == 403, 5, 0.1)
+        check(refused, "the revocation announced while the failing reload was out takes effect"
+              " within seconds, not at the next periodic refresh (%.1fs)"
+              % (time.monotonic() - t0), d.logtail())
+    finally:
+        stop_cleanly(d)
 
 
 @test

@@ -164,7 +164,18 @@ def rotating_the_master_key_rewraps_data_keys_and_nothing_else(daemon):
     code, out = hotlinectl("keys", "retire", before[1])
     with open(lib.base_settings()["master_key"]) as f:
         keyfile = f.read()
-    check(code == 0 and before[1] not in keyfile, "the old key, no longer used, is retired", out)
+    check(code == 1 and "stopped being the current master key" in out and before[1] in keyfile,
+          "the old key is not retired right after the rotation: a daemon may still seal with it"
+          " (key_retire_grace)", out)
+    # A grace of request_timeout + 2 s (the least allowed): 3 s with these settings.
+    short = lib.write_conf("short-grace", request_timeout=1, key_retire_grace=1)
+    t0 = time.monotonic()
+    ok = wait_until(lambda: hotlinectl("keys", "retire", before[1], conf=short)[0] == 0, 10, 0.5)
+    with open(lib.base_settings()["master_key"]) as f:
+        keyfile = f.read()
+    check(ok and before[1] not in keyfile,
+          "once the grace has passed, the old key, no longer used, is retired (%.1fs)"
+          % (time.monotonic() - t0), keyfile.count("\n"))
     code, out = hotlinectl("keys", "list")
     check(code == 0 and after[1] in out, "keys list shows the current key", out)
 
@@ -192,3 +203,66 @@ def the_daemon_refuses_to_start_without_usable_keys():
     check(not d2.running() and "keys_load_failed" in d2.logtext(),
           "so does a key file others may read", d2.logtail())
     os.unlink(loose)
+
+
+@test(limit=120)
+def a_key_still_sealing_a_submission_in_flight_cannot_be_retired():
+    kdir = os.path.join(lib.VAR, "test-retire-race")
+    os.makedirs(kdir, exist_ok=True)
+    mk = os.path.join(kdir, "master.key")
+    old_hex, new_hex = os.urandom(32).hex(), os.urandom(32).hex()
+
+    def write_keys(text):
+        tmp = mk + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, mk)
+    write_keys("kheld %s\n" % old_hex)
+    conf = lib.write_conf("retire-race", master_key=mk)
+    d = Daemon("retirerace", master_key=mk).start()
+    try:
+        r = personal_report()
+        with lib.TableLock(4, "hotline.idempotency"):
+            t, res = lib.post_in_background(d, "gateway", "/v1/reports", r, new_key())
+            held = wait_until(lambda: scalar(
+                "select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
+                " where c.relname = 'idempotency' and not l.granted") == "1", 10, 0.05)
+            check(held, "a submission sealed under kheld is held open by the database, its data"
+                  " key written but not committed")
+            # kheld is replaced as current by a key made long ago (the grace is over), and
+            # the rewrap that follows a rotation cannot see the uncommitted data key.
+            write_keys("k20200101000000 %s\nkheld %s\n" % (new_hex, old_hex))
+            rt, rr = lib.in_background(lambda: hotlinectl("keys", "retire", "kheld", conf=conf))
+            rt.join(1.5)
+            check(rt.is_alive(), "keys retire waits for the transaction that holds the keys lock",
+                  rr[0])
+            t.join(20)
+            rt.join(30)
+        st = res[0]
+        check(isinstance(st, tuple) and st[0] == 201, "the held submission commits (201)", st)
+        code, out = rr[0] if isinstance(rr[0], tuple) else (None, repr(rr[0]))
+        with open(mk) as f:
+            keys = f.read()
+        check(code == 1 and "now wraps 1 data keys" in out and "kheld" in keys,
+              "then it counts its data key and refuses: kheld stays in the key file", (code, out))
+        n = st[2]["case_number"] if isinstance(st, tuple) else None
+        fresh = Daemon("retirefresh", master_key=mk).start()
+        try:
+            s2, h2, v = view(fresh, "gateway", n)
+        finally:
+            stop_cleanly(fresh)
+        check(s2 == 200 and v.get("narrative") == r["narrative"],
+              "the case sealed just before the rotation is readable, by a daemon started afresh"
+              " from the key file", (s2, v.get("narrative")))
+        # Its data key must not outlive the test under a key only this test has: the
+        # case is purged (crypto-shredded), after which kheld wraps nothing.
+        code, out = hotlinectl("purge", "--case", n, conf=conf)
+        check(code == 0, "the case is purged", out)
+        code, out = hotlinectl("keys", "retire", "kheld", conf=conf)
+        with open(mk) as f:
+            keys = f.read()
+        check(code == 0 and "kheld" not in keys, "after which kheld, wrapping nothing, is retired",
+              out)
+    finally:
+        stop_cleanly(d)

@@ -4,15 +4,18 @@ a database restart, and kill -9 during a stream: nothing acknowledged is
 lost or doubled; a connection string of several hosts whose first never
 answers is served by the next."""
 
+import os
 import re
+import signal
 import socket
 import threading
 import time
 import uuid
 
 from . import lib
-from .lib import (Client, Daemon, check, example, is_error, keyed_cases, new_key,
-                  not_stored_once, psql, scalar, stop_cleanly, test, wait_until)
+from .lib import (Client, Daemon, ShortDeadlines, TableLock, check, database_up, error_code,
+                  example, is_error, keyed_cases, new_key, not_stored_once, post_in_background,
+                  psql, scalar, stop_cleanly, test, wait_until)
 
 
 @test
@@ -28,7 +31,9 @@ def database_down_means_503_then_recovery(daemon):
         st, h, b = Client(daemon, "gateway").get("/v1/cases/2026-320102-00000001")
         check(is_error(st, b, 503, "unavailable"), "a case read is 503 too", (st, b))
         st, h, b = Client(daemon, None).get("/readyz")
-        check(is_error(st, b, 503, "unavailable"), "/readyz is 503 with the database down", (st, b))
+        check(is_error(st, b, 503, "not_ready") and b["error"].get("field") == "database"
+              and b.get("checks", {}).get("database") == "down",
+              "/readyz is 503 not_ready naming the database (down) with the database down", (st, b))
         st, h, b = Client(daemon, None).get("/healthz")
         check(st == 200, "/healthz is still 200 (the process is alive)", (st, b))
         late = Daemon("late")
@@ -214,3 +219,163 @@ def a_first_database_host_that_never_answers_is_passed_over():
         started = False
     check(not started and "event=db_conninfo_invalid" in d.logtext(),
           "three ports for two hosts: the daemon refuses to start", d.logtail())
+
+
+def post_all(daemon, bodies, cert="gateway", timeout=20):
+    """POST reports from threads at once, each under its own key; [(key, thread, result)]."""
+    out = []
+    for b in bodies:
+        k = new_key()
+        t, r = post_in_background(daemon, cert, "/v1/reports", b, k, timeout)
+        out.append((k, t, r))
+    return out
+
+
+@test
+def one_submission_failing_inside_the_database_does_not_sink_its_batch():
+    d = Daemon("batchfail", db_pool_size=1).start()
+    try:
+        with lib.FailingSubmissions(), TableLock(1.5):
+            first = post_all(d, [lib.report_at("2026-11-01T09:05:00+08:00", None)])
+            time.sleep(0.4)         # the first holds the one connection, waiting for the lock
+            bodies = [lib.report_at("2026-11-01T09:05:%02d+08:00" % i, None) for i in range(6)]
+            bodies.insert(3, lib.report_at(lib.FAIL_AT, None))
+            rest = post_all(d, bodies)
+            for _, t, _ in first + rest:
+                t.join(20)
+        got = [(k, r[0]) for k, _, r in first + rest]
+        bad = [r for k, r in got if not isinstance(r, tuple)]
+        check(not bad, "every submission was answered", bad)
+        batches = re.findall(r"event=db_batch_retry conn=0 jobs=(\d+)", d.logtext())
+        check(batches and int(batches[0]) == len(rest),
+              "the seven waiting submissions went as one batch, rolled back by the one that"
+              " fails inside the database and retried one by one", batches)
+        marked = rest[3][2][0]
+        check(isinstance(marked, tuple) and marked[0] == 500 and error_code(marked[2]) == "internal",
+              "the marked submission is answered an error (500 internal)", marked)
+        others = [r[0] for k, t, r in first + rest if r is not rest[3][2]]
+        check(all(isinstance(r, tuple) and r[0] == 201 for r in others),
+              "each of the others is answered 201", [r[0] if isinstance(r, tuple) else r
+                                                       for r in others])
+        answered = [r[0][2]["case_number"] for k, t, r in first + rest
+                    if isinstance(r[0], tuple) and r[0][0] == 201]
+        missing = not_stored_once(answered)
+        check(len(answered) == 7 and not missing,
+              "every submission answered 201 is stored, once (%d)" % len(answered), missing)
+        check(keyed_cases("gateway", rest[3][0]) == "0"
+              and scalar("select count(*) from hotline.idempotency where key = :'a0'",
+                         rest[3][0]) == "0",
+              "and nothing of the failing one is stored")
+    finally:
+        stop_cleanly(d)
+
+
+@test
+def a_connection_lost_during_a_retry_alone_answers_outcome_unknown():
+    d = Daemon("soloretry", db_pool_size=1).start()
+    try:
+        with lib.FailingSubmissions(sleep=4), TableLock(1.5):
+            first = post_all(d, [lib.report_at("2026-11-01T09:05:00+08:00", None)])
+            time.sleep(0.4)
+            slow = lib.report_at(lib.SLOW_AT, None)
+            rest = post_all(d, [slow, lib.report_at(lib.FAIL_AT, None)], timeout=30)
+            retried = wait_until(lambda: "event=db_batch_retry" in d.logtext(), 15, 0.1)
+            # The batch slept, then failed; now the slow one sleeps again, alone.
+            pid = wait_until(lambda: scalar(
+                "select pid from pg_stat_activity where pid = any (string_to_array(:'a0', ',')"
+                "::int[]) and wait_event = 'PgSleep'",
+                ",".join(str(p) for p in lib.backend_pids(d)) or "0"), 10, 0.05)
+            check(retried and pid, "the batch failed and the slow submission is retried alone",
+                  d.logtail())
+            if pid:
+                psql("select pg_terminate_backend(:a0)", pid)
+            for _, t, _ in first + rest:
+                t.join(30)
+        k, _, r = rest[0]
+        r = r[0]
+        check(isinstance(r, tuple) and is_error(r[0], r[2], 503, "outcome_unknown")
+              and "same Idempotency-Key" in r[2]["error"]["message"],
+              "its connection lost at commit, the submission retried alone is answered 503"
+              " outcome_unknown (retry with the same key), not 'unavailable'", r)
+        wait_until(lambda: Client(d, None).get("/readyz")[0] == 200, 15, 0.2)
+        st, h, b = Client(d, "gateway").post("/v1/reports", slow, k)
+        check(st == 201 and keyed_cases("gateway", k) == "1",
+              "the retry with the same key stores it once", (st, b))
+    finally:
+        stop_cleanly(d)
+
+
+def held_requests(daemon, bodies, cert="gateway"):
+    """TLS connections to the daemon, handshake done, and the request bytes of each body."""
+    socks = [lib.tls_connect(daemon.port, cert) for _ in bodies]
+    reqs = [lib.raw_post_request("/v1/reports", b, new_key()) for b in bodies]
+    return socks, reqs
+
+
+@test(limit=180)
+def a_pool_connection_dying_unseen_fails_its_jobs_in_the_loop_and_the_timers_go_on(daemon):
+    d = Daemon("backendkill", db_pool_size=1).start()
+    name = lib.make_client_cert("it-killed-" + uuid.uuid4().hex[:8])
+    lib.register_client(name, "gateway")
+    try:
+        check(wait_until(lambda: Client(d, name).post("/v1/reports", lib.personal_report(),
+                                                      new_key())[0] == 201, 5, 0.2),
+              "a newly registered gateway files a report")
+        big = lib.personal_report()
+        big["narrative"] = "（测试）长" * 3000          # some 40 KB sealed: over libpq's 8 KiB buffer
+        pair = [lib.personal_report(), lib.personal_report()]
+        for b in pair:
+            b["narrative"] = "（测试）" * 700         # two of some 8 KB each
+        for what, bodies in (("a large report", [big]), ("a batch of two", pair)):
+            socks, reqs = held_requests(d, bodies)
+            pids = lib.backend_pids(d)
+            # The daemon stopped, the requests arrive, then its backend dies without a
+            # goodbye: the daemon meets the requests before the end of the connection.
+            d.signal(signal.SIGSTOP)
+            try:
+                for s, q in zip(socks, reqs):
+                    s.sendall(q)
+                time.sleep(0.3)
+                for p in pids:
+                    os.kill(p, signal.SIGKILL)
+                time.sleep(0.3)
+            finally:
+                d.signal(signal.SIGCONT)
+            got = [lib.read_responses(s, 1, 15) for s in socks]
+            for s in socks:
+                s.close()
+            check(len(pids) == 1, "%s: the pool's one backend was killed (kill -9)" % what, pids)
+            statuses = [g[0][0] if g else None for g in got]
+            check(d.running() and all(st in (201, 503) for st in statuses),
+                  "%s sent to a backend killed without a goodbye: answered (%s), daemon alive"
+                  % (what, statuses), d.logtail())
+            check(wait_until(database_up, 60, 0.5), "PostgreSQL is back after its crash")
+            check(wait_until(lambda: Client(d, None).get("/readyz")[0] == 200, 30, 0.3),
+                  "the daemon is ready again after %s" % what, d.logtail())
+        # A reset the daemon has not read yet, and a NOTIFY hotline_clients before it: the
+        # identity reload it triggers is the first to meet the dead connection.
+        d.signal(signal.SIGSTOP)
+        try:
+            psql("notify hotline_clients")
+            time.sleep(0.3)
+            reset = lib.reset_pool_connections(d)
+            time.sleep(0.3)
+        finally:
+            d.signal(signal.SIGCONT)
+        check(reset == 1, "the pool connection is reset under the stopped daemon", reset)
+        check(wait_until(lambda: Client(d, None).get("/readyz")[0] == 200, 15, 0.3),
+              "the daemon is ready again after the reset", d.logtail())
+        psql("select hotline.client_revoke(:'a0')", name)
+        refused = wait_until(lambda: Client(d, name).get(
+            "/v1/cases/2026-320102-00000001")[0] == 403, 5, 0.1)
+        check(refused, "afterwards the identity cache still reloads: a revoked client is refused"
+              " within 5 s", d.logtail())
+        with ShortDeadlines(ack=2, action=30):
+            n = lib.file_report(d, "reports.self-harm.valid.json")["case_number"]
+            fired = wait_until(lambda: any(e["kind"] in ("clock_missed", "escalated")
+                                           for e in lib.history(n)), 20, 0.25)
+        check(fired, "and the escalation timer still fires a short-deadline clock",
+              [e["kind"] for e in lib.history(n)])
+    finally:
+        stop_cleanly(d)
+        wait_until(lambda: Client(daemon, None).get("/readyz")[0] == 200, 30, 0.3)

@@ -7,8 +7,8 @@ shows the milestones."""
 import json
 import time
 
-from .lib import (Client, Daemon, ShortDeadlines, assignment_of, check, file_report, history,
-                  new_key, psql, scalar, test, wait_until)
+from .lib import (Client, Daemon, ShortDeadlines, TableLock, assignment_of, check, file_report,
+                  history, new_key, psql, scalar, stop_cleanly, test, wait_until)
 
 
 @test
@@ -177,3 +177,25 @@ def police_outcomes_start_the_statutory_clocks(daemon):
           and n not in text, "and nothing of the case's content", text)
     st, h, r = Client(daemon, "gateway2").get("/v1/reports/%s/status" % b["receipt_id"])
     check(st == 404, "another gateway cannot read that status", (st, r))
+
+
+@test
+def readyz_answers_503_while_the_escalation_loop_cannot_complete_a_pass():
+    d = Daemon("stall", liveness_timeout=4).start()
+    try:
+        st, h, b = Client(d, None).get("/readyz")
+        check(st == 200 and b["checks"]["escalation"] == "ok", "the loop runs: ready", (st, b))
+        with TableLock(12, "hotline.clocks", "access exclusive"):
+            t0 = time.monotonic()
+            stalled = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(
+                Client(d, None).get("/readyz")), 10, 0.25)
+            took = time.monotonic() - t0
+        check(stalled and stalled[2]["checks"]["escalation"] == "stalled"
+              and stalled[2]["error"]["code"] == "not_ready"
+              and stalled[2]["seconds_since_ok"]["escalation"] >= 4,
+              "with its passes blocked, /readyz answers 503 not_ready naming the escalation loop"
+              " once none has completed for liveness_timeout (%.1fs)" % took, stalled)
+        back = wait_until(lambda: Client(d, None).get("/readyz")[0] == 200, 15, 0.25)
+        check(back, "once the loop completes a pass again, /readyz is 200", d.logtail())
+    finally:
+        stop_cleanly(d)

@@ -116,9 +116,11 @@ def a_submission_that_outlives_the_request_deadline_is_503_and_safe_to_retry():
             t0 = time.monotonic()
             st, h, b = Client(d, "gateway", timeout=10).post("/v1/reports", body, k)
             took = time.monotonic() - t0
-            check(is_error(st, b, 503, "unavailable") and h.get("retry-after") == "7" and took < 4,
-                  "a submission still waiting for the database at the deadline is 503 with"
-                  " Retry-After (%.1fs)" % took, (st, h, b))
+            check(is_error(st, b, 503, "outcome_unknown") and h.get("retry-after") == "7"
+                  and "same Idempotency-Key" in b["error"]["message"] and took < 4,
+                  "a submission still waiting for the database at the deadline is 503"
+                  " outcome_unknown (retry with the same key) with Retry-After (%.1fs)" % took,
+                  (st, h, b))
         retries = []
 
         def retry():
@@ -154,3 +156,30 @@ def a_client_that_leaves_while_its_submission_waits_changes_nothing_for_the_daem
     check(st == 201 and h.get("idempotent-replayed") == "true",
           "the submission was committed, and the retry replays it", (st, h, b))
     check(keyed_cases("gateway", k) == "1", "one case for the key")
+
+
+@test
+def a_submission_still_queued_at_its_deadline_is_never_sent_later():
+    d = Daemon("expiry", request_timeout=2, db_pool_size=1).start()
+    try:
+        body = example("reports.self-harm.valid.json")
+        ka, kb = new_key(), new_key()
+        with TableLock(4):
+            ta, ra = post_in_background(d, "gateway", "/v1/reports", body, ka, 10)
+            time.sleep(0.3)     # A holds the one connection; B waits in the daemon's queue
+            tb, rb = post_in_background(d, "gateway", "/v1/reports", body, kb, 10)
+            ta.join(10)
+            tb.join(10)
+        committed = wait_until(lambda: keyed_cases("gateway", ka) == "1", 10, 0.1)
+        time.sleep(0.5)
+        b = rb[0]
+        check(isinstance(b, tuple) and is_error(b[0], b[2], 503, "outcome_unknown"),
+              "both are answered 503 outcome_unknown at their deadline", b)
+        check(committed and keyed_cases("gateway", kb) == "0"
+              and "event=db_job_expired" in d.logtext(),
+              "the one already sent commits later; the one still queued is dropped, never sent"
+              " (its request was answered)", d.logtail())
+        st, h, r = Client(d, "gateway").post("/v1/reports", body, kb)
+        check(st == 201 and keyed_cases("gateway", kb) == "1", "its retry stores it once", (st, r))
+    finally:
+        stop_cleanly(d)

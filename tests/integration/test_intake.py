@@ -43,8 +43,12 @@ def health_needs_no_certificate(daemon):
     check(re.match(r"^[0-9a-f]{16}$", h.get("x-request-id", "")) is not None
           and h.get("cache-control") == "no-store",
           "responses carry X-Request-Id (16 hex digits) and Cache-Control: no-store", h)
+    check(h.get("strict-transport-security", "").startswith("max-age="),
+          "responses carry Strict-Transport-Security", h)
     st, h, body = c.get("/readyz")
-    check(st == 200 and body == {"status": "ready"}, "GET /readyz answers 200 with the database up",
+    check(st == 200 and body.get("status") == "ready"
+          and body.get("checks") == {"database": "ok", "identities": "ok", "escalation": "ok"},
+          "GET /readyz answers 200 with every part ok (database, identities, escalation)",
           (st, body))
 
 
@@ -232,7 +236,7 @@ def bodies_conform_to_the_published_schemas(daemon):
     try:
         v = {n: schema_validator(n + ".schema.json") for n in
              ("calls.request", "calls.response", "reports.request", "reports.response",
-              "case.response", "error", "health.response")}
+              "case.response", "error", "health.response", "ready.response")}
     except ImportError as e:
         check(False, "jsonschema is installed (daemon/dev/deps.sh installs python3-jsonschema)", e)
         return
@@ -256,6 +260,9 @@ def bodies_conform_to_the_published_schemas(daemon):
     check(st == 400 and not list(v["error"].iter_errors(err)), "an error conforms to error", err)
     st, h, hz = Client(daemon, None).get("/healthz")
     check(not list(v["health.response"].iter_errors(hz)), "/healthz conforms to health.response")
+    st, h, rz = Client(daemon, None).get("/readyz")
+    check(st == 200 and not list(v["ready.response"].iter_errors(rz)),
+          "/readyz conforms to ready.response", rz)
 
 
 @test

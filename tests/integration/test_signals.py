@@ -3,6 +3,7 @@ reloads the server certificate and keeps serving, and keeps the loaded one
 when the new file is broken; under systemd (NOTIFY_SOCKET) the daemon says
 when it is ready, reloading and stopping."""
 
+import json
 import os
 import signal
 import socket
@@ -113,3 +114,37 @@ def systemd_hears_ready_reloading_and_stopping():
         stop_cleanly(d)
         sock.close()
         os.unlink(path)
+
+
+@test
+def a_request_still_waiting_for_the_database_at_shutdown_is_answered_before_the_daemon_exits():
+    d = Daemon("stopping", request_timeout=3).start()
+    late = tls_connect(d.port)
+    late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    check([r[0] for r in read_responses(late, 1)] == [200], "a keep-alive connection is open")
+    body = example("reports.self-harm.valid.json")
+    with TableLock(12):
+        t, first = post_in_background(d, "gateway", "/v1/reports", body, new_key())
+        time.sleep(0.5)
+        d.signal(signal.SIGTERM)
+        # More than a second into the drain, a request on the kept connection: its own
+        # deadline (3 s) falls after the drain's (request_timeout + 1 s from SIGTERM).
+        time.sleep(1.5)
+        late.sendall(lib.raw_post_request("/v1/reports", lib.personal_report(), new_key()))
+        got = read_responses(late, 1, 10)
+        late.close()
+        try:
+            code = d.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            code = None
+        t.join(10)
+    check(code == 0, "the daemon exits 0 when the drain deadline passes with a database job"
+          " outstanding (no crash)", "%s\n%s" % (code, d.logtail()))
+    check([r[0] for r in got] == [503] and lib.error_code(json.loads(got[0][1])) in (
+        "outcome_unknown", "unavailable"),
+          "the request still waiting is answered 503 before the daemon exits", got)
+    r = first[0]
+    check(isinstance(r, tuple) and r[0] == 503, "the first, past its deadline, got 503", r)
+    check(not d.sanitizer_reports(), "no sanitizer report", d.sanitizer_reports()[:5])
+    if code is None:
+        d.kill9()

@@ -125,35 +125,48 @@ def raw_post(headers, body=b"{}", path=b"/v1/reports"):
 
 
 VALID_REPORT = example("reports.self-harm.valid.json")
+N = len(VALID_REPORT)
+
+
+def hostile(headers, body=VALID_REPORT, line=b"POST /v1/reports HTTP/1.1", host=b"Host: x\r\n"):
+    """A POST of a VALID report under a fresh Idempotency-Key, with one thing wrong in its
+    framing: only the check of that thing can refuse it."""
+    return (line + b"\r\n" + host + b"Content-Type: application/json\r\nIdempotency-Key: hostile-"
+            + uuid.uuid4().hex.encode() + b"\r\n" + headers + b"\r\n" + body)
+
+
+def chunked(size):
+    """The valid report as one chunk whose size is written as size (bytes), then the end."""
+    return size + b"\r\n" + VALID_REPORT + b"\r\n0\r\n\r\n"
+
+
+CL = b"Content-Length: %d\r\n" % N
 
 # (what, request, strict): strict ones are the contract's 400 bad_request
 # (or a closed connection); the others must at least not succeed.
 RAW = [
-    ("an absurd HTTP version", b"GET /healthz HTTP/4294967295.255\r\nHost: x\r\n\r\n", True),
-    ("HTTP/2.0 on the request line", b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", True),
-    ("two different Content-Lengths",
-     raw_post(b"Idempotency-Key: raw1\r\nContent-Length: 2\r\nContent-Length: 3\r\n"), True),
-    ("two equal Content-Lengths",
-     raw_post(b"Idempotency-Key: raw1\r\nContent-Length: 2\r\nContent-Length: 2\r\n"), True),
-    ("Content-Length: +2", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: +2\r\n"), True),
-    ("Content-Length: 0x2", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: 0x2\r\n"), True),
-    ("Content-Length: -1", raw_post(b"Idempotency-Key: raw2\r\nContent-Length: -1\r\n"), True),
-    ("Transfer-Encoding: chunked", raw_post(b"Idempotency-Key: raw3\r\nTransfer-Encoding: chunked"
-                                            b"\r\n", b"2\r\n{}\r\n0\r\n\r\n"), True),
-    ("a chunk size 0x2", raw_post(b"Idempotency-Key: raw3\r\nTransfer-Encoding: chunked\r\n",
-                                  b"0x2\r\n{}\r\n0\r\n\r\n"), True),
-    ("Transfer-Encoding: identity with a length", raw_post(
-        b"Idempotency-Key: raw3\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n"), True),
-    ("HTTP/1.1 without Host", b"GET /healthz HTTP/1.1\r\n\r\n", True),
-    ("two Host headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", True),
-    ("a NUL byte in a header value", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
-     True),
+    ("an absurd HTTP version", hostile(CL, line=b"POST /v1/reports HTTP/4294967295.255"), True),
+    ("HTTP/2.0 on the request line", hostile(CL, line=b"POST /v1/reports HTTP/2.0"), True),
+    ("two different Content-Lengths", hostile(CL + b"Content-Length: %d\r\n" % (N + 7)), True),
+    ("two equal Content-Lengths", hostile(CL + CL), True),
+    ("Content-Length: +N", hostile(b"Content-Length: +%d\r\n" % N), True),
+    ("Content-Length: 0x2", hostile(b"Content-Length: 0x%x\r\n" % N), True),
+    ("Content-Length: -1", hostile(b"Content-Length: -1\r\n"), True),
+    ("Transfer-Encoding: chunked", hostile(b"Transfer-Encoding: chunked\r\n",
+                                           chunked(b"%x" % N)), True),
+    ("a chunk size 0x2", hostile(b"Transfer-Encoding: chunked\r\n", chunked(b"0x%x" % N)), True),
+    ("a chunk size +N", hostile(b"Transfer-Encoding: chunked\r\n", chunked(b"+%x" % N)), True),
+    ("Transfer-Encoding: identity with a length",
+     hostile(b"Transfer-Encoding: identity\r\n" + CL), True),
+    ("HTTP/1.1 without Host", hostile(CL, host=b""), True),
+    ("two Host headers", hostile(CL, host=b"Host: x\r\nHost: y\r\n"), True),
+    ("a NUL byte in a header value", hostile(CL + b"X-A: a\x00b\r\n"), True),
     ("an Idempotency-Key with a NUL byte in it", raw_post(
-        b"Idempotency-Key: nul-" + uuid.uuid4().hex.encode() + b"\x00tail\r\n"
-        b"Content-Length: %d\r\n" % len(VALID_REPORT), VALID_REPORT), True),
-    ("headers over 16 KiB", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-     + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(20)) + b"\r\n", True),
-    ("a lower-case method", b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        b"Idempotency-Key: nul-" + uuid.uuid4().hex.encode() + b"\x00tail\r\n" + CL,
+        VALID_REPORT), True),
+    ("headers over 16 KiB", hostile(CL + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000)
+                                                  for i in range(20))), True),
+    ("a lower-case method", hostile(CL, line=b"post /v1/reports HTTP/1.1"), False),
     ("a garbage request line", b"\x16\x03 nonsense\r\n\r\n", True),
 ]
 
@@ -190,8 +203,18 @@ def odd_http_is_refused_and_the_daemon_keeps_serving(daemon):
     not_json, not_closed = [], []
     for what, data, strict in RAW:
         out = raw_tls(daemon.port, data, "gateway")
-        check(refused(out, strict), "%s is refused (%s or connection closed)"
-              % (what, "400" if strict else "4xx/5xx"), out[:300])
+        if what in EVHTTP_REFUSES:
+            check(refused(out, strict), "%s is refused (%s or connection closed)"
+                  % (what, "400" if strict else "4xx/5xx"), out[:300])
+        else:
+            got = responses(out)
+            code = None
+            try:
+                code = error_code(json.loads(got[0][1])) if got else None
+            except ValueError:
+                pass
+            check(status_of(out) == 400 and code == "bad_request",
+                  "a valid report with %s is refused 400 bad_request" % what, out[:300])
         head = out.partition(b"\r\n\r\n")[0].lower()
         if what in EVHTTP_REFUSES:
             if out and b"connection: close" not in head:
@@ -394,26 +417,37 @@ def connections_are_capped():
 
 
 @test
-def running_out_of_file_descriptors_pauses_accepting_and_recovers():
-    d = Daemon("fdlimit").start(max_files=48)
+def a_daemon_short_of_descriptors_caps_connections_below_them_and_recovers():
+    d = Daemon("fdlimit").start(max_files=(48, 48))
     sockets = []
     try:
+        log = d.logtext()
+        check("event=descriptors limit=48 max_connections=12" in log,
+              "it logs its descriptor limit and caps connections below it (48 - 32 kept - 4 for"
+              " the pool = 12)", [ln for ln in log.splitlines() if "descriptors" in ln])
         for _ in range(60):
             sockets.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
         time.sleep(1)
         check(d.running(), "the daemon survives more connections than it has descriptors",
               d.logtail())
-        check("event=accept_paused" in d.logtext(), "it logs that accepting is paused",
-              d.logtail())
+        check("event=accept_paused" not in d.logtext(),
+              "the cap stops accepting before the descriptors run out (no EMFILE)", d.logtail())
         t, got = in_background(lambda: Client(d, None, 10).get("/healthz")[0])
         for s in sockets:
             s.close()
         t.join(10)
-        check(got[0] == 200, "a client waiting meanwhile is served once descriptors free up",
+        check(got[0] == 200, "a client waiting meanwhile is served once connections free up",
               got)
     finally:
         for s in sockets:
             s.close()
+        stop_cleanly(d)
+    d = Daemon("fdraise").start(max_files=(256, 4096))
+    try:
+        check("event=descriptors limit=4096 " in d.logtext(),
+              "a daemon started with a soft limit below the hard one raises it to the hard limit",
+              [ln for ln in d.logtext().splitlines() if "descriptors" in ln])
+    finally:
         stop_cleanly(d)
 
 
@@ -441,4 +475,156 @@ def more_waiting_submissions_than_queue_max_get_503_at_once():
         check(set(statuses) <= {201, 503} and statuses.count(201) >= 2,
               "the queued ones complete with 201 when the database frees up", statuses)
     finally:
+        stop_cleanly(d)
+
+
+@test
+def a_connection_without_a_certificate_gets_one_answer_and_its_own_small_budget():
+    d = Daemon("anon", max_anon_connections=4, anon_timeout=2,
+               max_handshakes_per_address=5, handshake_timeout=3).start()
+    held = []
+    try:
+        s = tls_connect(d.port, None)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.monotonic()
+        got = read_responses(s, 1)
+        check([r[0] for r in got] == [200] and closed_within(s, 1)
+              and time.monotonic() - t0 < 1.5,
+              "without a certificate /healthz is answered, then the connection is closed at once"
+              " (not at anon_timeout)", got)
+        s.close()
+        out = raw_tls(d.port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", None)
+        check(status_of(out) == 200 and b"connection: close" in out.lower(),
+              "its answer says Connection: close", out[:300])
+        out = raw_tls(d.port, b"GET /v1/cases/2026-320102-00000001 HTTP/1.1\r\nHost: x\r\n\r\n",
+                      None)
+        check(status_of(out) == 401 and b"connection: close" in out.lower(),
+              "a /v1/ request without one is 401 with Connection: close", out[:200])
+        check(b"strict-transport-security: max-age=" in out.lower(),
+              "an error carries Strict-Transport-Security too", out[:300])
+        s = tls_connect(d.port, None)
+        t0 = time.monotonic()
+        cut = closed_within(s, 6)
+        check(cut and time.monotonic() - t0 <= 2 + 1.5,
+              "an idle connection without a certificate is closed after anon_timeout (%.1fs)"
+              % (time.monotonic() - t0))
+        s.close()
+        for _ in range(6):
+            held.append(tls_connect(d.port, None))
+        time.sleep(0.3)
+        closed = sum(1 for s in held if closed_within(s, 0.3))
+        check(closed == 2, "beyond max_anon_connections (4) they are closed at once (%d of 6)"
+              % closed)
+        st, h, b = Client(d, "gateway").post("/v1/reports", example("reports.self-harm.valid.json"),
+                                             new_key())
+        check(st == 201, "a certified client is served meanwhile", (st, b))
+        for s in held:
+            s.close()
+        held = []
+        for _ in range(8):
+            held.append(source_connect(d.port, "127.0.0.2"))
+        time.sleep(0.5)
+        closed = sum(1 for s in held if closed_within(s, 0.3))
+        check(closed == 3, "more than max_handshakes_per_address (5) handshakes from one address:"
+              " the others are closed at once (%d of 8)" % closed)
+        other = source_connect(d.port, "127.0.0.3")
+        check(not closed_within(other, 0.5), "another address may still start a handshake")
+        other.close()
+        st = Client(d, "console").get("/v1/cases/2026-320102-00000001")[0]
+        check(st in (200, 404), "and so may a certified client from its own", st)
+        check("event=conn_refused reason=handshakes_per_address" in d.logtext()
+              and "event=conn_refused reason=max_anon_connections" in d.logtext(),
+              "refusals are logged (counted, at most once a second)", d.logtail())
+    finally:
+        for s in held:
+            s.close()
+        stop_cleanly(d)
+
+
+def source_connect(port, source, timeout=10):
+    """A plain TCP connection to the daemon from a given loopback address."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def percentile(values, p):
+    """The p-th percentile (0-100) of some numbers, nearest rank."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))] if v else None
+
+
+def certified_submissions(d, n):
+    """n reports filed one after another, each on a new connection of a certified client;
+    (statuses, latencies in seconds)."""
+    statuses, took = [], []
+    for _ in range(n):
+        t0 = time.monotonic()
+        try:
+            st = Client(d, "gateway", timeout=10).post(
+                "/v1/reports", example("reports.self-harm.valid.json"), new_key())[0]
+        except (OSError, ssl.SSLError) as e:
+            st = repr(e)[:60]
+        statuses.append(st)
+        took.append(time.monotonic() - t0)
+    return statuses, took
+
+
+@test(limit=150)
+def a_flood_of_unauthenticated_connections_never_crowds_out_certified_clients():
+    d = Daemon("flood").start()
+    stop = threading.Event()
+    slow, idle = [], []
+
+    def open_slow():
+        # Slow: TCP connections that never start TLS, from 50 addresses.
+        for i in range(2500):
+            if stop.is_set():
+                return
+            try:
+                slow.append(source_connect(d.port, "127.0.1.%d" % (1 + i % 50), 5))
+            except OSError:
+                pass
+
+    def open_idle():
+        # Idle: TLS without a certificate, then nothing; reopened as they are closed.
+        while not stop.is_set():
+            try:
+                idle.append(tls_connect(d.port, None, 5))
+            except (OSError, ssl.SSLError):
+                time.sleep(0.01)
+            if len(idle) > 600:
+                for s in idle[:300]:
+                    s.close()
+                del idle[:300]
+    try:
+        quiet, quiet_took = certified_submissions(d, 30)
+        flooders = [threading.Thread(target=open_slow, daemon=True),
+                    threading.Thread(target=open_idle, daemon=True)]
+        for t in flooders:
+            t.start()
+        time.sleep(2)
+        loud, loud_took = certified_submissions(d, 40)
+        n_slow, n_idle = len(slow), len(idle)
+        stop.set()
+        for t in flooders:
+            t.join(30)
+        print("# certified submissions, each on a new connection: quiet p50=%.1fms p99=%.1fms;"
+              " under a flood of %d slow and %d+ idle unauthenticated connections p50=%.1fms"
+              " p99=%.1fms" % (1000 * percentile(quiet_took, 50), 1000 * percentile(quiet_took, 99),
+                               n_slow, n_idle, 1000 * percentile(loud_took, 50),
+                               1000 * percentile(loud_took, 99)))
+        check(n_slow >= 2000, "the flood held %d slow connections open" % n_slow)
+        check(all(s == 201 for s in quiet + loud),
+              "every certified submission succeeds, with and without the flood",
+              [s for s in quiet + loud if s != 201][:5])
+        check(percentile(loud_took, 99) < 5.0,
+              "and none waits anywhere near a timeout (p99 %.2fs < 5s)" % percentile(loud_took, 99))
+        check(d.running(), "the daemon survives the flood", d.logtail())
+    finally:
+        stop.set()
+        for s in slow + idle:
+            s.close()
         stop_cleanly(d)

@@ -5,6 +5,7 @@ shown only to those who may read them, and cases linked by the child they
 are about."""
 
 import json
+import random
 import uuid
 
 from . import lib
@@ -258,3 +259,24 @@ def a_call_and_a_report_about_the_same_child_are_linked(daemon):
     b2 = log_call(daemon, dict(c1, caller_phone="+86" + phone), client="console2")
     check("earlier_calls" not in b1 and b2.get("earlier_calls", {}).get("count") == 1,
           "a repeat caller's earlier call is found, whatever the number's format", (b1, b2))
+
+
+@test
+def a_case_numbered_past_99999999_is_reachable(daemon):
+    saved = scalar("select last_value from hotline.case_number_seq")
+    psql("select setval('hotline.case_number_seq', :a0)", 100000000 + random.randint(0, 10 ** 7))
+    try:
+        r = personal_report()
+        n = file_report(daemon, r)["case_number"]
+    finally:
+        psql("select setval('hotline.case_number_seq', :a0)", saved)
+    check(len(n.split("-")[2]) == 9, "a case numbered past 99,999,999 in its county-year has a"
+          " sequence of 9 digits, as the schema allows", n)
+    st, h, v = view(daemon, "gateway", n)
+    check(st == 200 and v.get("case_number") == n and v.get("narrative") == r["narrative"],
+          "its reporter reads it", (st, v if st != 200 else v.get("case_number")))
+    st, h, b = Client(daemon, "police-320102").post(
+        "/v1/cases/%s/events" % n, {"type": "note", "text": "（测试）九位编号"}, new_key())
+    check(st == 201, "and its police post to it", (st, b))
+    st, h, b = Client(daemon, "gateway").get("/v1/cases/2026-320102-" + "1" * 19)
+    check(is_error(st, b, 404, "not_found"), "a sequence of 19 digits is still no case", (st, b))

@@ -14,6 +14,7 @@ select id as police_a from hotline.agencies where code = 'police-320102' \gset
 select id as police_c from hotline.agencies where code = 'police-320104' \gset
 select id as edu_c from hotline.agencies where code = 'education-320104' \gset
 select id as proc_city from hotline.agencies where code = 'procuratorate-320100' \gset
+select id as proc_a from hotline.agencies where code = 'procuratorate-320102' \gset
 select id as health_c from hotline.agencies where code = 'health-320104' \gset
 
 -- A function that forgets every check: what would leak through a bug in the
@@ -64,6 +65,8 @@ begin; select pg_temp.look('agency:' || :edu_c) \g /dev/null
 commit;
 begin; select pg_temp.look('agency:' || :proc_city) \g /dev/null
 commit;
+begin; select pg_temp.look('agency:' || :proc_a) \g /dev/null
+commit;
 begin; select pg_temp.look('agency:' || :health_c) \g /dev/null
 commit;
 begin; select pg_temp.look('client:' || :op) \g /dev/null
@@ -98,6 +101,10 @@ select pg_temp.tap((select string_agg(case_number, ',' order by case_number) fro
 select pg_temp.tap((select string_agg(case_number, ',' order by case_number) from seen
 	where scope = 'agency:' || :proc_city) = (select string_agg(n, ',' order by n) from unnest(array[:'call_no', :'report_no']) n),
     'the city procuratorate reaches every case in its region (legal supervision)');
+select pg_temp.tap((select string_agg(case_number, ',' order by case_number) from seen
+	where scope = 'agency:' || :proc_a) = :'call_no',
+    'a county procuratorate reaches the case of its own county and none of another county of its city',
+    (select string_agg(case_number, ',' order by case_number) from seen where scope = 'agency:' || :proc_a));
 select pg_temp.tap((select string_agg(case_number, ',' order by case_number) from seen
 	where scope = 'client:' || :op) = :'call_no'
     and (select string_agg(case_number, ',' order by case_number) from seen

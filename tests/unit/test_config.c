@@ -86,6 +86,21 @@ main(void)
 	    0 && strcmp(host, "::1") == 0 && port == 8443,
 	    "v6 listen address split");
 
+	config_defaults(&cf);
+	CHECK(cf.cf_max_connections == 16384 && cf.cf_max_anon == 256 &&
+	    cf.cf_anon_timeout == 5 && cf.cf_max_handshakes == 64 &&
+	    cf.cf_liveness_timeout == 180 && cf.cf_key_retire_grace == 600,
+	    "defaults of the connection budgets, liveness and the key grace");
+	CHECK(load(&cf, BASE "max_anon_connections = 8\nanon_timeout = 2\n"
+	    "max_handshakes_per_address = 3\nliveness_timeout = 4\n"
+	    "key_retire_grace = 1\n") == 0 && cf.cf_max_anon == 8 &&
+	    cf.cf_anon_timeout == 2 && cf.cf_max_handshakes == 3 &&
+	    cf.cf_liveness_timeout == 4 && cf.cf_key_retire_grace == 1,
+	    "the connection budgets, liveness and the key grace are set");
+	CHECK(load(&cf, BASE "liveness_timeout = 1\n") == -1 &&
+	    load(&cf, BASE "anon_timeout = 0\n") == -1 &&
+	    load(&cf, BASE "max_handshakes_per_address = 0\n") == -1,
+	    "a liveness_timeout under 2 s, or a zero budget, is refused");
 	CHECK(load(&cf, BASE "nonsense = 1\n") == -1 &&
 	    strstr(errbuf, ":5: unknown key \"nonsense\"") != NULL,
 	    "unknown key reported with its line");

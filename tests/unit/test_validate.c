@@ -788,8 +788,16 @@ test_header_and_path(void)
 	    "a case number");
 	CHECK(validate_case_number("2026-320102-0000001") == -1,
 	    "a 7-digit sequence");
-	CHECK(validate_case_number("2026-320102-000000001") == -1,
-	    "a 9-digit sequence");
+	CHECK(validate_case_number("2026-320102-100000000") == 0,
+	    "a 9-digit sequence (case 100,000,000 of a county-year)");
+	CHECK(validate_case_number("2026-320102-123456789012345678") == 0,
+	    "an 18-digit sequence");
+	CHECK(validate_case_number("2026-320102-1234567890123456789") == -1,
+	    "a 19-digit sequence");
+	CHECK(validate_case_number("1999-320102-00000001") == -1,
+	    "a year before 2000");
+	CHECK(validate_case_number("2026-320102-00000001/") == -1,
+	    "a trailing slash");
 	CHECK(validate_case_number("2026-020102-00000001") == -1,
 	    "a region starting with 0");
 	CHECK(validate_case_number("2026-32010-200000001") == -1,
