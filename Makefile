@@ -6,7 +6,8 @@
 #                   (HOTLINED_SUITES= chooses suites: see tests/run.sh)
 #   make test-asan  the test suite against an AddressSanitizer+UBSan build
 #   make unit       the unit tests (build/tests/)
-#   make bench      throughput and latency figures
+#   make bench      throughput, latency, CPU and memory figures beside a
+#                   floor measured in the same run (BENCH_QUICK=1: short)
 #   make fuzz       fuzz the request-body parser and validator
 #   make mutate     check that the tests catch the bugs in tests/mutants/
 #
@@ -40,7 +41,8 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
 	   daemon/mutate.c \
 	   daemon/normalise.c daemon/protect.c \
 	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
-	   daemon/stats.c daemon/stmt.c daemon/tls.c daemon/validate.c
+	   daemon/static.c daemon/stats.c daemon/stmt.c daemon/tls.c \
+	   daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
@@ -179,7 +181,7 @@ test-asan: test-deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/bench/run.sh
+	@python3 tests/bench/bench.py
 
 # libFuzzer harnesses, one per parser (tests/fuzz/fuzz_<name>.c), each run
 # FUZZ_SECONDS over its seeds (tests/fuzz/seeds/<name>/, and the protocol

@@ -11,7 +11,11 @@
 
 #include "hotlined.h"
 
+/* A statement's parameter left out: the statement takes fewer. */
+#define NOPARAM	((const char *)-1)
+
 static const struct config	*api_cf;
+#define SUPERVISION_LIMIT_MAX	500	/* entries of a supervision list page */
 
 /* Answer with an error built from its parts. */
 void
@@ -35,7 +39,7 @@ api_unavailable(struct request *r, const char *message)
  * The row-level security scope of a request's transaction: what its
  * client may see (sql/005_protection.sql).  A submission by an operator
  * or gateway writes across tables ("intake"); a statistician sees no case
- * row at all (statistics read their own tables, sql/009_stats.sql).
+ * row at all (statistics read their own tables, sql/021_stats.sql).
  */
 void
 api_scope(struct request *r, struct dbjob *j, int intake)
@@ -210,24 +214,10 @@ api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	db_job_free(j);
 }
 
-/* A read that returns one JSON value or null (404) came back. */
-static void
-api_value_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
-{
-	struct request *r = arg;
-
-	if (api_job_begin(r, j, oc, res) == -1 ||
-	    api_job_row(r, j, oc, res, -1) == -1)
-		return;
-	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "not found");
-	else
-		request_reply(r, 200, PQgetvalue(res, 0, 0), NULL, NULL);
-	PQclear(res);
-	db_job_free(j);
-}
-
-/* A case view came back: open its sealed values, then answer. */
+/*
+ * A case view, or a reporter's status (its feedback texts), came back:
+ * open its sealed values, then answer.
+ */
 static void
 api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
@@ -238,7 +228,8 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	    api_job_row(r, j, oc, res, -1) == -1)
 		return;
 	if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, "no such case");
+		api_fail(r, 404, "not_found", NULL, j->dj_stmt ==
+		    STMT_REPORT_STATUS ? "no such report" : "no such case");
 	else if ((view = protect_view(PQgetvalue(res, 0, 0))) == NULL) {
 		log_errorx("event=view_failed id=%s", r->rq_id);
 		api_fail(r, 500, "internal", NULL, "internal error");
@@ -251,12 +242,12 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 }
 
 /*
- * Submit a read for the request: $1 the client id, then the n text
- * parameters ps (fewer than DB_MAX_PARAMS; NULL: SQL NULL).
+ * Submit a read for the request: $1 the client id, then n text parameters
+ * (NULL: SQL NULL).
  */
 static void
-api_read(struct request *r, enum stmt stmt, db_done_cb done, int n,
-    const char *const *ps)
+api_readv(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *const *ps, int n)
 {
 	char client[24];
 	struct dbjob *j;
@@ -280,6 +271,22 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done, int n,
 		}
 	}
 	api_submit(r, j, REQ_WAITING);
+}
+
+/*
+ * Submit a read for the request: $1 the client id, then up to three text
+ * parameters (NULL: SQL NULL; NOPARAM: no more).
+ */
+static void
+api_read(struct request *r, enum stmt stmt, db_done_cb done,
+    const char *p1, const char *p2, const char *p3)
+{
+	const char *ps[3] = { p1, p2, p3 };
+	int n = 0;
+
+	while (n < 3 && ps[n] != NOPARAM)
+		n++;
+	api_readv(r, stmt, done, ps, n);
 }
 
 /* GET /healthz: the process runs. */
@@ -375,7 +382,7 @@ void
 api_case(struct request *r, struct evhttp_request *req, const char *number)
 {
 	(void)req;
-	api_read(r, STMT_CASE_VIEW, api_case_done, 1, &number);
+	api_read(r, STMT_CASE_VIEW, api_case_done, number, NOPARAM, NOPARAM);
 }
 
 /* GET /v1/cases/{n}/access-log: who read the case's personal data. */
@@ -384,7 +391,8 @@ api_access_log(struct request *r, struct evhttp_request *req,
     const char *number)
 {
 	(void)req;
-	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, 1, &number);
+	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, number, NOPARAM,
+	    NOPARAM);
 }
 
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
@@ -393,16 +401,96 @@ api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_value_done, 1, &receipt);
+	api_read(r, STMT_REPORT_STATUS, api_case_done, receipt, NOPARAM,
+	    NOPARAM);
 }
 
-/* GET /v1/supervision/overdue: a procuratorate's missed clocks. */
+/* Check a cursor of a supervision list: 1-18 digits, not starting 0. */
+static int
+api_cursor(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 18 && s[0] != '0' &&
+	    strspn(s, "0123456789") == n ? 0 : -1;
+}
+
+/*
+ * The query of the supervision lists, in the order of their statements'
+ * parameters: the overdue list takes all of it, the records list the page
+ * (SUPERVISION_PAGE_ARGS from the end).
+ */
+static const char *const supervision_states[] = { "open", "acknowledged",
+    "accepted", "case_opened", "declined", "outside_jurisdiction",
+    "transferred", "prosecution", "resolved", "closed", "returned", NULL };
+static const char *const supervision_kinds[] = { "police", "procuratorate",
+    "education", "civil_affairs", "health", "legal_aid", "coordination",
+    NULL };
+static const struct query_arg supervision_args[] = {
+	{ .qa_name = "state", .qa_words = supervision_states,
+	    .qa_rule = "is not an assignment state" },
+	{ .qa_name = "kind", .qa_words = supervision_kinds,
+	    .qa_rule = "is not an agency kind" },
+	{ .qa_name = "since", .qa_check = validate_timestamp,
+	    .qa_rule = "must be an RFC 3339 timestamp with an offset" },
+	{ .qa_name = "cursor", .qa_check = api_cursor,
+	    .qa_rule = "must be the next_cursor of a page" },
+	{ .qa_name = "limit", .qa_min = 1, .qa_max = SUPERVISION_LIMIT_MAX,
+	    .qa_rule = "must be between 1 and 500" },
+};
+#define SUPERVISION_ARGS	(sizeof(supervision_args) / \
+				    sizeof(supervision_args[0]))
+#define SUPERVISION_PAGE_ARGS	3	/* since, cursor, limit */
+
+/*
+ * Read a supervision list whose query is the last n of supervision_args:
+ * each one given is its statement's parameter in turn (SQL NULL if not).
+ */
+static void
+api_supervision_list(struct request *r, struct evhttp_request *req,
+    enum stmt stmt, size_t n)
+{
+	struct query_arg q[SUPERVISION_ARGS];
+	const char *ps[SUPERVISION_ARGS];
+	char nums[SUPERVISION_ARGS][24];
+	size_t i;
+
+	memcpy(q, supervision_args + SUPERVISION_ARGS - n, n * sizeof(q[0]));
+	if (route_query(r, req, q, n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		ps[i] = q[i].qa_word;
+		if (q[i].qa_words == NULL && q[i].qa_check == NULL &&
+		    q[i].qa_num >= 0) {
+			snprintf(nums[i], sizeof(nums[i]), "%ld", q[i].qa_num);
+			ps[i] = nums[i];
+		}
+	}
+	api_readv(r, stmt, api_read_done, ps, (int)n);
+}
+
+/*
+ * GET /v1/supervision/overdue?state=&kind=&since=&cursor=&limit=: the
+ * overdue and escalated work of a procuratorate's region.
+ */
 void
 api_supervision(struct request *r, struct evhttp_request *req,
     const char *id)
 {
-	(void)req; (void)id;
-	api_read(r, STMT_SUPERVISION_OVERDUE, api_read_done, 0, NULL);
+	(void)id;
+	api_supervision_list(r, req, STMT_SUPERVISION_OVERDUE,
+	    SUPERVISION_ARGS);
+}
+
+/* GET /v1/supervision/records?since=&cursor=&limit=: a procuratorate's
+ * own supervision records. */
+void
+api_supervision_records(struct request *r, struct evhttp_request *req,
+    const char *id)
+{
+	(void)id;
+	api_supervision_list(r, req, STMT_SUPERVISION_RECORDS,
+	    SUPERVISION_PAGE_ARGS);
 }
 
 /* GET /v1/access-requests?state=: an agency's (or, for an admin, every)
@@ -421,7 +509,18 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	(void)id;
 	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
 		return;
-	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, 1, &q[0].qa_word);
+	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, q[0].qa_word,
+	    NOPARAM, NOPARAM);
+}
+
+/* Check a statistics parameter: printable ASCII (the database checks the rest). */
+static int
+api_stats_text(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return -1;
+	return 0;
 }
 
 /*
@@ -432,18 +531,14 @@ api_access_list(struct request *r, struct evhttp_request *req,
 void
 api_stats(struct request *r, struct evhttp_request *req, const char *id)
 {
-	char from[STATS_ARG_MAX], to[STATS_ARG_MAX], region[STATS_ARG_MAX],
-	    by[STATS_ARG_MAX];
 	struct query_arg q[] = {
-		{ .qa_name = "from", .qa_text = from,
-		    .qa_textlen = sizeof(from),
+		{ .qa_name = "from", .qa_check = api_stats_text,
 		    .qa_rule = "must be a date YYYY-MM-DD" },
-		{ .qa_name = "to", .qa_text = to, .qa_textlen = sizeof(to),
+		{ .qa_name = "to", .qa_check = api_stats_text,
 		    .qa_rule = "must be a date YYYY-MM-DD" },
-		{ .qa_name = "region", .qa_text = region,
-		    .qa_textlen = sizeof(region),
+		{ .qa_name = "region", .qa_check = api_stats_text,
 		    .qa_rule = "must be a region code of six digits" },
-		{ .qa_name = "by", .qa_text = by, .qa_textlen = sizeof(by),
+		{ .qa_name = "by", .qa_check = api_stats_text,
 		    .qa_rule = "must be dimensions separated by commas" },
 	};
 	const char *ps[4];
@@ -454,7 +549,7 @@ api_stats(struct request *r, struct evhttp_request *req, const char *id)
 		return;
 	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		ps[i] = q[i].qa_word;
-	api_read(r, STMT_STATS_VIEW, api_read_done, 4, ps);
+	api_readv(r, STMT_STATS_VIEW, api_read_done, ps, 4);
 }
 
 /* The schema's version came back: answer it with the release. */

@@ -48,6 +48,7 @@ static const struct cf_param cf_params[] = {
 	{ "database",		STR(cf_database) },
 	{ "master_key",		STR(cf_master_key) },
 	{ "hash_key",		STR(cf_hash_key) },
+	{ "console_dir",	STR(cf_console_dir) },
 	{ "db_pool_size",	INT(cf_db_pool, 1, 64) },
 	{ "batch_max",		INT(cf_batch_max, 1, 256) },
 	{ "queue_max",		INT(cf_queue_max, 1, 1000000) },

@@ -293,6 +293,13 @@ keyed_digest(const struct keyring *kr, const char *kind, const void *data,
 	return ok ? 0 : -1;
 }
 
+/* Fill buf with len random bytes; 0 on success. */
+int
+random_bytes(unsigned char *buf, size_t len)
+{
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+}
+
 /* Encode len bytes as lower-case hex into out (2 * len + 1 bytes). */
 void
 hex_encode(const unsigned char *in, size_t len, char *out)

@@ -109,6 +109,7 @@ main_drain_cb(evutil_socket_t fd, short what, void *arg)
 		escalate_shutdown();
 		api_shutdown();
 		protect_shutdown();
+		static_shutdown();
 		event_base_loopexit(main_base, NULL);
 		return;
 	}
@@ -186,7 +187,8 @@ main_descriptors(struct config *cf)
 	    cf->cf_max_connections, cf->cf_max_anon);
 }
 
-/* SIGHUP: reload the TLS certificate files and the key files. */
+/* SIGHUP: reload the TLS certificate files, the key files and the
+ * console's files. */
 static void
 main_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -194,6 +196,7 @@ main_hup_cb(evutil_socket_t sig, short what, void *arg)
 	main_sd_notify("RELOADING=1");
 	server_reload_tls();
 	protect_reload();
+	static_reload();
 	main_sd_notify("READY=1");
 }
 
@@ -246,6 +249,11 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		protect_shutdown();
+		if (static_init(&main_cf) == -1) {
+			fprintf(stderr, "%s: console_dir unusable\n", path);
+			return 1;
+		}
+		static_shutdown();
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -254,6 +262,8 @@ main(int argc, char *argv[])
 	/* No keys, no service: personal data is never stored unsealed. */
 	if (protect_init(&main_cf) == -1)
 		fatalx("event=fatal reason=\"cannot load the key files\"");
+	if (static_init(&main_cf) == -1)
+		fatalx("event=fatal reason=\"cannot load console_dir\"");
 	if (tls_init() == -1)
 		fatalx("event=fatal reason=\"tls init\"");
 	main_descriptors(&main_cf);
@@ -283,6 +293,9 @@ main(int argc, char *argv[])
 	    (int)getpid());
 	main_sd_notify("READY=1");
 	event_base_dispatch(main_base);
+	/* Stopping already: a second SIGTERM or Ctrl-C must not kill the exit. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

@@ -59,7 +59,7 @@ struct event;
 #define ACCEPT_PAUSE_MS		500	/* accept paused this long on EMFILE */
 #define DRAIN_POLL_MS		50
 #define SHUTDOWN_FLUSH_MS	200	/* for the last answers to be written */
-#define DB_MAX_PARAMS		5	/* parameters of one statement */
+#define DB_MAX_PARAMS		6	/* parameters of one statement */
 #define DB_RECONNECT_MIN_MS	200
 #define DB_RECONNECT_MAX_MS	5000
 #define IDENT_REFRESH_S		60	/* identity cache refresh period */
@@ -71,8 +71,11 @@ struct event;
 #define STATS_FIRST_S		2	/* s: first statistics refresh */
 #define STATS_REFRESH_S		10	/* s: then; a full batch: at once */
 #define STATS_BATCH		5000	/* queued changes counted at a time */
-#define STATS_ARG_MAX		128	/* bytes of a GET /v1/stats parameter */
 #define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
+#define STATIC_NAME_MAX		63	/* bytes of a console file's name */
+#define STATIC_FILES_MAX	64	/* console files served */
+#define STATIC_FILE_MAX		(1024 * 1024)	/* bytes of one console file */
+#define STATIC_BYTES_MAX	(8 * 1024 * 1024)	/* of all of them */
 
 /*
  * The advisory lock (two int4 keys) that every transaction storing a new
@@ -104,6 +107,7 @@ struct config {
 	char	 cf_database[1024];	/* libpq conninfo */
 	char	 cf_master_key[1024];	/* master key file (wraps data keys) */
 	char	 cf_hash_key[1024];	/* keyed-hash key file (dedupe) */
+	char	 cf_console_dir[1024];	/* the web console's files, "" none */
 	int	 cf_db_pool;
 	int	 cf_batch_max;
 	int	 cf_queue_max;
@@ -175,6 +179,7 @@ enum stmt {
 	STMT_ASSIGNMENT_TRANSFER,
 	STMT_REPORT_STATUS,
 	STMT_SUPERVISION_OVERDUE,
+	STMT_SUPERVISION_RECORDS,
 	STMT_ESCALATE_DUE,
 	STMT_CLOCK_NEXT_DUE,
 	STMT_CLOCK_DUE_IDS,
@@ -320,17 +325,22 @@ struct request {
 typedef void (*route_handler)(struct request *, struct evhttp_request *,
 	    const char *id);
 
-/* A query-string parameter a GET takes: a word from a list, or a number. */
+#define QUERY_TEXT_MAX	128	/* bytes of a checked query text, NUL too */
+
+/*
+ * A query-string parameter a GET takes: a word from a list, a text that
+ * qa_check accepts (copied to qa_text; qa_word then points at it), or a
+ * number.
+ */
 struct query_arg {
 	const char		*qa_name;
 	const char *const	*qa_words;	/* NULL-terminated; NULL: number */
+	int			(*qa_check)(const char *);	/* 0 if valid */
 	long			 qa_min, qa_max;	/* a number's range */
-	char			*qa_text;	/* free text: copied here
-						   (printable ASCII), or NULL */
-	size_t			 qa_textlen;	/* its size, with the NUL */
 	const char		*qa_rule;	/* the 400's message */
 	const char		*qa_word;	/* out: given, or NULL */
 	long			 qa_num;	/* out: given, or -1 */
+	char			 qa_text[QUERY_TEXT_MAX];	/* out */
 };
 
 /*
@@ -383,6 +393,7 @@ struct db_stats {
 #define WRAPPED_LEN	(12 + KEY_LEN + 16)
 #define SEAL_OVERHEAD	(1 + 12 + 16)
 #define DIGEST_LEN	32
+#define NOTE_ID_LEN	16	/* random bytes naming a note (note:<hex>) */
 
 struct keyring;
 struct dek {
@@ -417,6 +428,8 @@ void	 api_access_log(struct request *, struct evhttp_request *,
 void	 api_report_status(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_supervision(struct request *, struct evhttp_request *,
+	    const char *);
+void	 api_supervision_records(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
@@ -466,6 +479,8 @@ char	*b64_encode(const unsigned char *, size_t);
 unsigned char *b64_decode(const char *, size_t len, size_t *outlen);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void	 hex_encode(const unsigned char *, size_t len, char *out);
+/* len random bytes into buf; 0 on success. */
+int	 random_bytes(unsigned char *, size_t len);
 /* Decode exactly 2 * outlen hex digits (either case) from s (len bytes);
  * 0, or -1 if they are not that. */
 int	 hex_decode(const char *s, size_t len, unsigned char *out,
@@ -679,6 +694,8 @@ void	 request_reply(struct request *, int status, const char *body,
 	    const char *extra_name, const char *extra_value);
 void	 request_reply_error(struct request *, const struct api_error *,
 	    const char *extra_name, const char *extra_value);
+void	 request_reply_bytes(struct request *, int status,
+	    const char *const *headers, const void *body, size_t len);
 void	 request_free(struct request *, const char *reason);
 void	 request_set_code(struct request *, const char *code);
 void	 request_shutdown(void);
@@ -700,6 +717,12 @@ void	 server_shutdown(void);
 /* stats.c */
 int	 stats_init(struct event_base *);
 void	 stats_shutdown(void);
+/* static.c: the web console's files, held in memory */
+int	 static_init(const struct config *);
+int	 static_reload(void);
+void	 static_shutdown(void);
+int	 static_name_valid(const char *);
+void	 static_get(struct request *, struct evhttp_request *, const char *);
 
 /* stmt.c */
 int	 stmt_check(void);
@@ -737,5 +760,7 @@ int	 validate_access_request(struct json_object *body, time_t now,
 int	 validate_idempotency_key(const char *key);
 /* Check a case number path component; 0 if well formed. */
 int	 validate_case_number(const char *s);
+/* Check an RFC 3339 timestamp with offset (years 2000-2099); 0 if valid. */
+int	 validate_timestamp(const char *s);
 
 #endif /* HOTLINED_H */

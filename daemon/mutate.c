@@ -186,6 +186,7 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	if (r->rq_state != REQ_ORPHANED && oc == DB_OK &&
 	    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
 	    strstr((key = PQgetvalue(res, 0, 0)), "\"purged\"") == NULL &&
+	    strstr(key, "\"ended\"") == NULL &&
 	    protect_note(m->mc_body, key) == 0) {
 		m->mc_sealed = 1;
 		PQclear(res);
@@ -206,6 +207,12 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	else if (strstr(key, "\"purged\"") != NULL)
 		api_fail(r, 409, "case_purged", NULL,
 		    "this case's personal data has been purged");
+	else if (strstr(key, "\"ended\"") != NULL)
+		api_fail(r, 409, "invalid_transition", NULL, seal ==
+		    SEAL_CASE_NOTE ? "this agency's work on the case has ended "
+		    "(transferred, closed or returned)" :
+		    "this assignment no longer acts (transferred, closed or "
+		    "returned)");
 	else {
 		log_errorx("event=seal_failed id=%s", r->rq_id);
 		api_fail(r, 500, "internal", NULL, "internal error");

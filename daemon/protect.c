@@ -324,23 +324,35 @@ unwrap_json(struct json_object *k, struct dek *d)
 
 /*
  * Seal an event's or transfer's free text ("text" or "reason") in place
- * under the case's data key (key: the JSON text case_key returned).
+ * under the case's data key (key: the JSON text case_key returned).  Each
+ * note gets a random id, sent as "$note" and kept in its history event:
+ * sealed under the field name "note:<id>", a note's ciphertext moved to
+ * another note's place no longer opens.
  */
 int
 protect_note(struct json_object *body, const char *key)
 {
 	struct json_object *k;
+	unsigned char id[NOTE_ID_LEN];
+	char hex[2 * NOTE_ID_LEN + 1], field[sizeof("note:") + sizeof(hex)];
 	struct dek d;
 	int rc = -1;
 
+	if (random_bytes(id, sizeof(id)) == -1)
+		return -1;
+	hex_encode(id, sizeof(id), hex);
+	snprintf(field, sizeof(field), "note:%s", hex);
 	if ((k = json_tokener_parse(key)) == NULL)
 		return -1;
 	if (unwrap_json(k, &d) == 0) {
-		rc = seal_member(body, "text", &d, "note") == 0 &&
-		    seal_member(body, "reason", &d, "note") == 0 ? 0 : -1;
+		rc = seal_member(body, "text", &d, field) == 0 &&
+		    seal_member(body, "reason", &d, field) == 0 ? 0 : -1;
 		dek_clear(&d);
 	}
 	json_object_put(k);
+	if (rc == 0)
+		json_object_object_add(body, "$note",
+		    json_object_new_string(hex));
 	return rc;
 }
 

@@ -165,8 +165,9 @@ void
 queue_get(struct request *r, struct evhttp_request *req, const char *id)
 {
 	static const char *const states[] = { "open", "acknowledged",
-	    "accepted", "case_opened", "declined", "transferred", "prosecution",
-	    "resolved", "closed", NULL };
+	    "accepted", "case_opened", "declined", "outside_jurisdiction",
+	    "transferred", "prosecution", "resolved", "closed", "returned",
+	    NULL };
 	struct query_arg q[] = {
 		{ .qa_name = "state", .qa_words = states,
 		    .qa_rule = "is not an assignment state" },

@@ -111,6 +111,8 @@ request_status_reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 304: return "Not Modified";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -127,15 +129,19 @@ request_status_reason(int status)
 }
 
 /*
- * Answer a request exactly once, with one extra header if extra_name is
- * not NULL, and log its line.  The request is freed unless its database
- * job is still out: then it is orphaned until the job reports back.
+ * Answer a request exactly once: its status, the headers given (name,
+ * value pairs up to a NULL name), X-Request-Id and Strict-Transport-Security
+ * (Retry-After on 503,
+ * Connection: close when it must), len bytes of body and the trailer (or
+ * NULL); then log its line.  The request is freed unless its database job
+ * is still out: then it is orphaned until the job reports back.
  */
-void
-request_reply(struct request *r, int status, const char *body,
-    const char *extra_name, const char *extra_value)
+static void
+request_send(struct request *r, int status, const char *const *headers,
+    const void *body, size_t len, const char *trailer)
 {
 	struct evkeyvalq *h;
+	struct evbuffer *out;
 	struct conn *cn = r->rq_conn;
 	char retry[16];
 	double dur;
@@ -148,24 +154,21 @@ request_reply(struct request *r, int status, const char *body,
 	r->rq_status = status;
 	if (r->rq_req != NULL) {
 		h = evhttp_request_get_output_headers(r->rq_req);
-		evhttp_add_header(h, "Content-Type",
-		    "application/json; charset=utf-8");
+		for (; headers[0] != NULL; headers += 2)
+			evhttp_add_header(h, headers[0], headers[1]);
 		evhttp_add_header(h, "X-Request-Id", r->rq_id);
-		evhttp_add_header(h, "Cache-Control", "no-store");
 		evhttp_add_header(h, "Strict-Transport-Security", HSTS_VALUE);
 		if (status == 503) {
 			snprintf(retry, sizeof(retry), "%d",
 			    req_cf->cf_retry_after);
 			evhttp_add_header(h, "Retry-After", retry);
 		}
-		if (extra_name != NULL)
-			evhttp_add_header(h, extra_name, extra_value);
 		if (r->rq_close || server_draining())
 			evhttp_add_header(h, "Connection", "close");
-		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), body,
-		    strlen(body));
-		evbuffer_add(evhttp_request_get_output_buffer(r->rq_req), "\n",
-		    1);
+		out = evhttp_request_get_output_buffer(r->rq_req);
+		evbuffer_add(out, body, len);
+		if (trailer != NULL)
+			evbuffer_add(out, trailer, strlen(trailer));
 		evhttp_send_reply(r->rq_req, status,
 		    request_status_reason(status), NULL);
 		r->rq_req = NULL;
@@ -185,6 +188,28 @@ request_reply(struct request *r, int status, const char *body,
 		request_free(r, "replied");
 	else
 		request_enter_state(r, REQ_ORPHANED);
+}
+
+/* Answer with a JSON body (and one extra header if extra_name is not
+ * NULL), never to be stored. */
+void
+request_reply(struct request *r, int status, const char *body,
+    const char *extra_name, const char *extra_value)
+{
+	const char *h[] = { "Content-Type", "application/json; charset=utf-8",
+	    "Cache-Control", "no-store", "X-Content-Type-Options", "nosniff",
+	    extra_name, extra_value, NULL };
+
+	request_send(r, status, h, body, strlen(body), "\n");
+}
+
+/* Answer with len bytes of body and the headers given (name, value pairs
+ * up to a NULL name), which must include its Content-Type. */
+void
+request_reply_bytes(struct request *r, int status,
+    const char *const *headers, const void *body, size_t len)
+{
+	request_send(r, status, headers, body, len, NULL);
 }
 
 /* Note the machine-readable error code of the answer, for the log line:

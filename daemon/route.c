@@ -53,6 +53,8 @@ static const struct route_id id_assignment = { route_uuid,
 static const struct route_id id_access = { route_uuid,
     "no such access request" };
 static const struct route_id id_receipt = { route_receipt, "no such report" };
+static const struct route_id id_console = { static_name_valid,
+    "no such console file" };
 
 #define OPERATOR	ROLE_BIT(ROLE_OPERATOR)
 #define GATEWAY		ROLE_BIT(ROLE_GATEWAY)
@@ -87,6 +89,8 @@ static const struct route routes[] = {
 	    NULL, "assignment", NULL, &mutate_transfer },
 	{ ROUTE_GET, "/v1/supervision/overdue", NULL, ROLES_ANY, NULL,
 	    "supervision", api_supervision, NULL },
+	{ ROUTE_GET, "/v1/supervision/records", NULL, ROLES_ANY, NULL,
+	    "supervision", api_supervision_records, NULL },
 	{ ROUTE_GET, "/v1/access-requests", NULL, ROLES_ANY, NULL,
 	    "access_requests", api_access_list, NULL },
 	{ ROUTE_POST, "/v1/access-requests/*/approve", &id_access, ROLES_ANY,
@@ -98,6 +102,10 @@ static const struct route routes[] = {
 	{ ROUTE_GET, "/v1/stats", NULL, STATS, "only statisticians, "
 	    "administrators and agencies read statistics", "stats", api_stats,
 	    NULL },
+	{ ROUTE_GET, "/console", NULL, ROLES_ANY, NULL, "static",
+	    static_get, NULL },
+	{ ROUTE_GET, "/console/**", &id_console, ROLES_ANY, NULL, "static",
+	    static_get, NULL },
 };
 
 /* Check a case number path parameter. */
@@ -138,7 +146,8 @@ route_uuid(const char *s)
 /*
  * Whether a path matches a route's pattern, segment by segment: no empty
  * segment (no "//", no trailing "/"); '*' matches one segment shorter
- * than ROUTE_ID_MAX, copied into id.
+ * than ROUTE_ID_MAX, copied into id; a last "**" matches the rest of the
+ * path, empty or not, if it is shorter than ROUTE_ID_MAX.
  */
 static int
 route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
@@ -150,6 +159,12 @@ route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
 	while (*p != '\0') {
 		if (*p++ != '/' || *s++ != '/')
 			return 0;
+		if (strcmp(p, "**") == 0) {
+			if ((n = strlen(s)) >= ROUTE_ID_MAX)
+				return 0;
+			memcpy(id, s, n + 1);
+			return 1;
+		}
 		if ((n = strcspn(s, "/")) == 0)
 			return 0;
 		m = strcspn(p, "/");
@@ -254,27 +269,12 @@ route_query_int(const char *v, long max)
 	return *end != '\0' || n > max ? -1 : n;
 }
 
-/* Copy a free-text query parameter: printable ASCII that fits; 0 if so. */
-static int
-route_query_text(const char *v, char *dst, size_t len)
-{
-	size_t i;
-
-	for (i = 0; v[i] != '\0'; i++)
-		if (i + 1 >= len || v[i] < 0x21 || v[i] > 0x7e)
-			return -1;
-	memcpy(dst, v, i + 1);
-	return 0;
-}
-
 /*
  * Read a GET's query string against its parameters, in their order: a
- * word must be one of qa_words (else 400 invalid_value), a number within
- * [qa_min, qa_max] (else 400 out_of_range), a free text printable ASCII
- * that fits qa_text (else 400 invalid_value: the database checks the
- * rest); others are ignored.  Fills qa_word (NULL when absent; a free text
- * is copied to qa_text, which qa_word then names) and qa_num (-1 when
- * absent).  -1 when the request was answered.
+ * word must be one of qa_words and a text pass qa_check (else 400
+ * invalid_value), a number be within [qa_min, qa_max] (else 400
+ * out_of_range); others are ignored.  Fills qa_word (NULL when absent)
+ * and qa_num (-1 when absent).  -1 when the request was answered.
  */
 int
 route_query(struct request *r, struct evhttp_request *req,
@@ -296,20 +296,22 @@ route_query(struct request *r, struct evhttp_request *req,
 		q[i].qa_num = -1;
 		if ((v = evhttp_find_header(&params, q[i].qa_name)) == NULL)
 			continue;
-		if (q[i].qa_text != NULL) {
-			if (route_query_text(v, q[i].qa_text,
-			    q[i].qa_textlen) == 0) {
-				q[i].qa_word = q[i].qa_text;
-				continue;
-			}
-			api_fail(r, 400, "invalid_value", q[i].qa_name,
-			    q[i].qa_rule);
-		} else if (q[i].qa_words != NULL) {
+		if (q[i].qa_words != NULL) {
 			for (k = 0; q[i].qa_words[k] != NULL; k++)
 				if (strcmp(v, q[i].qa_words[k]) == 0)
 					break;
 			if ((q[i].qa_word = q[i].qa_words[k]) != NULL)
 				continue;
+			api_fail(r, 400, "invalid_value", q[i].qa_name,
+			    q[i].qa_rule);
+		} else if (q[i].qa_check != NULL) {
+			if (strlen(v) < sizeof(q[i].qa_text) &&
+			    q[i].qa_check(v) == 0) {
+				snprintf(q[i].qa_text, sizeof(q[i].qa_text),
+				    "%s", v);
+				q[i].qa_word = q[i].qa_text;
+				continue;
+			}
 			api_fail(r, 400, "invalid_value", q[i].qa_name,
 			    q[i].qa_rule);
 		} else {

@@ -1,7 +1,7 @@
 /*
  * Statistics: the timer that counts what the database queued for them.
  * Every change a figure depends on leaves a key in hotline.stats_pending
- * (sql/009_stats.sql); every STATS_REFRESH_S this daemon has
+ * (sql/021_stats.sql); every STATS_REFRESH_S this daemon has
  * stats_refresh() take up to STATS_BATCH of them into the per-day rollup,
  * at once again while a batch comes back full.  One job at most is in
  * flight; several daemons take turns (the function holds an advisory lock

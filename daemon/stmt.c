@@ -54,7 +54,12 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.report_status($1::bigint, $2::text)::text", 2 },
 	[STMT_SUPERVISION_OVERDUE] = { "supervision_overdue", "select status, "
 	    "response::text, code from "
-	    "hotline.supervision_overdue($1::bigint)", 1 },
+	    "hotline.supervision_overdue_list($1::bigint, $2::text, $3::text, "
+	    "$4::timestamptz, $5::bigint, $6::integer)", 6 },
+	[STMT_SUPERVISION_RECORDS] = { "supervision_records", "select status, "
+	    "response::text, code from "
+	    "hotline.supervision_record_list($1::bigint, $2::timestamptz, "
+	    "$3::bigint, $4::integer)", 4 },
 	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
 	    "extract(epoch from next_due) from "
 	    "hotline.escalate_due($1::integer)", 1 },

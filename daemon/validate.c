@@ -32,6 +32,8 @@
 #define CALL_MAX_SECONDS	(24 * 3600)
 #define CASE_SEQ_MIN		8	/* digits of a case's sequence number */
 #define CASE_SEQ_MAX		18	/* ... at most (fits a bigint) */
+#define QUERY_YEAR_MIN		2000	/* a timestamp in a query string */
+#define QUERY_YEAR_MAX		2099
 
 static const char *const caller_types[] = { "child_self", "about_child",
     "unknown", NULL };
@@ -49,7 +51,9 @@ static const char *const institution_types[] = { "school", "kindergarten",
 static const char *const event_types[] = { "note", "outcome", "feedback",
     "supervision", NULL };
 static const char *const outcomes[] = { "accepted", "case_opened",
-    "declined", "prosecution", "resolved", "closed", NULL };
+    "declined", "outside_jurisdiction", "prosecution", "resolved", "closed",
+    NULL };
+static const char *const notices[] = { "prosecution", NULL };
 static const char *const supervisions[] = { "case_filing_supervision",
     "procuratorial_suggestion", NULL };
 
@@ -124,6 +128,7 @@ static const struct field report_fields[] = {
 	OBJECT("institution", REQUIRED, institution_schema),
 	OBJECT("child", REQUIRED, child_schema),
 	ARRAY("situations", REQUIRED, 1, SITUATIONS_MAX, situation_item),
+	ARRAY("categories", OPTIONAL, 1, CATEGORIES_MAX, pair_item),
 	BOOL("suspected", REQUIRED),
 	TIMESTAMP("discovered_at", REQUIRED),
 	TIMESTAMP_AFTER("reported_at", REQUIRED, "discovered_at", 0),
@@ -139,6 +144,8 @@ static const struct field event_fields[] = {
 	TEXT("police_case_number", OPTIONAL, TEXT_NAME_MAX),
 	TEXT("reason", OPTIONAL, TEXT_SUMMARY_MAX),
 	ENUM("supervision", OPTIONAL, supervisions),
+	FORMAT("recipient_agency", OPTIONAL, format_agency),
+	ENUM("notice", OPTIONAL, notices),
 	TEXT("text", OPTIONAL, TEXT_SUMMARY_MAX),
 };
 static const struct schema event_schema = SCHEMA(event_fields);
@@ -214,6 +221,12 @@ validate_event(struct json_object *body, time_t now, struct api_error *err)
 	    needs(body, "supervision", strcmp(type, "supervision") == 0,
 	    "is required for a supervision record",
 	    "is only for type supervision", err) ||
+	    needs(body, "recipient_agency", strcmp(type, "supervision") == 0,
+	    "is required for a supervision record (the agency it is "
+	    "addressed to)", "is only for type supervision", err) ||
+	    (json_object_object_get_ex(body, "notice", NULL) &&
+	    needs(body, "notice", strcmp(type, "feedback") == 0, "",
+	    "is only for type feedback", err)) ||
 	    needs(body, "police_case_number", outcome != NULL &&
 	    strcmp(outcome, "case_opened") == 0,
 	    "is required when a criminal case is opened",
@@ -258,6 +271,20 @@ validate_idempotency_key(const char *key)
 	if (n == 0 || n > IDEMPOTENCY_KEY_MAX || strspn(key,
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789._:-") != n)
+		return -1;
+	return 0;
+}
+
+/* Check a timestamp given outside a body (a query's since=): RFC 3339
+ * with an offset, in the years a body's timestamps may have. */
+int
+validate_timestamp(const char *s)
+{
+	struct instant t;
+	int year;
+
+	if (s == NULL || format_timestamp(s, &year, &t) == -1 ||
+	    year < QUERY_YEAR_MIN || year > QUERY_YEAR_MAX)
 		return -1;
 	return 0;
 }

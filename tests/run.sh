@@ -4,7 +4,7 @@
 # TAP lines ("ok - ..." / "not ok - ..."); the run ends with the line
 # "N passed, M failed" and fails unless M is 0 and N is not.
 #
-#   HOTLINED_SUITES="unit sql integration asan volume upgrade deploy firstrun"
+#   HOTLINED_SUITES="unit sql integration asan console volume upgrade deploy firstrun"
 #                                                  which suites (default all)
 #   HOTLINED_TESTS=PATTERN[,PATTERN]               only these integration tests
 #                                                  (run.py -k; see tests/README.md)
@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SUITES=${HOTLINED_SUITES:-unit sql integration asan volume upgrade deploy firstrun}
+SUITES=${HOTLINED_SUITES:-unit sql integration asan console volume upgrade deploy firstrun}
 SELECT=()
 [ -z "${HOTLINED_TESTS:-}" ] || SELECT=(-k "$HOTLINED_TESTS")
 
@@ -30,6 +30,7 @@ export HOTLINED_PORT=$(free_port) HOTLINED_METRICS_PORT=$(free_port)
 cleanup() {
 	bash daemon/dev/pg.sh stop "$T/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/volume/pg" ] || bash daemon/dev/pg.sh stop "$T/volume/pg" >/dev/null 2>&1 || true
+	[ ! -d "$T/console/pg" ] || bash daemon/dev/pg.sh stop "$T/console/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/upgrade/pg" ] || bash daemon/dev/pg.sh stop "$T/upgrade/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/deploy/pg" ] || bash daemon/dev/pg.sh stop "$T/deploy/pg" >/dev/null 2>&1 || true
 	[ ! -d "$T/deploy/standby" ] ||
@@ -91,6 +92,43 @@ deploy_suite() {
 	    -k "${HOTLINED_TESTS:-test_deploy}"
 }
 
+# The console suite: the web console in Debian's Chromium, driven by
+# playwright-core (installed from tests/console/package-lock.json into
+# build/console-node), against a daemon of an environment of its own, so
+# that its queues start empty (tests/console/console.test.mjs).
+console_suite() {
+	local v=$T/console nm=$ROOT/build/console-node port pid rc
+	port=$(free_port)
+	if ! HOTLINED_PORT=$port HOTLINED_METRICS_PORT=$(free_port) \
+	    bash daemon/dev/setup.sh "$v" "$(free_port)" >"$T/console-setup.log" 2>&1; then
+		tail -20 "$T/console-setup.log" >&2
+		return 1
+	fi
+	[ -x /usr/bin/chromium ] || { echo "console: /usr/bin/chromium is missing" >&2; return 1; }
+	if ! cmp -s tests/console/package-lock.json "$nm/package-lock.json" ||
+	    [ ! -d "$nm/node_modules/playwright-core" ]; then
+		mkdir -p "$nm"
+		cp tests/console/package.json tests/console/package-lock.json "$nm/"
+		(cd "$nm" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts \
+		    --no-audit --no-fund) >"$T/console-npm.log" 2>&1 ||
+		    { tail -20 "$T/console-npm.log" >&2; return 1; }
+	fi
+	"$ROOT/build/hotlined" -d -f "$v/hotlined.conf" >"$v/hotlined.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		curl -sf --cacert "$v/pki/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null && break
+		sleep 0.1
+	done
+	HOTLINED_URL=https://127.0.0.1:$port HOTLINED_PKI=$v/pki NODE_EXTRA_CA_CERTS=$v/pki/ca.crt \
+	    CONSOLE_OUT=$v/screenshots CONSOLE_NODE_MODULES=$nm/node_modules \
+	    timeout 600 node tests/console/console.test.mjs
+	rc=$?
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	bash daemon/dev/pg.sh stop "$v/pg" >/dev/null 2>&1
+	return $rc
+}
+
 echo "# setting up PostgreSQL on port $PGPORT and the PKI in $T"
 if ! bash daemon/dev/setup.sh "$T" "$PGPORT" >"$T/setup.log" 2>&1; then
 	tail -40 "$T/setup.log"
@@ -111,6 +149,7 @@ else
 			    python3 tests/integration/run.py \
 			    --binary "$ROOT/build/asan/hotlined" --var "$T" \
 			    --sanitizers "${SELECT[@]}" ;;
+		console) suite console console_suite ;;
 		volume)	suite volume volume_suite ;;
 		# The latest release's daemon fills an environment of its own,
 		# which is then upgraded (tests/upgrade/upgrade.py).

@@ -29,7 +29,7 @@
 #define EXIT_UNAVAILABLE	3	/* no answer, after retrying */
 
 /* Limits. */
-#define CMD_ARGS_MAX		3	/* positional arguments of a command */
+#define CMD_ARGS_MAX		4	/* positional arguments of a command */
 #define CMD_FLAGS_MAX		4	/* flags of a command */
 #define IDEM_KEY_MAX		128	/* Idempotency-Key characters */
 #define URL_PATH_MAX		1024	/* a request's path and query */

@@ -92,12 +92,12 @@ const struct cmd_entry cmd_feedback_entry = {
 
 const struct cmd_entry cmd_supervise_entry = {
 	.ce_name = "supervise",
-	.ce_args = "<case> <type> <text>",
-	.ce_nargs = 3,
+	.ce_args = "<case> <type> <agency> <text>",
+	.ce_nargs = 4,
 	.ce_opts = CMD_POST,
-	.ce_help = "record a procuratorate's supervision: "
-	    "case-filing-supervision (立案监督) or procuratorial-suggestion "
-	    "(检察建议)",
+	.ce_help = "record a procuratorate's supervision addressed to an agency "
+	    "of its region: case-filing-supervision (立案监督) or "
+	    "procuratorial-suggestion (检察建议)",
 	.ce_exec = cmd_supervise,
 };
 
@@ -481,7 +481,8 @@ cmd_supervise(struct hl *h, const struct cmd_args *ca)
 
 	work_add(body, "type", "supervision");
 	work_add(body, "supervision", type);
-	work_add(body, "text", ca->ca_argv[2]);
+	work_add(body, "recipient_agency", ca->ca_argv[2]);
+	work_add(body, "text", ca->ca_argv[3]);
 	free(type);
 	return work_event(h, ca->ca_argv[0], body);
 }

@@ -3,7 +3,10 @@
 #   deps.sh         what building and running the daemon needs
 #   deps.sh test    and what the tests need besides: HAProxy in front of two
 #                   daemons (the deploy suite), promtool (package prometheus)
-#                   to check the metrics, systemd-analyze for the unit file
+#                   to check the metrics, systemd-analyze for the unit file,
+#                   Chromium and a Chinese font for the web console's tests
+#                   (and Node.js with npm if there is none; playwright-core
+#                   needs Node.js 20 or later)
 # As root, missing packages are installed with apt-get; otherwise through
 # "sudo -n" if possible, else the command to run is printed.
 set -euo pipefail
@@ -14,9 +17,11 @@ for p in gcc make pkg-config libevent-dev libjson-c-dev libpq-dev libssl-dev \
 	need_pkg "$p"
 done
 if [ "${1:-}" = test ]; then
-	for p in haproxy prometheus python3-yaml systemd; do
+	for p in haproxy prometheus python3-yaml systemd chromium fonts-wqy-microhei; do
 		need_pkg "$p"
 	done
+	command -v node >/dev/null || missing+=(nodejs)
+	command -v npm >/dev/null || missing+=(npm)
 fi
 # A PostgreSQL server (any version with pipeline-mode libpq: 14 or later).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

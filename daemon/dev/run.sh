@@ -43,6 +43,17 @@ and work the county police's queue:
 
 Administration (audit, keys, retention): source $var/env.sh, then $root/build/hotlinectl -h
 
+The web console: $HOTLINED_URL/console/
+  In the browser, trust $P/ca.crt as a certificate authority and import a seat's
+  certificate (PKCS#12, password $(cat "$P/p12.pass")):
+    $P/console.p12                        a 12355 operator's seat
+    $P/police-320102.p12                  the 玄武区 police (an agency's queue)
+    $P/procuratorate-320102.p12           the 玄武区 procuratorate
+    $P/procuratorate-320102-approver.p12  its approver of access requests
+    $P/education-320102.p12, $P/admin.p12
+  (Chromium: Settings > Privacy and security > Security > Manage certificates;
+  Firefox: Settings > Privacy & Security > Certificates > View Certificates.)
+
 Ctrl-C stops the daemon and the database.
 
 TXT

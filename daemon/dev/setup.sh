@@ -42,6 +42,7 @@ for k in $kinds; do
 	for r in $regions; do agencies+=("$k-$r"); done
 	approvers+=("$k-320102-approver")
 done
+agencies+=(police-340102)	# 瑶海区: its police alone
 bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin statistician \
     revoked unregistered "${agencies[@]}" "${approvers[@]}"
 
@@ -78,6 +79,17 @@ for a in "${agencies[@]}"; do register "$a" agency "$a"; done
 for a in "${approvers[@]}"; do register --approver "$a" agency "${a%-approver}"; done
 "$ctl" clients revoke revoked >/dev/null
 
+# PKCS#12 files of the demo seats for a browser to import (the web console),
+# under one password kept in $var/pki/p12.pass (mode 600), printed by run.sh.
+[ -s "$var/pki/p12.pass" ] || (umask 077; head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/pki/p12.pass")
+for seat in console police-320102 procuratorate-320102 procuratorate-320102-approver \
+    education-320102 admin; do
+	[ -s "$var/pki/$seat.p12" ] && continue
+	(umask 077; openssl pkcs12 -export -in "$var/pki/$seat.crt" -inkey "$var/pki/$seat.key" \
+	    -certfile "$var/pki/ca.crt" -name "hotlined $seat" -passout "file:$var/pki/p12.pass" \
+	    -out "$var/pki/$seat.p12")
+done
+
 # Development keys (mode 600, outside the database): the master key that
 # wraps every case's data key ("<kid> <64 hex>" per line, current first) and
 # the key of the keyed digests.  Production keys come from the deployment.
@@ -103,6 +115,7 @@ tls_client_ca = $var/pki/ca.crt
 database = host=127.0.0.1 port=$pgport dbname=hotline user=hotlined password=$pw application_name=hotlined
 master_key = $var/keys/master.key
 hash_key = $var/keys/hash.key
+console_dir = $root/clients/console
 db_pool_size = 4
 log_level = info
 CONF

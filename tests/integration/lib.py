@@ -44,7 +44,7 @@ CTL = os.path.join(ROOT, "build", "hotlinectl")
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 daemons = []        # every daemon started, for the sanitizer and log checks
 
-CASE_NUMBER = re.compile(r"^(\d{4})-(\d{6})-(\d{8})$")
+CASE_NUMBER = re.compile(r"^(\d{4})-(\d{6})-(\d{8,18})$")
 RECEIPT = re.compile(r"^R[A-Z2-7]{20}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")

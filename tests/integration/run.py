@@ -40,7 +40,7 @@ TEST_LIMIT = 90     # seconds a test may take before the run is abandoned
 # before test_logs, which searches the logs of every daemon the run started.
 SUBJECTS = ["test_intake", "test_idempotency", "test_authorization", "test_transport",
             "test_durability", "test_signals", "test_routing", "test_escalation",
-            "test_visibility", "test_crypto", "test_retention", "test_logs"]
+            "test_visibility", "test_crypto", "test_retention", "test_console", "test_logs"]
 
 
 # Subjects that need an environment of their own (tests/run.sh's "volume"

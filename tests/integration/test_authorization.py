@@ -188,3 +188,55 @@ def nobody_sees_what_is_not_theirs(daemon):
           "the supervising procuratorate sees it only after an approved access request", st)
     theirs = [a["case_number"] for a in queue(daemon, "police-320104", query="?limit=500")]
     check(n not in theirs, "another county's police queue never lists the case")
+
+
+@test
+def only_live_assignments_act_and_see_in_full(daemon):
+    b = file_report(daemon, lib.personal_report())        # police-320102 primary
+    n, receipt = b["case_number"], b["receipt_id"]
+    own = assignment_of(daemon, "police-320102", n)["assignment_id"]
+    st, h, r = Client(daemon, "police-320102").post("/v1/assignments/%s/transfer" % own, {
+        "target_agency": "police-320104", "reason": "（测试）属地管辖"}, new_key())
+    check(st == 201, "the county police transfer the case away", (st, r))
+    edu = assignment_of(daemon, "education-320102", n)["assignment_id"]
+    ec = Client(daemon, "education-320102")
+    ec.post("/v1/assignments/%s/ack" % edu, None, new_key())
+    st, h, r = ec.post("/v1/cases/%s/events" % n, {"type": "outcome", "outcome": "closed"},
+                       new_key())
+    check(st == 201, "the informed education bureau closes its assignment", (st, r))
+    matrix = []
+    rows = [
+        # (client, path, body, expected): an agency whose work there ended
+        # (transferred away, closed) posts nothing, with or without a text
+        # to seal (case_key) and gets no key; the receiver acts.
+        ("police-320102", "/v1/cases/%s/events" % n, {"type": "feedback"}, 409),
+        ("police-320102", "/v1/cases/%s/events" % n, {"type": "feedback", "text": "（测试）"}, 409),
+        ("police-320102", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 409),
+        ("police-320102", "/v1/cases/%s/events" % n, {"type": "outcome", "outcome": "accepted"}, 409),
+        ("police-320102", "/v1/assignments/%s/ack" % own, None, 409),
+        ("police-320102", "/v1/assignments/%s/transfer" % own,
+         {"target_agency": "police-320100", "reason": "x"}, 409),
+        ("education-320102", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 409),
+        ("education-320102", "/v1/cases/%s/events" % n,
+         {"type": "outcome", "outcome": "closed"}, 409),
+        ("police-320100", "/v1/cases/%s/events" % n, {"type": "note", "text": "x"}, 404),
+        ("police-320104", "/v1/cases/%s/events" % n, {"type": "note", "text": "（测试）接收"}, 201),
+    ]
+    for who, path, body, want in rows:
+        st, h, r = Client(daemon, who).post(path, body, new_key())
+        matrix.append((who, path.split("/")[2], json.dumps(body, ensure_ascii=False), want, st))
+    check(all(m[3] == m[4] for m in matrix),
+          "only live assignments act: transferred-away and closed ones are refused (409) on every"
+          " endpoint (%d cases)" % len(rows), [m for m in matrix if m[3] != m[4]])
+    status = Client(daemon, "gateway").get("/v1/reports/%s/status" % receipt)[2]
+    check("feedback_given" not in [m["milestone"] for m in status["milestones"]],
+          "so no feedback from the station that handed the case on reaches the reporter", status)
+    st, h, v = Client(daemon, "police-320102").get("/v1/cases/" + n)
+    text = json.dumps(v, ensure_ascii=False)
+    check(st == 200 and v["access"] == "redacted" and v["report"]["reporter"] == {"withheld": True}
+          and v["narrative"] == {"withheld": True} and "报告人" not in text,
+          "the police that transferred their primary assignment away no longer see the case in"
+          " full (redacted)", v.get("access"))
+    st, h, v = Client(daemon, "police-320104").get("/v1/cases/" + n)
+    check(st == 200 and v["access"] == "full" and v["report"]["reporter"]["name"].startswith("报告人"),
+          "the receiving police do", v.get("access"))

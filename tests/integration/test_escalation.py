@@ -7,8 +7,18 @@ shows the milestones."""
 import json
 import time
 
-from .lib import (Client, Daemon, ShortDeadlines, TableLock, assignment_of, check, file_report,
-                  history, new_key, psql, scalar, stop_cleanly, test, wait_until)
+from .lib import (Client, Daemon, ShortDeadlines, TableLock, assignment_of, check, example_json,
+                  file_report, history, log_call, new_key, psql, scalar, stop_cleanly, test,
+                  wait_until)
+
+
+def crisis_call():
+    """A call about a child's self-harm at risk 2: the crisis team (health) alone."""
+    body = example_json("calls.case-opened.valid.json")
+    body["open_case"]["categories"] = [{"category": "psychological", "subcategory": "self_harm"}]
+    body["open_case"]["risk_level"] = 2
+    body["open_case"]["child"]["region_code"] = "320102"
+    return body
 
 
 @test
@@ -16,13 +26,14 @@ def acknowledging_in_time_prevents_escalation(daemon):
     with ShortDeadlines(ack=3, action=4):
         b = file_report(daemon, "reports.self-harm.valid.json")
     n = b["case_number"]
-    a = assignment_of(daemon, "health-320102", n)
-    st, h, r = Client(daemon, "health-320102").post("/v1/assignments/%s/ack" % a["assignment_id"],
-                                                    None, new_key())
-    check(st == 200 and r["state"] == "acknowledged", "the crisis team acknowledges", (st, r))
-    st, h, r = Client(daemon, "health-320102").post(
-        "/v1/cases/%s/events" % n, {"type": "outcome", "outcome": "resolved"}, new_key())
-    check(st == 201, "and records a first action", (st, r))
+    for agency, outcome in (("health-320102", "resolved"), ("police-320102", "accepted")):
+        a = assignment_of(daemon, agency, n)
+        st, h, r = Client(daemon, agency).post("/v1/assignments/%s/ack" % a["assignment_id"],
+                                               None, new_key())
+        check(st == 200 and r["state"] == "acknowledged", "%s acknowledges" % agency, (st, r))
+        st, h, r = Client(daemon, agency).post(
+            "/v1/cases/%s/events" % n, {"type": "outcome", "outcome": outcome}, new_key())
+        check(st == 201, "and records a first action", (st, r))
     time.sleep(5)
     kinds = [e["kind"] for e in history(n)]
     check("clock_missed" not in kinds and "escalated" not in kinds,
@@ -32,7 +43,7 @@ def acknowledging_in_time_prevents_escalation(daemon):
 @test
 def a_missed_deadline_escalates_up_the_chain_in_order(daemon):
     with ShortDeadlines(ack=2, action=30):
-        b = file_report(daemon, "reports.self-harm.valid.json")
+        b = log_call(daemon, crisis_call())
         n = b["case_number"]
         filed = time.time()
         ok = wait_until(lambda: any(e["kind"] == "escalated" and e["agency"] == "procuratorate-320100"
@@ -65,7 +76,8 @@ def a_missed_deadline_escalates_up_the_chain_in_order(daemon):
           "the original assignment stays visible with its missed clock", orig)
     st, h2, r = Client(daemon, "procuratorate-320100").post(
         "/v1/cases/%s/events" % n, {"type": "supervision", "supervision": "procuratorial_suggestion",
-                                    "text": "（测试）检察建议"}, new_key())
+                                    "recipient_agency": "health-320102", "text": "（测试）检察建议"},
+        new_key())
     check(st == 201, "the procuratorate records a supervision record on the case", (st, r))
 
 
@@ -96,10 +108,12 @@ def escalation_survives_a_daemon_outage_and_happens_once(daemon):
 def two_daemons_never_fire_the_same_clock_twice(daemon):
     other = Daemon("rival").start()
     try:
+        # Each self-harm report has two primaries, the police and the crisis
+        # team: two chains of three steps each.
         with ShortDeadlines(ack=2, action=60):
             numbers = [file_report(daemon if i % 2 else other)["case_number"] for i in range(6)]
-            wait_until(lambda: all(any(e["kind"] == "escalated" and e["agency"] ==
-                                       "procuratorate-320100" for e in history(n))
+            wait_until(lambda: all(sum(e["kind"] == "escalated" and e["agency"] ==
+                                       "procuratorate-320100" for e in history(n)) == 2
                                    for n in numbers), 20, 0.5)
         dup = psql("select e.data->>'assignment', e.data->>'clock', count(*) from hotline.case_events e"
                    " join hotline.cases c on c.id = e.case_id where e.kind = 'clock_missed'"
@@ -111,7 +125,7 @@ def two_daemons_never_fire_the_same_clock_twice(daemon):
         fired = scalar("select count(*) from hotline.case_events e join hotline.cases c on"
                        " c.id = e.case_id where e.kind = 'escalated'"
                        " and c.case_number = any (string_to_array(:'a0', ','))", ",".join(numbers))
-        check(not dup and not esc and fired == str(6 * 3),
+        check(not dup and not esc and fired == str(6 * 2 * 3),
               "two daemons: every clock fired once, one escalation per step (%s escalations)" % fired,
               (dup, esc))
     finally:
@@ -150,6 +164,10 @@ def police_outcomes_start_the_statutory_clocks(daemon):
     check(st == 201 and clocks().get("feedback") == "stopped",
           "feedback to the reporting unit stops the feedback clock", clocks())
     st, h, r = event({"type": "outcome", "outcome": "prosecution"})
+    check(st == 409, "移送审查起诉 waits until the reporting unit is told", (st, r))
+    st, h, r = event({"type": "feedback", "notice": "prosecution"})
+    check(st == 201, "the police tell it (feedback with notice prosecution)", (st, r))
+    st, h, r = event({"type": "outcome", "outcome": "prosecution"})
     check(st == 201 and assignment_of(daemon, "police-320102", n)["state"] == "prosecution",
           "移送审查起诉 follows 立案", (st, r))
     st, h, r = event({"type": "outcome", "outcome": "accepted"},
@@ -170,7 +188,8 @@ def police_outcomes_start_the_statutory_clocks(daemon):
           "不予立案 starts the 3-day notice clock", (st, row))
     status = Client(daemon, "gateway").get("/v1/reports/%s/status" % b["receipt_id"])
     ms = [m["milestone"] for m in status[2]["milestones"]]
-    check(status[0] == 200 and ms == ["received", "accepted", "case_opened", "feedback_given"],
+    check(status[0] == 200 and ms == ["received", "accepted", "case_opened", "feedback_given",
+                                      "prosecution_notice"],
           "the reporter's status shows the milestones in order", status)
     text = json.dumps(status[2], ensure_ascii=False)
     check(set(status[2]) == {"receipt_id", "milestones"} and "测试" not in text

@@ -204,6 +204,15 @@ def an_admin_reads_a_case_only_with_another_admins_approval(daemon):
          " where request_id = :'a0'", rid)
     st, h, v = adm.get("/v1/cases/" + n)
     check(v["access"] == "redacted", "once it expires the case is redacted again")
+def an_access_request_for_a_case_the_agency_cannot_see_is_404(daemon):
+    n = file_report(daemon, personal_report())["case_number"]
+    before = scalar("select count(*) from hotline.access_requests")
+    st, h, b = Client(daemon, "legal_aid-320104").post(
+        "/v1/cases/%s/access-requests" % n, {"purpose": "核实", "hours": 2}, new_key())
+    check(is_error(st, b, 404, "not_found"), "an agency with nothing to do with the case asks"
+          " for access: 404 not_found, as for a case that does not exist", (st, b))
+    check(scalar("select count(*) from hotline.access_requests") == before,
+          "and nothing is stored")
 
 
 @test

@@ -1,10 +1,10 @@
 """A year's volume: the database holds 100,000+ cases, their assignments and
-hundreds of thousands of clocks (tests/volume/fill.sql); the agency actions
-and the handling of a due clock look rows up by key, whatever the tables
-hold; the statistics take the year in and answer from their rollup, never
-reading a big table whole; a burst of thousands of clocks falling due at
-once all fire, with one daemon and with two; a clock whose handling fails on
-its own is set aside and the others go on.
+hundreds of thousands of clocks (tests/volume/fill.sql); the agency actions,
+the procuratorate's lists and the handling of a due clock look rows up by
+key, whatever the tables hold; the statistics take the year in and answer
+from their rollup, never reading a big table whole; a burst of thousands of
+clocks falling due at once all fire, with one daemon and with two; a clock
+whose handling fails on its own is set aside and the others go on.
 
 Run by tests/run.sh's "volume" suite in an environment of its own (-k
 test_volume); HOTLINED_VOLUME_CASES sets the number of cases (default
@@ -31,7 +31,7 @@ LAG_BOUND = 30
 # whole costs more every day.
 BIG = ("cases", "children", "reports", "case_categories", "case_events", "case_notes",
        "assignments", "clocks", "calls", "identifiers", "case_access", "access_log",
-       "idempotency", "access_requests", "stats_cases")
+       "idempotency", "access_requests", "supervision_records", "stats_cases")
 
 
 def burst(daemon, n, seconds, tag):
@@ -197,6 +197,20 @@ def agency_actions_look_rows_up_by_key(daemon):
             ("the case key", "select hotline.case_key(%s, '%s', '%s')" % (client, n, a))]:
         plans, bad, errors = seq_scans(scope, sql)
         check(plans > 3 and not bad and not errors,
+              "%s: none of its %d statements scans a big table whole" % (what, plans),
+              "\n".join(bad + errors))
+    proc, proc_client = psql("select a.id, c.id from hotline.agencies a join hotline.clients c"
+                             " on c.agency_id = a.id where c.name = 'procuratorate-320100'")[0]
+    for what, sql in [
+            ("the overdue list", "select * from hotline.supervision_overdue_list(%s, null, null,"
+             " null, null, 100)" % proc_client),
+            ("a page of police work overdue since a day", "select * from"
+             " hotline.supervision_overdue_list(%s, 'open', 'police', now() - interval '1 day',"
+             " 9223372036854775807, 20)" % proc_client),
+            ("the supervision records", "select * from hotline.supervision_record_list(%s, null,"
+             " null, 100)" % proc_client)]:
+        plans, bad, errors = seq_scans("agency:%s" % proc, sql)
+        check(plans >= 1 and not bad and not errors,
               "%s: none of its %d statements scans a big table whole" % (what, plans),
               "\n".join(bad + errors))
     twenty = scalar("select string_agg(id::text, ',') from (select id from hotline.clocks"

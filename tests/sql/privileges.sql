@@ -178,13 +178,13 @@ where n.nspname = 'hotline' and c.relkind = 'r' and a.attnum > 0 and not a.attis
     and a.attname not in ('case_number', 'source', 'region_code', 'status', 'gender', 'caller_type',
 	'language', 'topic_category', 'topic_subcategory', 'disposition', 'dek_kid', 'receipt_id',
 	'reporter_profession', 'institution_type', 'institution_region');
-select pg_temp.tap(count(*) = 12 and bool_and(c.relrowsecurity and c.relforcerowsecurity),
+select pg_temp.tap(count(*) = 13 and bool_and(c.relrowsecurity and c.relforcerowsecurity),
     'row-level security is enabled and forced on every table with case data',
     string_agg(c.relname || ':' || c.relrowsecurity || '/' || c.relforcerowsecurity, ', '))
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = 'hotline' and c.relname in ('cases', 'children', 'case_categories', 'reports',
     'case_events', 'case_notes', 'assignments', 'identifiers', 'access_requests', 'access_log',
-    'calls', 'clocks');
+    'calls', 'clocks', 'supervision_records');
 
 -- ------------------------------------------------------------ client_list, expiry
 set role hotlined;

@@ -12,7 +12,9 @@ select (select response->>'case_number' from out where k = 'call') as call_no,
     (select response->>'case_number' from out where k = 'report') as report_no \gset
 select id as police_a from hotline.agencies where code = 'police-320102' \gset
 select id as police_c from hotline.agencies where code = 'police-320104' \gset
-select id as edu_c from hotline.agencies where code = 'education-320104' \gset
+-- The report comes from a school of 320102 about a child of 320104: the
+-- school's county's education bureau is informed.
+select id as edu_i from hotline.agencies where code = 'education-320102' \gset
 select id as proc_city from hotline.agencies where code = 'procuratorate-320100' \gset
 select id as proc_a from hotline.agencies where code = 'procuratorate-320102' \gset
 select id as health_c from hotline.agencies where code = 'health-320104' \gset
@@ -61,7 +63,7 @@ begin; select pg_temp.look('agency:' || :police_a) \g /dev/null
 commit;
 begin; select pg_temp.look('agency:' || :police_c) \g /dev/null
 commit;
-begin; select pg_temp.look('agency:' || :edu_c) \g /dev/null
+begin; select pg_temp.look('agency:' || :edu_i) \g /dev/null
 commit;
 begin; select pg_temp.look('agency:' || :proc_city) \g /dev/null
 commit;
@@ -95,7 +97,7 @@ select pg_temp.tap((select string_agg(case_number, ',' order by case_number) fro
 select pg_temp.tap((select string_agg(case_number, ',' order by case_number) from seen
 	where scope = 'agency:' || :police_c) = :'report_no'
     and (select string_agg(case_number, ',' order by case_number) from seen
-	where scope = 'agency:' || :edu_c) = :'report_no'
+	where scope = 'agency:' || :edu_i) = :'report_no'
     and not exists (select 1 from seen where scope = 'agency:' || :health_c),
     'another county''s police and education see only the case assigned to them; an agency with no assignment sees none');
 select pg_temp.tap((select string_agg(case_number, ',' order by case_number) from seen

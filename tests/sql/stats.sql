@@ -1,4 +1,4 @@
--- Statistics (sql/009_stats.sql): the queue the intake and agency work fill,
+-- Statistics (sql/021_stats.sql): the queue the intake and agency work fill,
 -- the rollup stats_refresh keeps, the figures of stats_view against what
 -- this file did through the API, small-count suppression on a rollup made
 -- by hand, the request checks, who may read which figures, the CSV.

@@ -127,6 +127,11 @@ main(void)
 	CHECK(load(&cf, BASE "metrics_listen = 9355\n") == -1 &&
 	    strstr(errbuf, ":5: metrics_listen: expected host:port") != NULL,
 	    "metrics_listen without a host");
+	CHECK(load(&cf, BASE "") == 0 && cf.cf_console_dir[0] == '\0',
+	    "no web console unless console_dir is set");
+	CHECK(load(&cf, BASE "console_dir = /usr/share/hotlined/console\n") == 0 &&
+	    strcmp(cf.cf_console_dir, "/usr/share/hotlined/console") == 0,
+	    "console_dir names the console's directory");
 	CHECK(load(&cf, BASE "log_level = loud\n") == -1 &&
 	    strstr(errbuf, "expected error, warn, info or debug") != NULL,
 	    "bad log level");

@@ -15,11 +15,12 @@
 #include "hotlined.h"
 #include "unit.h"
 
-#define MIN_VALID	6	/* valid examples per endpoint, at least */
-#define MIN_INVALID	12	/* invalid examples per endpoint, at least */
-
-enum { CALLS, REPORTS, NENDPOINTS };
-static const char *const endpoints[NENDPOINTS] = { "calls.", "reports." };
+enum { CALLS, REPORTS, EVENTS, NENDPOINTS };
+static const char *const endpoints[NENDPOINTS] = { "calls.", "reports.",
+    "events." };
+/* Valid and invalid examples per endpoint, at least. */
+static const int min_valid[NENDPOINTS] = { 6, 6, 6 };
+static const int min_invalid[NENDPOINTS] = { 12, 12, 6 };
 
 /* Read a whole file; NULL on failure. */
 static char *
@@ -172,7 +173,8 @@ main(int argc, char *argv[])
 		}
 		memset(&err, 0, sizeof(err));
 		rc = ep == CALLS ? validate_call(body, now, &err) :
-		    validate_report(body, now, &err);
+		    ep == REPORTS ? validate_report(body, now, &err) :
+		    validate_event(body, now, &err);
 		json_object_put(body);
 		if (ends_with(name, ".valid.json")) {
 			valid[ep]++;
@@ -196,7 +198,7 @@ main(int argc, char *argv[])
 	    "every entry of expected.json is an invalid example (%d of %d)",
 	    listed, json_object_object_length(expected));
 	for (ep = 0; ep < NENDPOINTS; ep++)
-		CHECK(valid[ep] >= MIN_VALID && invalid[ep] >= MIN_INVALID,
+		CHECK(valid[ep] >= min_valid[ep] && invalid[ep] >= min_invalid[ep],
 		    "%s examples: %d valid, %d invalid", endpoints[ep],
 		    valid[ep], invalid[ep]);
 	json_object_put(expected);

@@ -2,7 +2,8 @@
  * Unit tests of protect.c's key reloads against key files in a temporary
  * directory: after a rotation, a running daemon opens a data key wrapped
  * under the new master key at once, and wraps new data keys under it,
- * even when it reloaded its keys for another reason a moment before.
+ * even when it reloaded its keys for another reason a moment before; and
+ * a note sealed under a field name bound to its own random id.
  */
 #include <sys/stat.h>
 
@@ -67,6 +68,54 @@ submission_kid(void)
 	return kid;
 }
 
+/*
+ * A note sealed for posting: a random id of its own in "$note", its text
+ * sealed under the field name note:<id>, which opens it, and not under
+ * the plain "note" (nor another note's name).
+ */
+static void
+check_note(const struct dek *d, const unsigned char *wrapped)
+{
+	struct json_object *body, *v;
+	unsigned char *ct = NULL;
+	char *key, *w, *pt = NULL, field[64];
+	const char *id = "";
+	size_t clen = 0, plen;
+	int opened, plain, other;
+
+	w = b64_encode(wrapped, WRAPPED_LEN);
+	if (w == NULL || asprintf(&key, "{\"uid\": \"%s\", \"kid\": \"%s\", "
+	    "\"wrapped\": \"%s\"}", d->dk_uid, d->dk_kid, w) == -1)
+		abort();
+	free(w);
+	body = json_tokener_parse("{\"type\": \"note\", \"text\": \"hello\"}");
+	CHECK(protect_note(body, key) == 0, "a note is sealed for posting");
+	if (json_object_object_get_ex(body, "$note", &v))
+		id = json_object_get_string(v);
+	CHECK(strlen(id) == 2 * NOTE_ID_LEN && strspn(id, "0123456789abcdef") ==
+	    2 * NOTE_ID_LEN, "with a note id of %d hex digits in \"$note\"",
+	    2 * NOTE_ID_LEN);
+	if (json_object_object_get_ex(body, "text", &v))
+		ct = b64_decode(json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v), &clen);
+	snprintf(field, sizeof(field), "note:%s", id);
+	opened = ct != NULL && field_open(d, field, ct, clen, &pt, &plen) == 0 &&
+	    plen == 5 && memcmp(pt, "hello", 5) == 0;
+	free(pt);
+	pt = NULL;
+	plain = ct != NULL && field_open(d, "note", ct, clen, &pt, &plen) == 0;
+	free(pt);
+	pt = NULL;
+	other = ct != NULL && field_open(d, "note:00000000000000000000000000000000",
+	    ct, clen, &pt, &plen) == 0;
+	free(pt);
+	CHECK(opened && !plain && !other, "its text opens under note:<its id> "
+	    "only, not as a plain note nor as another note");
+	free(ct);
+	free(key);
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -116,6 +165,7 @@ main(void)
 	free(v);
 	CHECK(strcmp(submission_kid(), "k2") == 0,
 	    "and new data keys are wrapped under it");
+	check_note(&d, wrapped);
 	dek_clear(&d);
 	keyring_free(kr);
 	protect_shutdown();

@@ -729,12 +729,49 @@ test_secrets(void)
 	    "narrative", "a secret narrative with a control character");
 }
 
+/* Validate raw JSON as an event body. */
+static int
+event(const char *json)
+{
+	struct json_object *o = json_tokener_parse(json);
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	rc = validate_event(o, NOW, &e);
+	json_object_put(o);
+	return rc;
+}
+
 /* Event and transfer bodies (agency API). */
 static void
 test_agency_bodies(void)
 {
 	struct json_object *o;
 	int rc;
+
+	pass(event("{\"type\": \"outcome\", \"outcome\": "
+	    "\"outside_jurisdiction\", \"reason\": \"x\"}"),
+	    "an outside_jurisdiction outcome");
+	pass(event("{\"type\": \"feedback\", \"notice\": \"prosecution\", "
+	    "\"text\": \"x\"}"), "feedback with the notice of prosecution");
+	pass(event("{\"type\": \"supervision\", \"supervision\": "
+	    "\"case_filing_supervision\", \"recipient_agency\": "
+	    "\"police-320102\"}"), "a supervision record with its recipient");
+	fail(event("{\"type\": \"supervision\", \"supervision\": "
+	    "\"procuratorial_suggestion\"}"), "missing_field", "recipient_agency",
+	    "a supervision record without a recipient");
+	fail(event("{\"type\": \"note\", \"text\": \"x\", "
+	    "\"recipient_agency\": \"police-320102\"}"), "inconsistent",
+	    "recipient_agency", "a recipient on a note");
+	fail(event("{\"type\": \"supervision\", \"supervision\": "
+	    "\"procuratorial_suggestion\", \"recipient_agency\": \"Police\"}"),
+	    "invalid_value", "recipient_agency", "a malformed recipient");
+	fail(event("{\"type\": \"note\", \"text\": \"x\", \"notice\": "
+	    "\"prosecution\"}"), "inconsistent", "notice", "a notice on a note");
+	fail(event("{\"type\": \"feedback\", \"notice\": \"trial\"}"),
+	    "invalid_value", "notice", "an unknown notice");
+	fail(event("{\"type\": \"outcome\", \"outcome\": \"transferred\"}"),
+	    "invalid_value", "outcome", "a transfer is not an outcome");
 
 	o = json_tokener_parse("{\"type\": \"note\", \"text\": \"x\"}");
 	CHECK(validate_event(o, NOW, &e) == 0, "a note is a valid event");
@@ -759,6 +796,23 @@ test_agency_bodies(void)
 	rc = validate_transfer(o, NOW, &e);
 	fail(rc, "invalid_value", "target_agency", "a malformed agency code");
 	json_object_put(o);
+}
+
+/* The categories a report names for its situations. */
+static void
+test_report_categories(void)
+{
+	pass(set(REPORT, "categories", "[{\"category\": \"bullying\", "
+	    "\"subcategory\": \"physical\"}]"), "a report naming a category");
+	fail(set(REPORT, "categories", "[]"), "empty", "categories",
+	    "a report naming no category in an empty array");
+	fail(set(REPORT, "categories", "[{\"category\": \"abuse\"}]"),
+	    "missing_field", "categories[0].subcategory",
+	    "a report's category without its subcategory");
+	fail(set(REPORT, "categories", "[{\"category\": \"abuse\", "
+	    "\"subcategory\": \"neglect\"}, {\"category\": \"abuse\", "
+	    "\"subcategory\": \"neglect\"}]"), "duplicate_item", "categories[1]",
+	    "a report naming a category twice");
 }
 
 /* The Idempotency-Key header and case numbers in paths. */
@@ -828,6 +882,14 @@ main(void)
 	test_open_case();
 	test_secrets();
 	test_agency_bodies();
+	test_report_categories();
 	test_header_and_path();
+	CHECK(validate_timestamp("2026-11-01T00:00:00+08:00") == 0 &&
+	    validate_timestamp("2026-11-01T00:00:00.5Z") == 0,
+	    "a query's timestamp with an offset");
+	CHECK(validate_timestamp("2026-11-01T00:00:00") == -1 &&
+	    validate_timestamp("2100-01-01T00:00:00Z") == -1 &&
+	    validate_timestamp("yesterday") == -1 && validate_timestamp(NULL) == -1,
+	    "a query's timestamp without an offset, out of its years, or none");
 	UNIT_EXIT();
 }

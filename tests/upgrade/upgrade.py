@@ -14,13 +14,16 @@ upgraded to the current migrations, and the current daemon serves it.
    PostgreSQL, PKI and keys) and applies only the release's migrations.
 4. The release's daemon fills it through the API: reports, calls, an
    acknowledgement, outcomes, feedback, a note, a transfer, an escalation
-   with deadlines of seconds, an access request approved, and a case whose
-   deadline falls due while the daemon is down for the upgrade.
+   with deadlines of seconds, an acknowledgement after an escalation, a
+   case closed with an informed agency's work open, an access request
+   approved, and a case whose deadline falls due while the daemon is down
+   for the upgrade.
 5. The current sql/migrate.sh applies the newer migrations; every row of
    every table of cases, calls, clocks, assignments, history, access and
-   idempotency is as it was (new columns aside), and every history chain
-   is intact (hotlinectl audit verify, before with the release's, after
-   with the current one).
+   idempotency is as it was (new columns aside, and exactly what a
+   migration changes on purpose: see casework_expected), and every history
+   chain is intact (hotlinectl audit verify, before with the release's,
+   after with the current one).
 6. The current daemon serves the same case views, queues and reporter
    status, replays a response the release stored under an
    Idempotency-Key, catches up on the deadline missed during the upgrade,
@@ -45,7 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from integration import lib  # noqa: E402
 from integration.lib import (Client, Daemon, ShortDeadlines, assignment_of, check,  # noqa: E402
-                             file_report, free_port, history, log_call, new_key,
+                             example_json, file_report, free_port, history, log_call, new_key,
                              personal_report, psql, queue, view, wait_until)
 
 # Every table whose rows an upgrade must keep as they were.
@@ -199,14 +202,89 @@ def snapshot():
     return out
 
 
-def unchanged(before, after):
-    """The tables whose rows differ (columns added since aside)."""
+# What a newer migration changes on purpose (found by its name without the
+# number, which may change): the migration of the casework rules brings the
+# work already in the database under them.  It stops the service clocks that
+# no longer apply (the resolve clock under criminal procedure (立案,
+# 移送审查起诉) or declined (不予立案), a declined assignment's investigation
+# clock); escalated copies whose work below acted after they were made stand
+# down (returned, their clocks stopped, an event each); and a closed case's
+# remaining live work is closed (an event each).
+CASEWORK = "_casework"
+STOPPED_STATES = {"resolve": ("case_opened", "prosecution", "declined"),
+                  "investigation": ("declined",)}
+
+
+def instant_of(ts):
+    """A timestamp of to_jsonb as an aware datetime (None stays None)."""
+    return ts and lib.instant(ts)
+
+
+def casework_expected(before):
+    """What the casework migration must change in the release's rows:
+    {"returned": copy ids, "closed": assignment ids, "stopped": clock ids,
+    "events": sorted [(case id, kind)] added}."""
+    a = {x["id"]: x for x in before["assignments"]}
+    closed_cases = {c["id"] for c in before["cases"] if c["status"] == "closed"}
+    returned = set()
+    while True:
+        more = {x["id"] for x in a.values() if x["id"] not in returned and x["escalated_from"]
+                and x["state"] in ("open", "acknowledged")
+                and (x["escalated_from"] in returned
+                     or (instant_of(a[x["escalated_from"]]["acknowledged_at"]) or
+                         instant_of(x["created_at"])) > instant_of(x["created_at"]))}
+        if not more:
+            break
+        returned |= more
+    closed = {x["id"] for x in a.values() if x["case_id"] in closed_cases
+              and x["state"] not in ("transferred", "closed") and x["id"] not in returned}
+    stopped = {k["id"] for k in before["clocks"] if k["stopped_at"] is None
+               and k["fired_at"] is None
+               and (a[k["assignment_id"]]["state"] in STOPPED_STATES.get(k["kind"], ())
+                    or k["assignment_id"] in returned | closed)}
+    events = sorted([(a[i]["case_id"], "returned") for i in returned]
+                    + [(a[i]["case_id"], "assignment_closed") for i in closed])
+    return {"returned": returned, "closed": closed, "stopped": stopped, "events": events}
+
+
+def as_migrated(v):
+    """A view or queue as the release showed it, with the clocks the casework
+    migration stops shown stopped."""
+    if isinstance(v, list):
+        return [as_migrated(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    v = {k: as_migrated(x) for k, x in v.items()}
+    if "clocks" in v and "state" in v:
+        v["clocks"] = [dict(c, status="stopped") if v["state"] in STOPPED_STATES.get(c["kind"], ())
+                       and c["status"] in ("running", "warning") else c for c in v["clocks"]]
+    return v
+
+
+def unchanged(before, after, exp=None):
+    """The tables whose rows differ (columns added since aside, and what a
+    migration changes on purpose: exp, from casework_expected)."""
+    exp = exp or {"returned": set(), "closed": set(), "stopped": set(), "events": []}
+    changed = exp["returned"] | exp["closed"]
+    grown = {c for c, _ in exp["events"]}
+    old_events = {(e["case_id"], e["seq"]) for e in before["case_events"]}
+
+    def masked(t, r):
+        if t == "clocks" and r["id"] in exp["stopped"]:
+            return dict(r, stopped_at="<stopped>")
+        if t == "assignments" and r["id"] in changed:
+            return dict(r, state="<changed>")
+        if t == "cases" and r["id"] in grown:
+            return dict(r, history_len="<grown>", history_head="<grown>")
+        return r
     bad = []
     for t, rows in before.items():
         keys = set().union(*[set(r) for r in rows]) if rows else set()
-        was = sorted(json.dumps(r, sort_keys=True) for r in rows)
-        now = sorted(json.dumps({k: r.get(k, "<missing>") for k in keys}, sort_keys=True)
-                     for r in after[t])
+        now_rows = [r for r in after[t] if t != "case_events"
+                    or (r["case_id"], r["seq"]) in old_events]
+        was = sorted(json.dumps(masked(t, r), sort_keys=True) for r in rows)
+        now = sorted(json.dumps(masked(t, {k: r.get(k, "<missing>") for k in keys}), sort_keys=True)
+                     for r in now_rows)
         if was != now:
             bad.append("%s: %d rows before, %d after" % (t, len(was), len(now)))
     return bad
@@ -268,6 +346,33 @@ def fill(d):
                                     for x in history(e["case_number"])), 20, 0.25)
     check(ok, "the release's daemon escalates a missed deadline up to the procuratorate",
           [(x["kind"], x["agency"]) for x in history(e["case_number"])])
+    # Work the casework rules change: the crisis team acknowledges after its
+    # case escalated to the city (the copy stays open in this release), and
+    # a case closed by its primary while an informed agency's work is open.
+    crisis = example_json("calls.case-opened.valid.json")
+    crisis["open_case"].update(categories=[{"category": "psychological",
+                                            "subcategory": "self_harm"}], risk_level=2)
+    with ShortDeadlines(ack=2, action=600):
+        f = log_call(d, crisis)
+    ok = wait_until(lambda: any(x["kind"] == "escalated" for x in history(f["case_number"])),
+                    15, 0.25)
+    fa = assignment_of(d, "health-320102", f["case_number"])
+    st, h, r = Client(d, "health-320102").post("/v1/assignments/%s/ack" % fa["assignment_id"],
+                                               None, new_key())
+    check(ok and st == 200, "the release's daemon: the crisis team acknowledges after its case"
+          " escalated", (ok, st, r))
+    rights = example_json("calls.case-opened.valid.json")
+    rights["open_case"].update(categories=[{"category": "legal",
+                                            "subcategory": "rights_complaint"}], risk_level=4)
+    g = log_call(d, rights)
+    legal = Client(d, "legal_aid-320102")
+    for body in ({"type": "outcome", "outcome": "resolved"}, {"type": "outcome", "outcome": "closed"}):
+        st, h, r = legal.post("/v1/cases/%s/events" % g["case_number"], body, new_key())
+    st, h, v = view(d, "admin", g["case_number"])
+    check(st == 200 and v["status"] == "closed" and any(
+        x["agency"] == "procuratorate-320102" and x["state"] == "open" for x in v["assignments"]),
+          "the release's daemon: legal aid closes a case whose informed procuratorate stays open",
+          v.get("assignments"))
     # A request whose stored response the current daemon must replay.
     body = personal_report()
     key = new_key()
@@ -347,17 +452,39 @@ def main():
         check(all(sums.get(f[:-4]) == sha256_of(os.path.join(sql, f)) for f in migrations_in(sql)),
               "every migration is recorded with its checksum", sums)
         after = snapshot()
-        bad = unchanged(before, after)
+        casework = any(v.endswith(CASEWORK) for v in newer)
+        exp = casework_expected(before) if casework else None
+        bad = unchanged(before, after, exp)
         check(not bad, "every row is as the release left it: " + ", ".join(
             "%d %s" % (len(before[t]), t) for t in ("cases", "calls", "assignments", "clocks",
                                                     "case_events", "access_requests",
-                                                    "idempotency")), bad)
+                                                    "idempotency"))
+              + (" (but what the casework migration changes)" if casework else ""), bad)
+        added = 0
+        if casework:
+            states = {x["id"]: x["state"] for x in after["assignments"]}
+            stopped = {k["id"] for k in after["clocks"] if k["id"] in exp["stopped"]
+                       and k["stopped_at"] is not None}
+            old_events = {(e["case_id"], e["seq"]) for e in before["case_events"]}
+            new_events = sorted((e["case_id"], e["kind"]) for e in after["case_events"]
+                                if (e["case_id"], e["seq"]) not in old_events)
+            added = len(new_events)
+            check(exp["returned"] and exp["closed"] and exp["stopped"]
+                  and all(states[i] == "returned" for i in exp["returned"])
+                  and all(states[i] == "closed" for i in exp["closed"])
+                  and stopped == exp["stopped"] and new_events == exp["events"],
+                  "the casework migration brings the release's work under its rules: %d resolve"
+                  " and service clocks stopped, %d escalated copy stood down (the work below"
+                  " acted), %d live assignment of a closed case closed, an event each"
+                  % (len(exp["stopped"]), len(exp["returned"]), len(exp["closed"])),
+                  (exp, states, stopped, new_events))
         rc, out = audit(args.ctl)
         n = len(before["cases"])
         check(rc == 0 and ("audit: %d cases, %d events, every chain intact" % (
-            n, len(before["case_events"]))) in out,
-              "after it, the current hotlinectl finds the same %d cases and %d events, every chain"
-              " intact" % (n, len(before["case_events"])), out)
+            n, len(before["case_events"]) + added)) in out,
+              "after it, the current hotlinectl finds the same %d cases and %d events (%d added"
+              " by the migrations), every chain intact" % (n, len(before["case_events"]) + added,
+                                                           added), out)
         rc, out = run(["bash", os.path.join(sql, "migrate.sh")])
         check(rc == 0 and out == "", "a second run of migrate.sh has nothing to do", out)
 
@@ -371,6 +498,7 @@ def main():
               "a deadline falls due while no daemon runs, and nothing fires")
         cur = Daemon("current").start()
         for (who, number), was in seen["views"].items():
+            was = as_migrated(was) if casework else was
             st, h, now = view(cur, who, number)
             check(st == 200 and contains(now, was),
                   "the current daemon shows %s case %s as the release did" % (who, number),
@@ -382,6 +510,7 @@ def main():
               "an admin, who read cases in full under the release, now sees them redacted",
               (st, json.dumps(now, ensure_ascii=False)[:600]))
         for q, was in seen["queues"].items():
+            was = as_migrated(was) if casework else was
             now = queue(cur, q)
             check(contains(now, was), "and %s's queue (%d assignments)" % (q, len(was)), now)
         st, h, now = Client(cur, "gateway").get("/v1/reports/%s/status"

@@ -1,22 +1,32 @@
 -- Fill a database with a year's volume of work, set-based, as the superuser:
 -- :n mandatory-report cases (default 100000) and as many calls that opened no
--- case, spread over the counties of 杭州市 (330100), each case with its
+-- case, spread round robin over the counties :counties (default the four of
+-- 杭州市 (330100) below; a code not among them is added under 杭州市 with its
+-- seven agencies, so that -v counties=330108 puts every case in one county's
+-- queues), each case with its
 -- three assignments (county police primary, procuratorate supervise,
 -- education inform), the primary's three service clocks and the case's
 -- history (hash-chained by the usual trigger).  Four in five cases are open,
 -- with their clocks running and due days or weeks ahead (they never fall due
--- during a test run); the rest were closed, their clocks stopped.
+-- during a test run); the rest were closed, their clocks stopped.  One open
+-- case in ten missed its acknowledgement long ago (overdue), one case in
+-- twenty has a supervision record.
 --
 -- Every sealed value is copied from the case :'template' (a report filed
 -- through the daemon), with its data key: a filled case opens like the
 -- template.  The keyed digests are random, so no filled case is "related"
 -- to another.
 --
---   psql -v n=100000 -v template=2026-320102-00000001 -f tests/volume/fill.sql
+--   psql -v n=100000 -v template=2026-320102-00000001 [-v counties=330102,...] \
+--       -f tests/volume/fill.sql
 \set ON_ERROR_STOP 1
 \if :{?n}
 \else
 \set n 100000
+\endif
+\if :{?counties}
+\else
+\set counties 330102,330105,330106,330108
 \endif
 set client_min_messages = warning;
 set search_path = hotline, pg_temp;
@@ -32,6 +42,9 @@ insert into regions (code, name, parent_code) values
 	('330106', '西湖区', '330100'),
 	('330108', '滨江区', '330100')
 on conflict (code) do nothing;
+insert into regions (code, name, parent_code)
+select c, c || ' 区', '330100' from unnest(string_to_array(:'counties', ',')) c
+on conflict (code) do nothing;
 
 with kinds (kind) as (values ('police'), ('procuratorate'), ('education'), ('civil_affairs'),
     ('health'), ('legal_aid'), ('coordination'))
@@ -43,8 +56,8 @@ with kinds (kind) as (values ('police'), ('procuratorate'), ('education'), ('civ
 insert into agencies (code, kind, region_code, name, parent_id)
 select k.kind || '-' || r.code, k.kind, r.code, r.name || ' ' || k.kind,
     (select a.id from agencies a where a.code = k.kind || '-330100')
-from kinds k cross join (values ('330102', '上城区'), ('330105', '拱墅区'), ('330106', '西湖区'),
-    ('330108', '滨江区')) r (code, name)
+from kinds k cross join regions r
+where r.code = any (string_to_array(:'counties', ','))
 on conflict (code) do nothing;
 
 -- The filled cases, numbered after everything that exists.
@@ -52,12 +65,12 @@ create temp table fill as
 select x.*, to_char(x.created_at, 'YYYY') || '-' || x.region || '-' || lpad(x.n::text, 8, '0')
     as case_number
 from (select g as i,
-	(array['330102', '330105', '330106', '330108'])[1 + g % 4] as region,
+	c.list[1 + g % cardinality(c.list)] as region,
 	(1 + (g / 7) % 4)::smallint as risk,
 	g % 5 = 0 as closed,
 	now() - (g % 300) * interval '1 day' - (g % 1440) * interval '1 minute' as created_at,
 	nextval('case_number_seq') as n
-    from generate_series(1, :n) g) x;
+    from generate_series(1, :n) g, (select string_to_array(:'counties', ',') as list) c) x;
 
 insert into cases (case_number, source, region_code, risk_level, status, created_by, created_at,
     closed_at, narrative, dek_uid, dek_kid, dek_wrapped)
@@ -66,8 +79,11 @@ select f.case_number, 'report', f.region, f.risk, case when f.closed then 'close
     t.narrative, t.dek_uid, t.dek_kid, t.dek_wrapped
 from fill f, cases t where t.case_number = :'template';
 
+-- Half the open cases' primaries are acknowledged, chosen by a digest of the
+-- index so that the choice does not follow the county round robin.
 create temp table filled as
-select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i
+select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i,
+    md5(f.i::text) < '8' as acked
 from cases c join fill f on c.case_number = f.case_number;
 create index on filled (id);
 analyze filled;
@@ -101,10 +117,10 @@ select 'id', sha256(('fill-id-' || f.id)::bytea), f.id from filled f;
 -- Three assignments a case: open or acknowledged while the case is open.
 insert into assignments (case_id, agency_id, role, state, created_at, acknowledged_at)
 select f.id, g.id, x.role,
-    case when f.closed then 'closed' when x.role = 'primary' and f.i % 2 = 0 then 'acknowledged'
+    case when f.closed then 'closed' when x.role = 'primary' and f.acked then 'acknowledged'
 	else 'open' end,
     f.created_at,
-    case when f.closed or (x.role = 'primary' and f.i % 2 = 0) then f.created_at + interval '5 minutes' end
+    case when f.closed or (x.role = 'primary' and f.acked) then f.created_at + interval '5 minutes' end
 from filled f
 cross join (values ('police', 'primary'), ('procuratorate', 'supervise'),
     ('education', 'inform')) x (kind, role)
@@ -121,6 +137,16 @@ from filled f join assignments a on a.case_id = f.id and a.role = 'primary'
 cross join (values ('acknowledge', interval '1 hour', interval '3 days'),
     ('first_action', interval '4 hours', interval '5 days'),
     ('resolve', interval '14 days', interval '20 days')) k (kind, within, ahead);
+
+-- One open case in ten missed its acknowledgement a day after it came in
+-- (the procuratorate's overdue list).
+update clocks k set due_at = f.created_at + interval '1 hour',
+    warn_at = f.created_at + interval '48 minutes', warned_at = f.created_at + interval '48 minutes',
+    fired_at = f.created_at + interval '1 hour'
+from filled f join assignments a on a.case_id = f.id and a.role = 'primary'
+where k.assignment_id = a.id and k.kind = 'acknowledge' and not f.closed and f.i % 10 = 1;
+update assignments a set overdue_at = f.created_at + interval '1 hour'
+from filled f where a.case_id = f.id and a.role = 'primary' and not f.closed and f.i % 10 = 1;
 
 -- The history: created, then one event per assignment, in order (a row-level
 -- BEFORE trigger sees the rows this statement inserted before it, so each
@@ -140,6 +166,21 @@ select e.case_id, e.seq, e.at, e.kind, e.actor, e.data from (
 	    'role', a.role, 'escalation_level', 0)
 	from assignments a join filled f on f.id = a.case_id join agencies g on g.id = a.agency_id) e
 order by e.case_id, e.seq;
+
+-- One case in twenty has a supervision record of its county's procuratorate,
+-- addressed to its police (the fifth event, after the three assignments).
+insert into case_events (case_id, seq, at, kind, actor, data)
+select f.id, 5, f.created_at + interval '2 days', 'supervision', null, jsonb_build_object(
+    'assignment', a.assignment_id, 'type', 'supervision', 'supervision', 'procuratorial_suggestion',
+    'recipient', 'police-' || f.region_code)
+from filled f join assignments a on a.case_id = f.id and a.role = 'supervise'
+where f.i % 20 = 3
+order by f.id;
+insert into supervision_records (case_id, seq, agency_id, supervision, recipient_id, at)
+select f.id, 5, a.agency_id, 'procuratorial_suggestion', p.id, f.created_at + interval '2 days'
+from filled f join assignments a on a.case_id = f.id and a.role = 'supervise'
+join agencies p on p.code = 'police-' || f.region_code
+where f.i % 20 = 3;
 
 -- The idempotency records of the reports of the last 8 days (older keys expire).
 insert into idempotency (client_id, key, endpoint, request_hash, status, response, created_at)

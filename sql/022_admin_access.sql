@@ -19,6 +19,7 @@ create or replace function case_access_level(p_client clients, p_case cases,
 language plpgsql stable set search_path = hotline, pg_temp as $$
 declare
 	v_primary boolean;
+	v_region text;
 begin
 	reporter := false;
 	if p_client.role = 'admin' then
@@ -41,9 +42,15 @@ begin
 	if p_client.role <> 'agency' then
 		return;
 	end if;
-	select g.kind into agency_kind from agencies g where g.id = p_client.agency_id;
-	select bool_or(a.role = 'primary' and a.state <> 'transferred') into v_primary
+	select g.kind, g.region_code into agency_kind, v_region from agencies g
+	    where g.id = p_client.agency_id;
+	select bool_or(a.role = 'primary' and a.state not in ('transferred', 'returned'))
+	    into v_primary
 	    from assignments a where a.case_id = p_case.id and a.agency_id = p_client.agency_id;
+	if v_primary is null and agency_kind = 'procuratorate'
+	    and p_case.region_code like region_prefix(v_region) || '%' then
+		v_primary := false;	-- the region's procuratorate
+	end if;
 	if v_primary is null then
 		return;		-- no assignment at all
 	end if;

@@ -323,7 +323,8 @@ begin
 	with late as materialized (
 		select a.id, a.case_id, a.agency_id from assignments a
 		where a.case_id = any (v_cases)
-		    and a.state in ('open', 'acknowledged', 'accepted', 'case_opened', 'prosecution')
+		    and a.state in ('open', 'acknowledged', 'outside_jurisdiction', 'accepted', 'case_opened',
+			'prosecution')
 		    and exists (select 1 from clocks k where k.assignment_id = a.id
 			and k.fired_at is not null))
 	insert into stats_overdue

@@ -1,0 +1,381 @@
+// The web console in a real browser: Debian's Chromium driven by
+// playwright-core, against the real daemon over mutual TLS. Each browser
+// context carries one demo seat's client certificate; the daemon's
+// certificate is verified against the deployment CA (NODE_EXTRA_CA_CERTS:
+// Playwright's client-certificate proxy makes the TLS connection to the
+// daemon, and a last check shows that without the CA nothing loads).
+// Prints TAP lines ("ok - ..." / "not ok - ...") for tests/run.sh, and saves
+// a screenshot of every page in CONSOLE_OUT.
+//
+//   HOTLINED_URL=https://127.0.0.1:<port> HOTLINED_PKI=<var>/pki
+//   NODE_EXTRA_CA_CERTS=<var>/pki/ca.crt CONSOLE_OUT=<dir>
+//   CONSOLE_NODE_MODULES=<dir>/node_modules node console.test.mjs
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(path.join(process.env.CONSOLE_NODE_MODULES, '/'));
+const { chromium } = require('playwright-core');
+
+const URL_BASE = process.env.HOTLINED_URL;
+const PKI = process.env.HOTLINED_PKI;
+const OUT = process.env.CONSOLE_OUT;
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const VIEWPORT = { width: 1366, height: 768 };  // an office screen
+const WAIT_MS = 10000;                          // for anything the page must show
+
+let passed = 0;
+let failed = 0;
+
+// One TAP line.
+function check(ok, what, detail) {
+  if (ok) passed += 1;
+  else failed += 1;
+  console.log(`${ok ? 'ok' : 'not ok'} - console: ${what}`);
+  if (!ok && detail) console.log(`# ${String(detail).split('\n').join('\n# ')}`);
+  return ok;
+}
+
+// Run a step; an exception is a failed check named after the step.
+async function step(what, fn) {
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    check(false, what, e.stack || e);
+    return false;
+  }
+}
+
+// A browser context for one demo seat, with its certificate, in China's zone.
+async function seat(browser, name) {
+  const context = await browser.newContext({
+    viewport: VIEWPORT, locale: 'zh-CN', timezoneId: 'Asia/Shanghai',
+    clientCertificates: [{
+      origin: URL_BASE,
+      certPath: path.join(PKI, `${name}.crt`),
+      keyPath: path.join(PKI, `${name}.key`),
+    }],
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // Chromium logs every refused API request (the role probes' 403s, the
+    // 400 of a refused field), which the pages handle; anything else is a
+    // fault, and so is any of the console's own files not served.
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) {
+      page.problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on('response', (r) => {
+    if (r.url().includes('/console/') && r.status() >= 400) {
+      page.problems.push(`${r.status()} for ${r.url()}`);
+    }
+  });
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return page;
+}
+
+// Save a screenshot of a page.
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
+}
+
+// What a page breaks of the console's promises: console errors, policy
+// violations, a layout wider than the screen.
+async function pageFaults(page) {
+  const csp = await page.evaluate(() => window.cspViolations);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  const faults = [...page.problems, ...csp.map((v) => `CSP violation: ${v}`)];
+  if (wide > VIEWPORT.width) faults.push(`page is ${wide}px wide`);
+  return faults;
+}
+
+// Every form control of a page that has no label a screen reader would read.
+async function unlabelled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && el.labels.length === 0 &&
+      !el.getAttribute('aria-label'))
+    .map((el) => el.name || el.id));
+}
+
+// Press the choice button labelled text in the group of a field.
+async function choose(page, field, text) {
+  await page.locator(`fieldset[data-field="${field}"] label:text-is("${text}")`).click();
+}
+
+// Fill the call form for a call that opens a case about a girl of `age`.
+async function fillCall(page, age) {
+  await choose(page, 'disposition', '开案');
+  await choose(page, 'caller_type', '代为求助');
+  await page.getByLabel('来电号码').fill('13800000001');
+  await choose(page, 'open_case.categories', '身体虐待');
+  await choose(page, 'open_case.risk_level', '橙（高）');
+  await page.getByLabel('所在区县').fill('320102');
+  await page.getByLabel('姓名').fill('测试儿童甲');
+  await choose(page, 'open_case.child.gender', '女');
+  await page.getByLabel('年龄').fill(String(age));
+  await page.getByLabel('情况描述').fill('（测试）邻居来电称多次听到孩子哭喊并看到身上有淤青。');
+}
+
+// The browser without the deployment CA: the daemon's certificate must not
+// be accepted (run as a child without NODE_EXTRA_CA_CERTS).
+async function untrusted() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const page = await (await browser.newContext({
+      clientCertificates: [{ origin: URL_BASE, certPath: path.join(PKI, 'console.crt'),
+        keyPath: path.join(PKI, 'console.key') }],
+    })).newPage();
+    await page.goto(`${URL_BASE}/console/`).catch(() => {});
+    await page.waitForTimeout(1000);
+    const text = await page.evaluate(() => document.body ? document.body.innerText : '');
+    console.log(JSON.stringify({ console: text.includes('工作台'), text: text.slice(0, 300) }));
+  } finally {
+    await browser.close();
+  }
+}
+
+// The scenario.
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const seen = [];
+  try {
+    const operator = await seat(browser, 'console');
+    const police = await seat(browser, 'police-320102');
+    let caseNumber = null;
+    let polls = [];
+
+    await step('the operator opens the console', async () => {
+      await operator.goto(`${URL_BASE}/console/`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      check(/#\/call$/.test(operator.url()) &&
+        await operator.locator('#who').innerText() === '接线员席位',
+      'an operator\'s certificate opens on the call form, the seat named in the header');
+      check((await unlabelled(operator)).length === 0,
+        'every control of the call form has a label', await unlabelled(operator));
+      await shot(operator, '01-call-form');
+      seen.push(operator);
+    });
+
+    await step('the police open their queue', async () => {
+      police.on('request', (r) => {
+        if (r.url().includes('wait=')) polls.push({ url: r.url(), at: Date.now(), request: r });
+      });
+      await police.goto(`${URL_BASE}/console/`);
+      await police.waitForSelector('.queue-box .empty', { timeout: WAIT_MS });
+      check(/#\/queue$/.test(police.url()) && await police.locator('.toolbar .status')
+        .innerText() === '实时更新：有新分派时立即显示',
+      'an agency\'s certificate opens on its empty queue, held open by a long poll');
+      await police.evaluate(() => { window.notReloaded = true; });
+      await shot(police, '02-queue-empty');
+      seen.push(police);
+    });
+
+    await step('a refused field is shown next to it', async () => {
+      await fillCall(operator, 18);
+      await operator.getByRole('button', { name: '提交登记' }).click();
+      const error = operator.locator('[data-field="open_case.child.age"] .field-error');
+      await error.waitFor({ timeout: WAIT_MS });
+      const text = await error.innerText();
+      const input = operator.getByLabel('年龄');
+      check(text.startsWith('年龄：超出允许范围') &&
+        await input.getAttribute('aria-invalid') === 'true' &&
+        (await input.getAttribute('aria-describedby')).includes(await error.getAttribute('id')) &&
+        await operator.evaluate(() => document.activeElement.name) === 'child_age',
+      'an age of 18 is refused by the daemon (open_case.child.age) and the message stands under ' +
+        'the age field, which is marked invalid, described by it and focused', text);
+      check((await operator.locator('.submit-bar .status').innerText()).includes('年龄'),
+        'the form\'s status line names the field too');
+      await shot(operator, '03-validation-error');
+      check(await police.locator('tbody tr').count() === 0,
+        'the refused call opened nothing: the police queue is still empty');
+    });
+
+    await step('the operator files the call and opens a case', async () => {
+      await operator.getByLabel('年龄').fill('11');
+      const filedAt = Date.now();
+      await operator.keyboard.press('Control+Enter');
+      const link = operator.locator('.filed a.case-link');
+      await link.waitFor({ timeout: WAIT_MS });
+      caseNumber = await link.innerText();
+      check(/^\d{4}-320102-\d{8}$/.test(caseNumber) &&
+        await operator.locator('.field-error').count() === 0,
+      'corrected, the call is filed (Ctrl+Enter) and the case number shown', caseNumber);
+      await shot(operator, '04-call-filed');
+
+      const row = police.locator(`tr:has(a:text-is("${caseNumber}"))`);
+      await row.waitFor({ timeout: WAIT_MS });
+      const arrived = Date.now();
+      check(await police.evaluate(() => window.notReloaded === true),
+        'the case arrives in the police queue in another browser without a reload');
+      const held = polls.filter((p) => p.at < filedAt);
+      let answered = false;
+      for (const p of held) {
+        const res = await p.request.response();
+        if (res && (await res.text()).includes(caseNumber)) answered = true;
+      }
+      check(answered, 'a long poll (wait=) sent before the call was filed delivered it',
+        polls.map((p) => p.url).join('\n'));
+      check(arrived - filedAt < 5000, `it arrived within 5 s (${arrived - filedAt} ms)`);
+      check((await row.locator('.risk').innerText()) === '2 橙' &&
+        (await row.locator('.clock-left').first().innerText()).startsWith('剩余') &&
+        await row.locator('li.clock-ok').count() === 3 &&
+        (await row.innerText()).includes('待接收') && await row.evaluate((r) =>
+          r.classList.contains('fresh')),
+      'the new row shows risk 2 橙, its clocks ticking in green, 待接收, marked new',
+      await row.innerText());
+      const before = await row.locator('.clock-left').first().innerText();
+      await police.waitForTimeout(2500);
+      const after = await row.locator('.clock-left').first().innerText();
+      check(before !== after, 'the clock\'s time left ticks without a request',
+        `${before} / ${after} hidden=${await police.evaluate(() => document.hidden)}`);
+      await shot(police, '05-queue-new-case');
+    });
+
+    await step('the police acknowledge and record 受案', async () => {
+      const row = police.locator(`tr:has(a:text-is("${caseNumber}"))`);
+      await row.getByRole('button', { name: '接收' }).click();
+      await police.locator(`tr:has(a:text-is("${caseNumber}")) .tag:text-is("已接收")`)
+        .waitFor({ timeout: WAIT_MS });
+      check(await police.locator('.toolbar .status').innerText() === '实时更新：有新分派时立即显示',
+        'acknowledged, the row says 已接收 and the queue is held by a long poll again');
+      await row.getByRole('link', { name: caseNumber }).click();
+      await police.waitForSelector('form.action', { timeout: WAIT_MS });
+      check((await police.locator('.summary').innerText()).includes('查看权限：完整'),
+        'the primary police see the case in full');
+      const outcome = police.locator('form.action:has(h3:text-is("记录处理结果"))');
+      await outcome.getByText('受案', { exact: true }).click();
+      await outcome.getByRole('button', { name: '提交' }).click();
+      await police.locator('.status-ok').waitFor({ timeout: WAIT_MS });
+      const mine = police.locator('.case-body tr.mine');
+      check((await mine.innerText()).includes('受案'),
+        'after 受案 the case page shows the assignment accepted', await mine.innerText());
+      check((await police.locator('.history').innerText()).includes('处理结果 police-320102 · 受案'),
+        'and the history records the outcome', await police.locator('.history').innerText());
+      check((await mine.innerText()).includes('反馈'),
+        'and the statutory feedback clock runs', await mine.innerText());
+      await shot(police, '06-case-accepted');
+      const next = police.locator('form.action:has(h3:text-is("记录处理结果"))');
+      await next.getByText('立案', { exact: true }).click();
+      await next.getByRole('button', { name: '提交' }).click();
+      const missing = next.locator('[data-field="police_case_number"] .field-error');
+      await missing.waitFor();
+      check((await missing.innerText()).startsWith('刑事案件编号：必填') &&
+        (await mine.innerText()).includes('受案'),
+      '立案 without the police case number is refused beside that field, nothing recorded',
+      await missing.innerText());
+    });
+
+    await step('the operator sees the case it opened', async () => {
+      await operator.locator('.filed a.case-link').click();
+      await operator.waitForSelector('.case .summary', { timeout: WAIT_MS });
+      const text = await operator.locator('.case').innerText();
+      check(text.includes('测试儿童甲') && text.includes('受案'),
+        'the operator\'s case page shows the child and the police\'s 受案');
+      check(await operator.locator('.work').count() === 0, 'and offers an operator no agency work');
+      await shot(operator, '07-case-operator');
+    });
+
+    const prosecutor = await seat(browser, 'procuratorate-320102');
+    const approver = await seat(browser, 'procuratorate-320102-approver');
+    await step('a redacted view becomes full after an approved access request', async () => {
+      await prosecutor.goto(`${URL_BASE}/console/#/case/${caseNumber}`);
+      await prosecutor.waitForSelector('.case .summary', { timeout: WAIT_MS });
+      let text = await prosecutor.locator('.case').innerText();
+      check(text.includes('查看权限：已脱敏') && !text.includes('测试儿童甲') &&
+        text.includes('个人信息已隐去'),
+      'the supervising procuratorate sees the case redacted, the child\'s name withheld');
+      const form = prosecutor.locator('form.action:has(h3:text-is("申请查阅个人信息"))');
+      await form.getByLabel('查阅目的').fill('立案监督需核实被害人身份');
+      await form.getByRole('button', { name: '提交' }).click();
+      await prosecutor.locator('.status-ok').waitFor({ timeout: WAIT_MS });
+      check((await prosecutor.locator('.history').innerText()).includes('申请查阅'),
+        'its access request is in the case history');
+      await shot(prosecutor, '08-case-redacted');
+      seen.push(prosecutor);
+
+      await approver.goto(`${URL_BASE}/console/#/access`);
+      const row = approver.locator(`tr:has(a:text-is("${caseNumber}"))`);
+      await row.waitFor({ timeout: WAIT_MS });
+      await shot(approver, '09-access-pending');
+      await row.getByRole('button', { name: '批准' }).click();
+      await approver.locator('.status-ok').waitFor({ timeout: WAIT_MS });
+      check((await approver.locator('.status-ok').innerText()).includes('批准'),
+        'the agency\'s approver approves it on the access request page');
+      seen.push(approver);
+
+      await prosecutor.reload();
+      await prosecutor.waitForSelector('.case .summary', { timeout: WAIT_MS });
+      text = await prosecutor.locator('.case').innerText();
+      check(text.includes('查看权限：完整') && text.includes('测试儿童甲') &&
+        text.includes('邻居来电'),
+      'then the procuratorate sees the case in full: the child\'s name and the narrative');
+      await shot(prosecutor, '10-case-full');
+    });
+
+    const admin = await seat(browser, 'admin');
+    await step('an administrator sees who read the case', async () => {
+      await admin.goto(`${URL_BASE}/console/#/case/${caseNumber}`);
+      const log = admin.locator('section:has(h2:text-is("查阅记录")) tbody');
+      await log.locator('tr').first().waitFor();
+      const text = await log.innerText();
+      check(text.includes('procuratorate-320102') && text.includes('查阅申请') &&
+        text.includes('police-320102') && text.includes('主办'),
+      'the case\'s access log lists the police (主办) and the procuratorate (查阅申请)', text);
+      await shot(admin, '11-case-admin');
+      seen.push(admin);
+    });
+
+    await step('keyboard use of the choices', async () => {
+      await operator.goto(`${URL_BASE}/console/#/call`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      await operator.locator('input[name="disposition"]').first().focus();
+      await operator.keyboard.press('ArrowRight');
+      check(await operator.evaluate(() =>
+        document.querySelector('input[name="disposition"]:checked')?.value) === 'information',
+      'the disposition buttons are a radio group the arrow keys move through');
+    });
+
+    for (const page of seen) {
+      const faults = await pageFaults(page);
+      check(faults.length === 0, `no script error, policy violation or page wider than 1366 px ` +
+        `(${new URL(page.url()).hash})`, faults.join('\n'));
+    }
+  } finally {
+    await browser.close();
+  }
+
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--untrusted'], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: '' }, encoding: 'utf8', timeout: 60000,
+  });
+  let verdict = null;
+  try {
+    verdict = JSON.parse(child.stdout.trim().split('\n').pop());
+  } catch (e) {
+    verdict = null;
+  }
+  check(verdict !== null && verdict.console === false,
+    'without the deployment CA the daemon\'s certificate is refused and no console loads',
+    child.stdout + child.stderr);
+}
+
+if (process.argv[2] === '--untrusted') {
+  await untrusted();
+} else {
+  await main().catch((e) => check(false, 'the browser test ran to its end', e.stack || e));
+  console.log(`# ${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
