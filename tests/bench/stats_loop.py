@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ask GET /v1/stats in a loop on one keep-alive mutual-TLS connection, as a
 statistician would refresh a dashboard, until SIGTERM; then print how many
-answers came, how fast and how quickly (the bench runs it beside intake).
+answers came, how fast and how quickly (milliseconds; the bench runs it
+beside intake).
 
     stats_loop.py <host:port> <pki dir> <query>"""
 
@@ -39,7 +40,7 @@ def main():
     elapsed = time.monotonic() - t0
     lat.sort()
     pct = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else (lambda p: 0)
-    print("stats: answers=%d failed=%d per_s=%.1f p50=%.1fms p99=%.1fms" % (
+    print("stats answers=%d failed=%d per_s=%.1f p50=%.1f p99=%.1f" % (
         len(lat), failed, len(lat) / elapsed if elapsed else 0, pct(0.5), pct(0.99)))
 
 
