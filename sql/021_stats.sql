@@ -517,7 +517,7 @@ begin
 	    counted boolean) on commit drop;
 	with names (figure, family) as (
 		select 'calls.' || x, 'calls.' || x from unnest(array['counselled', 'information',
-		    'referred', 'silent', 'hang_up', 'prank', 'abusive', 'case_opened']) x
+		    'referred', 'silent', 'hang_up', 'prank', 'abusive', 'case_opened', 'follow_up']) x
 		union all
 		values ('cases', 'cases'), ('reports', 'cases'), ('overdue', 'overdue')
 		union all

@@ -32,7 +32,14 @@ begin
 		basis := case when request is null then null else 'access_request' end;
 		return;
 	end if;
-	if p_client.role in ('operator', 'gateway') then
+	if p_client.role = 'operator' then
+		if p_case.centre = p_client.centre then
+			level := 'full';
+			basis := 'centre';
+		end if;
+		return;
+	end if;
+	if p_client.role = 'gateway' then
 		if p_case.created_by = p_client.id then
 			level := 'full';
 			basis := 'creator';
@@ -185,7 +192,7 @@ begin
 	    p_request_hash, 200, v_resp);
 end $$;
 
-comment on function case_access_level(clients, cases) is 'What a client may see of a case: null, redacted or full; reporter identity (police and procuratorate only); the basis. An admin: redacted, full with its own approved request.';
+comment on function case_access_level(clients, cases) is 'What a client may see of a case: null, redacted or full (an operator: its centre''s cases; a gateway: what it filed; an agency: a primary assignment still held or an approved access request, redacted for other assignments and the region''s procuratorate; an admin: redacted, full with its own approved request); reporter identity (police and procuratorate only); the basis.';
 comment on function access_request_json(bigint) is 'An access request as the API shows it (an administrator''s has no agency).';
 comment on function access_request_create(bigint, text, bytea, text, jsonb) is 'API POST /v1/cases/{n}/access-requests (an inform or supervise agency, or an administrator); returns (status, code, response, replayed).';
 comment on function access_request_decide(bigint, text, bytea, text, text) is 'API POST /v1/access-requests/{id}/approve|deny (an approver of the agency, or another administrator); returns (status, code, response, replayed).';

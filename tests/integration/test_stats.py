@@ -22,8 +22,8 @@ from .test_intake import schema_validator
 DIMENSIONS = ("category", "subcategory", "risk_level", "region", "agency", "source",
               "reporter_profession", "institution_type", "situation")
 DISPOSITIONS = ("counselled", "information", "referred", "silent", "hang_up", "prank", "abusive",
-                "case_opened")
-LIVE = ("open", "acknowledged", "accepted", "case_opened", "prosecution")
+                "case_opened", "follow_up")
+LIVE = ("open", "acknowledged", "outside_jurisdiction", "accepted", "case_opened", "prosecution")
 # The statutory situations' categories and least risk (proto/protocol.md).
 SITUATIONS = {1: ("abuse/sexual_abuse", 2), 2: ("abuse/sexual_abuse", 2),
               3: ("abuse/sexual_abuse", 2), 4: ("abuse/physical_abuse", 2),
