@@ -148,10 +148,10 @@ def agency_actions_look_rows_up_by_key(daemon):
     proc, proc_client = psql("select a.id, c.id from hotline.agencies a join hotline.clients c"
                              " on c.agency_id = a.id where c.name = 'procuratorate-320100'")[0]
     for what, sql in [
-            ("the overdue list", "select * from hotline.supervision_overdue_list(%s, null, null,"
+            ("the overdue list", "select * from hotline.supervision_overdue_page(%s, null, null,"
              " null, null, 100)" % proc_client),
             ("a page of police work overdue since a day", "select * from"
-             " hotline.supervision_overdue_list(%s, 'open', 'police', now() - interval '1 day',"
+             " hotline.supervision_overdue_page(%s, 'open', 'police', now() - interval '1 day',"
              " 9223372036854775807, 20)" % proc_client),
             ("the supervision records", "select * from hotline.supervision_record_list(%s, null,"
              " null, 100)" % proc_client)]:
@@ -159,6 +159,32 @@ def agency_actions_look_rows_up_by_key(daemon):
         check(plans >= 1 and not bad and not errors,
               "%s: none of its %d statements scans a big table whole" % (what, plans),
               "\n".join(bad + errors))
+    # A filled county's police: tens of thousands of live assignments.
+    big, big_client = psql("select a.id, hotline.client_upsert('volume-police-330102', 'agency',"
+                           " 'police-330102', repeat('5', 64)) from hotline.agencies a"
+                           " where a.code = 'police-330102'")[0]
+    live = scalar("select count(*) from hotline.assignments where agency_id = :a0"
+                  " and state in ('open', 'acknowledged')", big)
+    page = psql("set hotline.scope = 'system'; select (hotline.queue_page(:a0, null, 50, null,"
+                " null)).response->>'next_cursor'", big_client)[-1][0]
+    since = scalar("select pg_snapshot_xmin(pg_current_snapshot())::text")
+    for what, sql in [
+            ("a page of the queue", "select * from hotline.queue_page(%s, null, 50, null, null)"
+             % big_client),
+            ("the next page", "select * from hotline.queue_page(%s, null, 50, '%s', null)"
+             % (big_client, page)),
+            ("a claim (the first open assignment)", "select * from hotline.queue_page(%s,"
+             " 'open', 1, null, null)" % big_client),
+            ("what is new since a moment ago", "select * from hotline.queue_page(%s, null, 50,"
+             " null, '%s')" % (big_client, since))]:
+        plans, bad, errors = seq_scans("agency:%s" % big, sql)
+        check(plans >= 3 and not bad and not errors,
+              "%s of %s live assignments: none of its %d statements scans a big table whole"
+              % (what, live, plans), "\n".join(bad + errors))
+    plans, bad, errors = seq_scans("system", "select hotline.queue_touched('{%s,%s}',"
+                                   " '{%s,%s}')" % (big, agency, since, since))
+    check(plans >= 1 and not bad and not errors, "the long polls' wake-up query scans no big"
+          " table whole", "\n".join(bad + errors))
     twenty = scalar("select string_agg(id::text, ',') from (select id from hotline.clocks"
                     " where stopped_at is null and fired_at is null order by id desc limit 20) x")
     due = ("update hotline.clocks set due_at = now() - interval '1 second'"
