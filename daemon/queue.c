@@ -56,13 +56,15 @@ static const struct config	*queue_cf;
 static struct waiter		*queue_waiters;
 static struct event		*queue_tick_ev;
 static int			 queue_touch_busy;	/* queue_touched is out */
-static int			 queue_touch_again;	/* ask again after it */
-static long long		 queue_touch_from;	/* next round's first
-							   agency after this */
+static int			 queue_touch_again;	/* a new round after it */
+static long long		 queue_touch_from;	/* the round goes on with
+							   the agencies after this;
+							   0: it is over */
 static size_t			 queue_touch_asked;	/* agencies in the query */
 
 static void	queue_query(struct waiter *);
 static void	queue_touch(void);
+static void	queue_touch_next(void);
 
 /* Remove a waiter from the list and free it. */
 static void
@@ -211,7 +213,8 @@ queue_touch_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	if (oc != DB_OK) {
 		log_warnx("event=queue_touch_failed outcome=%d sqlstate=%s",
 		    (int)oc, j->dj_sqlstate[0] != '\0' ? j->dj_sqlstate : "-");
-		queue_touch_again = 1;	/* the tick asks again */
+		queue_touch_from = 0;
+		queue_touch_again = 1;	/* the tick starts a new round */
 		PQclear(res);
 		db_job_free(j);
 		return;
@@ -241,35 +244,45 @@ queue_touch_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	log_debug("event=queue_touch agencies=%zu touched=%d woken=%d",
 	    queue_touch_asked, n, woken);
 	free(hit);
-	if (queue_touch_again) {
-		queue_touch_again = 0;
-		queue_touch();
-	}
+	if (queue_touch_again)
+		queue_touch();		/* notified meanwhile: a new round */
+	else if (queue_touch_from != 0)
+		queue_touch_next();	/* the rest of this round */
 }
 
-/*
- * Ask which waiting agencies have new work: one query for up to
- * QUEUE_TOUCH_MAX agencies (those after queue_touch_from first, so that
- * with more every agency is asked about in turn), each with the oldest
- * horizon its parked waiters were read at.
- */
+/* New work somewhere: a round of queue_touched over every waiting agency. */
 static void
 queue_touch(void)
 {
-	struct waiter *w;
-	struct touch *t;
-	struct dbjob *j;
-	char *agencies = NULL, *marks = NULL, *pa, *pm;
-	size_t n = 0, k, u, first, len;
-
 	if (queue_touch_busy) {
 		queue_touch_again = 1;
 		return;
 	}
+	queue_touch_again = 0;
+	queue_touch_from = 0;
+	queue_touch_next();
+}
+
+/*
+ * Ask which waiting agencies have new work, the next QUEUE_TOUCH_MAX of the
+ * round (in the order of their ids, after queue_touch_from), each with the
+ * oldest horizon its parked waiters were read at.
+ */
+static void
+queue_touch_next(void)
+{
+	struct waiter *w;
+	struct touch *t = NULL;
+	struct dbjob *j;
+	char *agencies = NULL, *marks = NULL, *pa, *pm;
+	size_t n = 0, k, u, first, last, len;
+
 	for (w = queue_waiters; w != NULL; w = w->wt_next)
 		n += queue_parked(w);
-	if (n == 0)
+	if (n == 0) {
+		queue_touch_from = 0;
 		return;
+	}
 	if ((t = calloc(n, sizeof(*t))) == NULL)
 		goto fail;
 	for (n = 0, w = queue_waiters; w != NULL; w = w->wt_next) {
@@ -285,28 +298,24 @@ queue_touch(void)
 		else if (t[k].tc_mark < t[u].tc_mark)
 			t[u].tc_mark = t[k].tc_mark;
 	}
-	n = u + 1;
+	n = u + 1;	/* agencies, each once */
 	for (first = 0; first < n && t[first].tc_agency <= queue_touch_from;
 	    first++)
 		;
-	if (first == n)
-		first = 0;
-	if (n - first > QUEUE_TOUCH_MAX) {
-		queue_touch_from = t[first + QUEUE_TOUCH_MAX - 1].tc_agency;
-		queue_touch_again = 1;
-		n = first + QUEUE_TOUCH_MAX;
-	} else if (first > 0) {
-		queue_touch_from = 0;
-		queue_touch_again = 1;	/* the agencies before first */
-	} else
-		queue_touch_from = 0;
-	len = (n - first) * QUEUE_NUM_MAX + 3;
+	if (first == n) {
+		queue_touch_from = 0;	/* the round is over */
+		free(t);
+		return;
+	}
+	last = n - first > QUEUE_TOUCH_MAX ? first + QUEUE_TOUCH_MAX : n;
+	queue_touch_from = last < n ? t[last - 1].tc_agency : 0;
+	len = (last - first) * QUEUE_NUM_MAX + 3;
 	if ((agencies = malloc(len)) == NULL || (marks = malloc(len)) == NULL)
 		goto fail;
 	pa = agencies;
 	pm = marks;
 	*pa++ = *pm++ = '{';
-	for (k = first; k < n; k++) {
+	for (k = first; k < last; k++) {
 		pa += snprintf(pa, QUEUE_NUM_MAX + 1, "%s%lld", k > first ?
 		    "," : "", t[k].tc_agency);
 		pm += snprintf(pm, QUEUE_NUM_MAX + 1, "%s%lld", k > first ?
@@ -324,7 +333,7 @@ queue_touch(void)
 		goto fail;
 	}
 	queue_touch_busy = 1;
-	queue_touch_asked = n - first;
+	queue_touch_asked = last - first;
 	if (db_submit(j) == -1) {
 		queue_touch_busy = 0;
 		db_job_free(j);
@@ -335,7 +344,8 @@ queue_touch(void)
 	free(marks);
 	return;
 fail:
-	queue_touch_again = 1;	/* the tick asks again */
+	queue_touch_from = 0;
+	queue_touch_again = 1;	/* the tick starts a new round */
 	free(t);
 	free(agencies);
 	free(marks);
@@ -376,10 +386,8 @@ queue_tick_cb(evutil_socket_t fd, short what, void *arg)
 		else if (w->wt_retry > 0 && now >= w->wt_retry)
 			queue_query(w);
 	}
-	if (queue_touch_again && !queue_touch_busy) {
-		queue_touch_again = 0;
+	if (queue_touch_again && !queue_touch_busy)
 		queue_touch();
-	}
 	evtimer_add(queue_tick_ev, &tv);
 }
 

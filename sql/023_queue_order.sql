@@ -8,7 +8,7 @@
 --     clocks ('infinity' without one, so that it sorts last).  One index,
 --     (agency, state, risk, next_due, id), gives "most urgent first" for an
 --     agency and a state directly; the default list (every state with open
---     work) merges one ordered scan per state.
+--     work) reads at most a page per state and keeps the first page of them.
 --   * Keyset paging: a page's next_cursor is its last entry's place in that
 --     order.
 --   * since=: the assignments that appeared after an answer.  Each
@@ -18,8 +18,10 @@
 --     can appear later.  since= lists, in the order they appeared, only what
 --     was created at or after it by transactions that have all ended, so
 --     an assignment committed out of order is never skipped.
---   * Row-level security is cheap per row: an agency's own assignment rows
---     pass on their agency column before any case_access lookup.
+--   * Row-level security is cheap per row for an agency: its own assignment
+--     rows pass on their agency column, its cases by a lookup whose plan is
+--     kept, before rls_case; and what a claim and an acknowledgement call
+--     keeps its plans (assignment_json, clock_stop, ... in PL/pgSQL).
 --   * The procuratorate's overdue list reads partial indexes of overdue
 --     work by region (county, city, province: one column each), newest
 --     first, live work apart from ended work.
@@ -78,22 +80,20 @@ create index assignments_ended_city on assignments (region_city, id)
 create index assignments_ended_province on assignments (region_province, id)
     where overdue_at is not null and state in ('transferred', 'closed', 'returned');
 
--- The triggers keeping these columns see every row, whatever the scope of
--- the transaction (a row they could not see would be left wrong): each
--- runs under the scope 'system' and gives the caller's back.
+-- The triggers keeping these columns run in the scope of the statement
+-- that fired them, and see what they must: every policy is by case, and a
+-- statement that may write a case, a clock or an assignment sees that case
+-- (a row they could not see would be left wrong; tests/sql/queue.sql checks
+-- them under the agencies' scopes).
 
 -- A new assignment takes its case's risk level and region; its clocks, all
 -- started after it, bring next_due down from 'infinity'.
 create function assignment_denormalise() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
-declare
-	v_scope text := current_setting('hotline.scope', true);
 begin
-	perform set_config('hotline.scope', 'system', true);
 	select c.risk_level, c.region_code into new.risk_level, new.region_code
 	    from cases c where c.id = new.case_id;
 	new.next_due := 'infinity';
-	perform set_config('hotline.scope', coalesce(v_scope, ''), true);
 	return new;
 end $$;
 create trigger assignment_denormalise before insert on assignments
@@ -102,13 +102,9 @@ create trigger assignment_denormalise before insert on assignments
 -- A case re-graded (or moved): its assignments follow.
 create function case_assignments_follow() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
-declare
-	v_scope text := current_setting('hotline.scope', true);
 begin
-	perform set_config('hotline.scope', 'system', true);
 	update assignments set risk_level = new.risk_level, region_code = new.region_code
 	    where case_id = new.id;
-	perform set_config('hotline.scope', coalesce(v_scope, ''), true);
 	return null;
 end $$;
 create trigger case_assignments_follow after update of risk_level, region_code on cases
@@ -120,15 +116,11 @@ create trigger case_assignments_follow after update of risk_level, region_code o
 -- statement for all the rows a statement inserted).
 create function clocks_started() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
-declare
-	v_scope text := current_setting('hotline.scope', true);
 begin
-	perform set_config('hotline.scope', 'system', true);
 	update assignments a set next_due = n.due
 	from (select k.assignment_id, min(k.due_at) as due from started k
 	    where k.stopped_at is null and k.fired_at is null group by k.assignment_id) n
 	where a.id = n.assignment_id and a.next_due > n.due;
-	perform set_config('hotline.scope', coalesce(v_scope, ''), true);
 	return null;
 end $$;
 create trigger clocks_started after insert on clocks
@@ -139,23 +131,19 @@ create trigger clocks_started after insert on clocks
 create function clock_moved() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
 declare
-	v_scope text := current_setting('hotline.scope', true);
 	v_due timestamptz;
 begin
-	perform set_config('hotline.scope', 'system', true);
 	select coalesce(min(k.due_at), 'infinity') into v_due from clocks k
 	    where k.assignment_id = new.assignment_id and k.stopped_at is null
 		and k.fired_at is null;
 	update assignments set next_due = v_due
 	    where id = new.assignment_id and next_due is distinct from v_due;
-	perform set_config('hotline.scope', coalesce(v_scope, ''), true);
 	return null;
 end $$;
 create trigger clock_moved after update on clocks
 	for each row when (old.due_at is distinct from new.due_at
 	    or (old.stopped_at is null) <> (new.stopped_at is null)
-	    or (old.fired_at is null) <> (new.fired_at is null)
-	    or old.assignment_id <> new.assignment_id)
+	    or (old.fired_at is null) <> (new.fired_at is null))
 	execute function clock_moved();
 
 ------------------------------------------------------------------------------
@@ -183,11 +171,12 @@ begin
 end $$;
 
 -- An agency's own assignment is always on a case it sees (case_access has
--- the row: case_access_assignment), so these only spare the lookups.
+-- the row: case_access_assignment), so these only spare the lookups.  What
+-- may be written is unchanged: a row for the agency itself is not enough,
+-- the case must be one it sees.
 alter policy scope on assignments
     using (rls_all() or rls_agency(agency_id) or rls_agency_case(case_id) or rls_case(case_id))
-    with check (rls_all() or rls_agency(agency_id) or rls_agency_case(case_id)
-	or rls_case(case_id));
+    with check (rls_all() or rls_agency_case(case_id) or rls_case(case_id));
 alter policy scope on cases using (rls_all() or rls_agency_case(id) or rls_case(id))
     with check (rls_all() or rls_agency_case(id) or rls_case(id));
 alter policy scope on clocks using (rls_all() or rls_agency_case(case_id) or rls_case(case_id))
@@ -200,11 +189,11 @@ alter policy scope on case_events
     with check (rls_all() or rls_agency_case(case_id) or rls_case(case_id));
 
 ------------------------------------------------------------------------------
--- What an agency's claim and acknowledgement run keeps its plans.  A SQL
--- function that PostgreSQL cannot inline is planned afresh in every
--- statement that calls it (about 1 ms for assignment_json, which every
--- queue answer and acknowledgement builds); a PL/pgSQL function keeps its
--- plans for the session.  The same text, in PL/pgSQL.
+-- Plans kept for what a claim and an acknowledgement call.  A SQL function
+-- that PostgreSQL cannot inline is planned afresh in every statement that
+-- calls it (about 1 ms for assignment_json, which every queue answer and
+-- acknowledgement builds); a PL/pgSQL function keeps its plans for the
+-- session.  The same text, in PL/pgSQL.
 ------------------------------------------------------------------------------
 -- The categories of a case, as every view of it shows them.
 create or replace function case_categories_json(p_case_id bigint)

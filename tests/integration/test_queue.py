@@ -8,11 +8,10 @@ walked page by page.  The queue of 合肥市瑶海区's police (340102) is this
 file's: no other test files work there."""
 
 import subprocess
-import threading
 import time
 
-from .lib import (PSQL, Client, Daemon, ShortDeadlines, check, file_report, instant, is_error,
-                  new_key, personal_report, psql, scalar, test, wait_until)
+from .lib import (PSQL, Client, Daemon, ShortDeadlines, check, file_report, in_background, instant,
+                  is_error, new_key, personal_report, psql, scalar, test, wait_until)
 
 POLICE = "police-340102"
 LIVE = ("open", "acknowledged", "accepted", "case_opened", "outside_jurisdiction", "prosecution")
@@ -48,6 +47,12 @@ def walk(c, query, limit):
 
 def ids(assignments):
     return [a["assignment_id"] for a in assignments]
+
+
+def long_poll(daemon, who, since, wait=20):
+    """GET /v1/queue?since=&wait= in a thread: (thread, [answer or exception])."""
+    return in_background(lambda: Client(daemon, who, timeout=wait + 10).get(
+        "/v1/queue?since=%s&wait=%d" % (since, wait)))
 
 
 @test
@@ -128,17 +133,8 @@ def since_lists_only_what_is_new_and_a_long_poll_waits_while_older_work_is_there
     st, h, b = c.get("/v1/queue?wait=3")
     check(st == 200 and b["assignments"] and time.monotonic() - t0 < 2,
           "without since= a long poll returns at once, the queue holding work")
-    res = [None]
-
-    def poll():
-        try:
-            res[0] = Client(daemon, POLICE, timeout=30).get(
-                "/v1/queue?since=%s&wait=20" % since)
-        except Exception as e:
-            res[0] = e
-    t = threading.Thread(target=poll)
     t0 = time.monotonic()
-    t.start()
+    t, res = long_poll(daemon, POLICE, since)
     time.sleep(1.5)
     check(t.is_alive(), "with since= the long poll waits, though the queue holds older work")
     n = filed(daemon, 1)[0]
@@ -192,16 +188,7 @@ def since_does_not_skip_an_assignment_committed_after_a_newer_one(daemon):
     st, h, b = c.get("/v1/queue?since=" + since)
     check(st == 200 and b["assignments"] == [], "while an older transaction is still open, the"
           " newer assignment is held back, not listed ahead of it", (st, b))
-    res = [None]
-
-    def poll():
-        try:
-            res[0] = Client(daemon, POLICE, timeout=30).get(
-                "/v1/queue?since=%s&wait=20" % since)
-        except Exception as e:
-            res[0] = e
-    t = threading.Thread(target=poll)
-    t.start()
+    t, res = long_poll(daemon, POLICE, since)
     time.sleep(1.0)
     check(t.is_alive(), "a long poll since then waits for it too")
     out, _ = older.communicate("commit;\n", timeout=20)
@@ -220,22 +207,15 @@ def a_wake_up_looks_again_only_for_the_agencies_with_new_work(daemon):
     try:
         waiting = ("education-320104", "health-320104", POLICE)
         since = {w: Client(d, w).get("/v1/queue?limit=1")[2]["next_since"] for w in waiting}
-        res = {}
-
-        def poll(w):
-            try:
-                res[w] = Client(d, w, timeout=30).get("/v1/queue?since=%s&wait=12" % since[w])
-            except Exception as e:
-                res[w] = e
-        threads = [threading.Thread(target=poll, args=(w,)) for w in waiting]
-        for t in threads:
-            t.start()
+        polls = [long_poll(d, w, since[w], 12) for w in waiting]
+        threads = [t for t, r in polls]
+        res = {w: r for w, (t, r) in zip(waiting, polls)}
         parked = wait_until(lambda: d.logtext().count("to=parked") >= 3, 10)
         check(parked, "three long polls wait, one each for three agencies")
         mark = len(d.logtext())
         n = filed(d, 1)[0]
         threads[2].join(15)
-        got = res.get(POLICE)
+        got = res[POLICE][0]
         check(not isinstance(got, Exception) and got is not None and
               [a["case_number"] for a in got[2]["assignments"]] == [n],
               "the police of 340102 get their new assignment", got)
@@ -250,11 +230,11 @@ def a_wake_up_looks_again_only_for_the_agencies_with_new_work(daemon):
               "only that agency's waiter queries again", wakes)
         for t in threads[:2]:
             t.join(15)
-        check(all(not isinstance(res.get(w), Exception) and res[w][0] == 200
-                  and res[w][2]["assignments"] == [] and res[w][2]["next_since"]
+        check(all(not isinstance(res[w][0], Exception) and res[w][0][0] == 200
+                  and res[w][0][2]["assignments"] == [] and res[w][0][2]["next_since"]
                   for w in waiting[:2]),
               "the others wait out their wait and get an empty answer with their since",
-              [res.get(w) for w in waiting[:2]])
+              [res[w][0] for w in waiting[:2]])
     finally:
         check(d.stop() == 0, "the daemon stops cleanly")
 
