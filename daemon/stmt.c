@@ -44,9 +44,11 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.client_identities()", 0 },
 	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
 	    "hotline.idempotency_expire($1::interval)", 1 },
-	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text, "
-	    "code from hotline.queue_list($1::bigint, $2::text, $3::integer)",
-	    3 },
+	[STMT_QUEUE_LIST] = { "queue_page", "select status, response::text, "
+	    "code, mark, found, pending from hotline.queue_page($1::bigint, "
+	    "$2::text, $3::integer, $4::text, $5::text)", 5 },
+	[STMT_QUEUE_TOUCHED] = { "queue_touched", "select unnest("
+	    "hotline.queue_touched($1::bigint[], $2::bigint[]))", 2 },
 	[STMT_ASSIGNMENT_ACK] = { "assignment_ack", "select status, "
 	    "response::text, replayed, code from "
 	    "hotline.assignment_ack($1::bigint, $2::text, $3::bytea, $4::text)",
@@ -63,7 +65,7 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.report_status($1::bigint, $2::text)::text", 2 },
 	[STMT_SUPERVISION_OVERDUE] = { "supervision_overdue", "select status, "
 	    "response::text, code from "
-	    "hotline.supervision_overdue_list($1::bigint, $2::text, $3::text, "
+	    "hotline.supervision_overdue_page($1::bigint, $2::text, $3::text, "
 	    "$4::timestamptz, $5::bigint, $6::integer)", 6 },
 	[STMT_SUPERVISION_RECORDS] = { "supervision_records", "select status, "
 	    "response::text, code from "

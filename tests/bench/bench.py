@@ -33,6 +33,10 @@ Part two, in a fresh database:
 
   BENCH_QUICK=1   small fills and short durations (a couple of minutes)
   BENCH_KEEP=1    keep the directory (its path is printed)
+  BENCH_PHASES="backlog agencies"
+                  only these phases (intake, profile, open, sweep, memory,
+                  escalation, backlog, agencies; open and sweep take their
+                  rate from intake, which then runs too); default all
 """
 
 import datetime
@@ -59,6 +63,9 @@ REPORT = os.path.join(ROOT, "proto", "examples", "reports.sexual-abuse.valid.jso
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+PART_ONE = ("intake", "profile", "open", "sweep", "stats", "memory")
+PART_TWO = ("escalation", "backlog", "agencies")
+PHASES = os.environ.get("BENCH_PHASES", "").split() or list(PART_ONE + PART_TWO)
 
 
 def pick(full, quick):
@@ -975,26 +982,43 @@ def main():
     for f in (HOTLINED, BENCH, CTL):
         if not os.access(f, os.X_OK):
             raise SystemExit("bench: %s is missing: run make" % f)
+    unknown = [p for p in PHASES if p not in PART_ONE + PART_TWO]
+    if unknown:
+        raise SystemExit("bench: BENCH_PHASES: no phase %s (phases: %s)" % (
+            ", ".join(unknown), " ".join(PART_ONE + PART_TWO)))
+    if ("open" in PHASES or "sweep" in PHASES) and "intake" not in PHASES:
+        PHASES.append("intake")     # their rate is the closed loop's
     ENV = Env()
-    log("setting up in %s%s" % (ENV.dir, " (BENCH_QUICK=1)" if QUICK else ""))
+    log("setting up in %s%s; phases: %s" % (ENV.dir, " (BENCH_QUICK=1)" if QUICK else "",
+                                           " ".join(p for p in PART_ONE + PART_TWO
+                                                    if p in PHASES)))
     load_note("start")
     try:
         ENV.setup()
         ENV.configure_pg()
-        fill(INTAKE_BASE, file_template())
-        rate = intake()
-        profile()
-        open_loop(rate)
-        sweep(rate)
-        stats_beside_intake()
-        memory()
-        log("part two: a fresh database")
-        psql("drop database hotline", "postgres")
-        ENV.setup()
-        template = file_template()
-        escalation(template)
-        backlog(template)
-        agencies(template)
+        if any(p in PHASES for p in PART_ONE):
+            fill(INTAKE_BASE, file_template())
+            rate = intake() if "intake" in PHASES else None
+            if "profile" in PHASES:
+                profile()
+            if "open" in PHASES:
+                open_loop(rate)
+            if "sweep" in PHASES:
+                sweep(rate)
+            if "stats" in PHASES:
+                stats_beside_intake()
+            if "memory" in PHASES:
+                memory()
+        if any(p in PHASES for p in PART_TWO):
+            if any(p in PHASES for p in PART_ONE):
+                log("part two: a fresh database")
+                psql("drop database hotline", "postgres")
+                ENV.setup()
+            template = file_template()
+            for name, phase in (("escalation", escalation), ("backlog", backlog),
+                                ("agencies", agencies)):
+                if name in PHASES:
+                    phase(template)
         load_note("end")
         summary(started_at)
     finally:

@@ -77,14 +77,16 @@ def lag_figures(lags):
     return "lag p50=%.3fs p99=%.3fs max=%.3fs" % (p(0.5), p(0.99), lags[-1])
 
 
-def seq_scans(scope, sql, prep=""):
+def explained(scope, sql, prep="", analyze=False):
     """Run sql as the daemon's role under a scope (after prep, as the
     superuser, in the same transaction, rolled back), with every nested
-    statement's plan logged (auto_explain); the plans that scan a big table
-    whole, and any error."""
+    statement's plan logged (auto_explain, with the rows each node read if
+    analyze); (the plans, any error lines)."""
     script = ("load 'auto_explain';\n"
               "set auto_explain.log_nested_statements = on;\n"
               "set auto_explain.log_level = 'notice';\n"
+              "set auto_explain.log_analyze = %s;\n"
+              "set auto_explain.log_timing = off;\n"
               "set client_min_messages = notice;\n"
               "begin;\n"
               "%s;\n"
@@ -92,18 +94,39 @@ def seq_scans(scope, sql, prep=""):
               "set local role hotlined;\n"
               "select set_config('hotline.scope', '%s', true);\n"
               "%s;\n"
-              "rollback;\n" % (prep or "select 1", scope, sql))
+              "rollback;\n" % ("on" if analyze else "off", prep or "select 1", scope, sql))
     out = subprocess.run([PSQL, "-X", "-v", "ON_ERROR_STOP=1"],
                          input=script, capture_output=True, text=True, timeout=120)
     plans = re.split(r"NOTICE:  duration: ", out.stderr)[1:]
+    errors = [line for line in out.stderr.splitlines() if "ERROR" in line]
+    return plans, errors
+
+
+def seq_scans(scope, sql, prep=""):
+    """The number of statements sql runs (see explained), the plans that
+    scan a big table whole, and any error."""
+    plans, errors = explained(scope, sql, prep)
     bad = []
     for plan in plans:
         scans = re.findall(r"Seq Scan on (%s)\b" % "|".join(BIG), plan)
         if scans:
             q = plan.split("Query Text:")[1].strip().splitlines()[0] if "Query Text:" in plan else ""
             bad.append("%s <- %s" % (",".join(sorted(set(scans))), q[:100]))
-    errors = [line for line in out.stderr.splitlines() if "ERROR" in line]
     return len(plans), bad, errors
+
+
+def rows_read(scope, sql, table):
+    """How many rows of a table the scans of every statement sql runs read
+    (rows times loops of each scan node on it), and any error."""
+    plans, errors = explained(scope, sql, analyze=True)
+    n = 0
+    for plan in plans:
+        for line in plan.splitlines():
+            m = re.search(r"Scan(?: Backward)? (?:using \S+ )?on %s\b.*\(actual rows=(\d+) loops="
+                          r"(\d+)\)" % table, line)
+            if m:
+                n += int(m.group(1)) * int(m.group(2))
+    return n, errors
 
 
 @test(limit=900)
@@ -205,10 +228,10 @@ def agency_actions_look_rows_up_by_key(daemon):
     proc, proc_client = psql("select a.id, c.id from hotline.agencies a join hotline.clients c"
                              " on c.agency_id = a.id where c.name = 'procuratorate-320100'")[0]
     for what, sql in [
-            ("the overdue list", "select * from hotline.supervision_overdue_list(%s, null, null,"
+            ("the overdue list", "select * from hotline.supervision_overdue_page(%s, null, null,"
              " null, null, 100)" % proc_client),
             ("a page of police work overdue since a day", "select * from"
-             " hotline.supervision_overdue_list(%s, 'open', 'police', now() - interval '1 day',"
+             " hotline.supervision_overdue_page(%s, 'open', 'police', now() - interval '1 day',"
              " 9223372036854775807, 20)" % proc_client),
             ("the supervision records", "select * from hotline.supervision_record_list(%s, null,"
              " null, 100)" % proc_client)]:
@@ -216,6 +239,49 @@ def agency_actions_look_rows_up_by_key(daemon):
         check(plans >= 1 and not bad and not errors,
               "%s: none of its %d statements scans a big table whole" % (what, plans),
               "\n".join(bad + errors))
+    # A filled county's police: tens of thousands of live assignments.
+    big, big_client = psql("select a.id, hotline.client_upsert('volume-police-330102', 'agency',"
+                           " 'police-330102', repeat('5', 64)) from hotline.agencies a"
+                           " where a.code = 'police-330102'")[0]
+    live = scalar("select count(*) from hotline.assignments where agency_id = :a0"
+                  " and state in ('open', 'acknowledged')", big)
+    page = psql("set hotline.scope = 'system'; select (hotline.queue_page(:a0, null, 50, null,"
+                " null)).response->>'next_cursor'", big_client)[-1][0]
+    since = scalar("select pg_snapshot_xmin(pg_current_snapshot())::text")
+    for what, sql in [
+            ("a page of the queue", "select * from hotline.queue_page(%s, null, 50, null, null)"
+             % big_client),
+            ("the next page", "select * from hotline.queue_page(%s, null, 50, '%s', null)"
+             % (big_client, page)),
+            ("a claim (the first open assignment)", "select * from hotline.queue_page(%s,"
+             " 'open', 1, null, null)" % big_client),
+            ("what is new since a moment ago", "select * from hotline.queue_page(%s, null, 50,"
+             " null, '%s')" % (big_client, since))]:
+        plans, bad, errors = seq_scans("agency:%s" % big, sql)
+        check(plans >= 3 and not bad and not errors,
+              "%s of %s live assignments: none of its %d statements scans a big table whole"
+              % (what, live, plans), "\n".join(bad + errors))
+    for what, sql in [
+            ("a page of 50", "select * from hotline.queue_page(%s, null, 50, null, null)"
+             % big_client),
+            ("a claim", "select * from hotline.queue_page(%s, 'open', 1, null, null)"
+             % big_client)]:
+        n, errors = rows_read("agency:%s" % big, sql, "assignments")
+        check(0 < n <= 1000 and not errors, "%s reads %d assignment rows of the %s live ones:"
+              " the page, not the backlog" % (what, n, live), errors)
+    city, city_client = psql("select a.id, hotline.client_upsert('volume-procuratorate-330100',"
+                             " 'agency', 'procuratorate-330100', repeat('6', 64)) from"
+                             " hotline.agencies a where a.code = 'procuratorate-330100'")[0]
+    overdue = scalar("select count(*) from hotline.assignments where region_city = '3301'"
+                     " and overdue_at is not null")
+    n, errors = rows_read("agency:%s" % city, "select * from hotline.supervision_overdue_page(%s,"
+                          " null, null, null, null, 100)" % city_client, "assignments")
+    check(0 < n <= 1000 and not errors, "a page of 100 of the city's %s overdue assignments reads"
+          " %d assignment rows" % (overdue, n), errors)
+    plans, bad, errors = seq_scans("system", "select hotline.queue_touched('{%s,%s}',"
+                                   " '{%s,%s}')" % (big, agency, since, since))
+    check(plans >= 1 and not bad and not errors, "the long polls' wake-up query scans no big"
+          " table whole", "\n".join(bad + errors))
     twenty = scalar("select string_agg(id::text, ',') from (select id from hotline.clocks"
                     " where stopped_at is null and fired_at is null order by id desc limit 20) x")
     due = ("update hotline.clocks set due_at = now() - interval '1 second'"
