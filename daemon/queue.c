@@ -28,6 +28,7 @@
 #define QUEUE_TOUCH_MAX		1024	/* agencies asked about per query */
 #define QUEUE_NUM_MAX		20	/* digits of an id or horizon, and NUL */
 #define QUEUE_ID_DIGITS		18	/* at most, in a cursor or since= */
+#define QUEUE_ARG_MAX		64	/* bytes of a cursor or since=, NUL too */
 
 /* A long-polling queue request waiting for new work. */
 struct waiter {
@@ -36,8 +37,8 @@ struct waiter {
 	long long	 wt_agency;
 	char		 wt_state[24];
 	char		 wt_limit[24];
-	char		 wt_cursor[QUERY_TEXT_MAX];
-	char		 wt_since[QUERY_TEXT_MAX];
+	char		 wt_cursor[QUEUE_ARG_MAX];
+	char		 wt_since[QUEUE_ARG_MAX];
 	char		*wt_body;	/* the last, empty, answer */
 	long long	 wt_mark;	/* the horizon it was read at */
 	double		 wt_until;	/* monotonic deadline */
@@ -439,6 +440,7 @@ queue_get(struct request *r, struct evhttp_request *req, const char *id)
 	    "accepted", "case_opened", "declined", "outside_jurisdiction",
 	    "transferred", "prosecution", "resolved", "closed", "returned",
 	    NULL };
+	char cursor[QUEUE_ARG_MAX], since[QUEUE_ARG_MAX];
 	struct query_arg q[] = {
 		{ .qa_name = "state", .qa_words = states,
 		    .qa_rule = "is not an assignment state" },
@@ -452,8 +454,10 @@ queue_get(struct request *r, struct evhttp_request *req, const char *id)
 		    .qa_rule = "must be a number of seconds the request "
 		    "deadline allows" },
 		{ .qa_name = "cursor", .qa_check = queue_cursor_valid,
+		    .qa_buf = cursor, .qa_buflen = sizeof(cursor),
 		    .qa_rule = "must be the next_cursor of a page" },
 		{ .qa_name = "since", .qa_check = queue_since_valid,
+		    .qa_buf = since, .qa_buflen = sizeof(since),
 		    .qa_rule = "must be the next_since of an answer" },
 	};
 	struct waiter *w;
@@ -461,7 +465,7 @@ queue_get(struct request *r, struct evhttp_request *req, const char *id)
 	(void)id;
 	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
 		return;
-	if (q[3].qa_word != NULL && q[4].qa_word != NULL) {
+	if (q[3].qa_text != NULL && q[4].qa_text != NULL) {
 		api_fail(r, 400, "inconsistent", "cursor", "cursor pages the "
 		    "queue in order of urgency and since lists what is new: "
 		    "use one");
@@ -479,9 +483,9 @@ queue_get(struct request *r, struct evhttp_request *req, const char *id)
 	    q[1].qa_num >= 0 ? q[1].qa_num : QUEUE_LIMIT_DEFAULT);
 	w->wt_until = mono_now() + (double)(q[2].qa_num >= 0 ? q[2].qa_num : 0);
 	snprintf(w->wt_cursor, sizeof(w->wt_cursor), "%s",
-	    q[3].qa_word != NULL ? q[3].qa_word : "");
+	    q[3].qa_text != NULL ? q[3].qa_text : "");
 	snprintf(w->wt_since, sizeof(w->wt_since), "%s",
-	    q[4].qa_word != NULL ? q[4].qa_word : "");
+	    q[4].qa_text != NULL ? q[4].qa_text : "");
 	w->wt_next = queue_waiters;
 	queue_waiters = w;
 	metrics_add(M_LONGPOLL_WAITERS, NULL, 1);
