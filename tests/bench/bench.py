@@ -33,6 +33,9 @@ Part two, in a fresh database:
 
   BENCH_QUICK=1   small fills and short durations (a couple of minutes)
   BENCH_KEEP=1    keep the directory (its path is printed)
+  BENCH_ONLY=intake,profile   only these phases of part one (intake,
+                  profile, open, sweep, memory) and none of part two; the
+                  summary table then has their rows alone
 """
 
 import datetime
@@ -59,6 +62,8 @@ REPORT = os.path.join(ROOT, "proto", "examples", "reports.sexual-abuse.valid.jso
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+ONLY = [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]
+PHASES = ("intake", "profile", "open", "sweep", "memory")
 
 
 def pick(full, quick):
@@ -935,8 +940,16 @@ def summary(started_at):
         print("| %s |" % " | ".join(r))
 
 
+def want(phase):
+    """Whether a phase of part one runs (BENCH_ONLY, else every one)."""
+    return not ONLY or phase in ONLY
+
+
 def main():
     global ENV
+    for p in ONLY:
+        if p not in PHASES:
+            raise SystemExit("bench: BENCH_ONLY: no phase %r (%s)" % (p, ", ".join(PHASES)))
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     for f in (HOTLINED, BENCH, CTL):
         if not os.access(f, os.X_OK):
@@ -948,11 +961,19 @@ def main():
         ENV.setup()
         ENV.configure_pg()
         fill(INTAKE_BASE, file_template())
-        rate = intake()
-        profile()
-        open_loop(rate)
-        sweep(rate)
-        memory()
+        rate = intake() if want("intake") else 0
+        if want("profile"):
+            profile()
+        if want("open"):
+            open_loop(rate or OPEN_RATE)
+        if want("sweep"):
+            sweep(rate)
+        if want("memory"):
+            memory()
+        if ONLY:
+            load_note("end")
+            summary(started_at)
+            return
         log("part two: a fresh database")
         psql("drop database hotline", "postgres")
         ENV.setup()
