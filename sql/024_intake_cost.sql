@@ -14,9 +14,14 @@
 --     clock_start reads it inline, a cached plan, instead of calling
 --     clock_next_due (a SQL function with its own search_path is planned
 --     afresh at every call).
---   * The agencies of new assignments see their case through one
---     statement-level trigger per INSERT (a transition table), not one
---     trigger call per row.
+--   * A new case's creator and the procuratorates over its region, and the
+--     agencies of new assignments, see the case through one statement-level
+--     trigger call per INSERT (a transition table), not one per row; the
+--     procuratorates are looked up by key (the region's, its city's, its
+--     province's) instead of testing every procuratorate in the country.
+--   * intake_reports plans its statements once per connection (a generic
+--     plan): their shape does not depend on the values, and a custom plan
+--     of the batch statement cost more than a batch's own share of work.
 --   * Mandatory reports are written a batch at a time: the daemon sends the
 --     submissions waiting together as arrays to intake_reports, which checks
 --     each one (client, Idempotency-Key, regions, categories: refusals and
@@ -90,6 +95,41 @@ begin
 		perform pg_notify('hotline_clock', '');
 	end if;
 end $$;
+
+-- New cases: each is seen by its creator and by the procuratorates over its
+-- region (one statement-level trigger call per INSERT).  A procuratorate
+-- over a region is the one of the region itself, of its city or of its
+-- province (region_prefix), looked up by key instead of testing every
+-- procuratorate.  Where the centres migration has run (case_access.centre),
+-- the creator's row carries the case's centre, as case_access_case wrote it.
+do $$
+declare
+	v_centre boolean := exists (select 1 from pg_attribute a
+	    where a.attrelid = 'hotline.case_access'::regclass and a.attname = 'centre'
+		and not a.attisdropped);
+begin
+	execute format($f$
+create function case_access_cases() returns trigger
+language plpgsql set search_path = hotline, pg_temp as $b$
+begin
+	insert into case_access (case_id, client_id%1$s)
+	    select n.id, n.created_by%2$s from added n;
+	insert into case_access (case_id, agency_id)
+	    select n.id, g.id from added n join agencies g on g.kind = 'procuratorate'
+		and g.region_code in (n.region_code, left(n.region_code, 4) || '00',
+		    left(n.region_code, 2) || '0000')
+		and n.region_code like region_prefix(g.region_code) || '%%'
+	    on conflict do nothing;
+	return null;
+end $b$
+$f$, case when v_centre then ', centre' else '' end,
+	    case when v_centre then ', n.centre' else '' end);
+end $$;
+drop trigger case_access_case on cases;
+drop function case_access_case();
+create trigger case_access_case after insert on cases
+	referencing new table as added
+	for each statement execute function case_access_cases();
 
 -- New assignments: their agencies see their cases (one statement-level
 -- trigger call per INSERT).
@@ -165,7 +205,8 @@ end $$;
 create function intake_reports(p_clients bigint[], p_keys text[], p_hashes bytea[],
     p_bodies jsonb)
 returns table (n integer, status integer, code text, response jsonb, replayed boolean)
-language plpgsql security definer set search_path = hotline, pg_temp as $$
+language plpgsql security definer set search_path = hotline, pg_temp
+set plan_cache_mode = force_generic_plan as $$
 declare
 	r record;
 	v_go integer[] := '{}';
@@ -368,6 +409,7 @@ $$;
 
 comment on function case_event(bigint, text, bigint, jsonb, sealed) is 'Appends an event (and its sealed note) to a case''s history, chained to the case''s recorded last hash; returns its seq.';
 comment on function clock_next_due() is 'API: the earliest moment a clock needs attention (the first entry of two partial indexes).';
+comment on function case_access_cases() is 'Trigger (per statement): new cases are seen by their creator and the procuratorates over their region.';
 comment on function case_access_assignments() is 'Trigger (per statement): the agencies of new assignments see their cases.';
 comment on function intake_report_check(bigint, text, bytea, jsonb) is 'The checks of one report before anything is written (client, Idempotency-Key, regions, categories): status null to proceed, else the row to answer.';
 comment on function intake_reports(bigint[], text[], bytea[], jsonb) is 'API POST /v1/reports for a batch: each submission checked alone, the accepted ones written with one statement per table; returns (n, status, code, response, replayed), one row per submission.';
