@@ -7,6 +7,9 @@
  * JSON text.  The grouped statement answers one row per job, its columns
  * those of the single statement followed by n (the job's 1-based place),
  * and each job is handed a result of its own row, as if it had run alone.
+ * A job of such a statement goes in the grouped form even alone (a batch
+ * of one, or a retry), so that one function does the work and keeps its
+ * plans.
  * A failing grouped statement fails the segment, whose jobs are then
  * retried one by one (dbconn.c), so one bad submission still cannot sink
  * the others.
@@ -96,9 +99,9 @@ dbbatch_param(const struct dbjob *first, int n, int idx, int last)
 }
 
 /*
- * How many jobs from j go as one statement: j and those right after it
- * with the same statement and scope, if that statement has a grouped form
- * and they are at least two; else 1.
+ * How many jobs from j go as one call of the grouped form of its
+ * statement: j and those right after it with the same statement and
+ * scope; 0 if its statement has no grouped form.
  */
 int
 dbbatch_count(const struct dbjob *j)
@@ -107,7 +110,7 @@ dbbatch_count(const struct dbjob *j)
 	int n = 1;
 
 	if (stmt_group(j->dj_stmt) == -1)
-		return 1;
+		return 0;
 	for (k = j->dj_next; k != NULL && k->dj_stmt == j->dj_stmt &&
 	    strcmp(k->dj_scope, j->dj_scope) == 0; k = k->dj_next)
 		n++;

@@ -225,11 +225,13 @@ dbconn_start(struct dbconn *c)
 		dbconn_expect(c, EXP_KEYS, NULL);
 	}
 	for (prev = NULL, j = c->dc_jobs; j != NULL; ) {
-		n = c->dc_batched ? dbbatch_count(j) : 1;
-		if ((n > 1 ? dbconn_send_group(c, j, n, prev) :
+		/* A grouped statement takes one job when not batching. */
+		if ((n = dbbatch_count(j)) > 1 && !c->dc_batched)
+			n = 1;
+		if ((n > 0 ? dbconn_send_group(c, j, n, prev) :
 		    dbconn_send_job(c, j, prev)) == -1)
 			goto fail;
-		for (i = 0; i < n; i++, prev = j, j = j->dj_next)
+		for (i = 0; i < n || i == 0; i++, prev = j, j = j->dj_next)
 			;
 	}
 	/*
