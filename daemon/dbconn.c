@@ -36,12 +36,14 @@ enum exp_role {
 	EXP_SYNC,		/* end of a segment */
 	EXP_SCOPE,		/* a job's set_config('hotline.scope') */
 	EXP_KEYS,		/* the keys lock of a segment that seals */
+	EXP_GROUP,		/* the grouped statement of ex_n jobs (dbbatch.c) */
 };
 
 /* One result the connection waits for, in the order sent. */
 struct expect {
 	enum exp_role	 ex_role;
 	struct dbjob	*ex_job;
+	int		 ex_n;		/* EXP_GROUP: its jobs from ex_job */
 	int		 ex_got;
 };
 
@@ -117,6 +119,7 @@ dbconn_expect(struct dbconn *c, enum exp_role role, struct dbjob *j)
 
 	e->ex_role = role;
 	e->ex_job = j;
+	e->ex_n = 1;
 	e->ex_got = 0;
 }
 
@@ -159,6 +162,30 @@ dbconn_send_job(struct dbconn *c, struct dbjob *j, const struct dbjob *prev)
 	return 0;
 }
 
+/*
+ * Send n jobs from j, of one statement and scope, as one call of its
+ * grouped form (dbbatch.c), preceded by their scope as dbconn_send_job()
+ * does.  0 on success.
+ */
+static int
+dbconn_send_group(struct dbconn *c, struct dbjob *j, int n,
+    const struct dbjob *prev)
+{
+	const char *scope = j->dj_scope;
+
+	if (prev == NULL || strcmp(prev->dj_scope, j->dj_scope) != 0) {
+		if (!PQsendQueryPrepared(c->dc_pg, DB_SCOPE_STMT, 1, &scope, NULL,
+		    NULL, 0))
+			return -1;
+		dbconn_expect(c, EXP_SCOPE, j);
+	}
+	if (dbbatch_send(c->dc_pg, j, n) == -1)
+		return -1;
+	dbconn_expect(c, EXP_GROUP, j);
+	c->dc_exp[c->dc_nexp - 1].ex_n = n;
+	return 0;
+}
+
 /* Since when a connection's segment has been in flight (mono), or 0. */
 double
 dbconn_busy_since(const struct dbconn *c)
@@ -175,6 +202,7 @@ void
 dbconn_start(struct dbconn *c)
 {
 	struct dbjob *j, *prev;
+	int i, n;
 
 	if ((c->dc_jobs = db_take(&c->dc_njobs)) == NULL)
 		return;
@@ -183,6 +211,9 @@ dbconn_start(struct dbconn *c)
 	c->dc_synced = 0;
 	c->dc_busy_since = mono_now();
 	c->dc_batched = c->dc_jobs->dj_batchable && !c->dc_jobs->dj_solo;
+	/* Like submissions together, to go as one statement. */
+	if (c->dc_batched)
+		c->dc_jobs = dbbatch_order(c->dc_jobs);
 	/* A transaction that stores new data keys holds the keys lock. */
 	for (j = c->dc_jobs; j != NULL && !stmt_seals(j->dj_stmt);
 	    j = j->dj_next)
@@ -193,9 +224,16 @@ dbconn_start(struct dbconn *c)
 			goto fail;
 		dbconn_expect(c, EXP_KEYS, NULL);
 	}
-	for (prev = NULL, j = c->dc_jobs; j != NULL; prev = j, j = j->dj_next)
-		if (dbconn_send_job(c, j, prev) == -1)
+	for (prev = NULL, j = c->dc_jobs; j != NULL; ) {
+		/* A grouped statement takes one job when not batching. */
+		if ((n = dbbatch_count(j)) > 1 && !c->dc_batched)
+			n = 1;
+		if ((n > 0 ? dbconn_send_group(c, j, n, prev) :
+		    dbconn_send_job(c, j, prev)) == -1)
 			goto fail;
+		for (i = 0; i < n || i == 0; i++, prev = j, j = j->dj_next)
+			;
+	}
 	/*
 	 * Everything up to the Sync runs in one implicit transaction,
 	 * committed when the Sync is processed (rolled back if any statement
@@ -303,6 +341,8 @@ static void
 dbconn_result(struct dbconn *c, struct expect *e, PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
+	struct dbjob *j;
+	int i;
 
 	switch (e->ex_role) {
 	case EXP_JOB:
@@ -313,6 +353,26 @@ dbconn_result(struct dbconn *c, struct expect *e, PGresult *res)
 		if (st != PGRES_PIPELINE_ABORTED) {
 			dbconn_log_error(c, res, stmt_name(e->ex_job->dj_stmt));
 			dbconn_job_sqlstate(e->ex_job, res);
+		}
+		c->dc_failed = 1;
+		break;
+	case EXP_GROUP:
+		if (st == PGRES_TUPLES_OK) {
+			if (dbbatch_split(res, e->ex_job, e->ex_n) == -1) {
+				log_errorx("event=db_error conn=%d what=%s "
+				    "reason=\"rows do not answer the batch\"",
+				    c->dc_idx, stmt_name((enum stmt)
+				    stmt_group(e->ex_job->dj_stmt)));
+				c->dc_failed = 1;
+			}
+			break;
+		}
+		if (st != PGRES_PIPELINE_ABORTED) {
+			dbconn_log_error(c, res, stmt_name((enum stmt)
+			    stmt_group(e->ex_job->dj_stmt)));
+			for (i = 0, j = e->ex_job; i < e->ex_n && j != NULL;
+			    i++, j = j->dj_next)
+				dbconn_job_sqlstate(j, res);
 		}
 		c->dc_failed = 1;
 		break;

@@ -173,6 +173,7 @@ struct ident {
 enum stmt {
 	STMT_INTAKE_CALL,
 	STMT_INTAKE_REPORT,
+	STMT_INTAKE_REPORTS,	/* a batch of STMT_INTAKE_REPORT (dbbatch.c) */
 	STMT_CASE_VIEW,
 	STMT_CLIENT_LIST,
 	STMT_IDEM_EXPIRE,
@@ -545,6 +546,12 @@ int	 dbhost_timeout(void);
 const char *dbhost_name(int);
 PGconn	*dbhost_connect(int, const char *app_name);
 
+/* dbbatch.c */
+int	 dbbatch_count(const struct dbjob *);
+struct dbjob *dbbatch_order(struct dbjob *);
+int	 dbbatch_send(PGconn *, const struct dbjob *, int n);
+int	 dbbatch_split(const PGresult *, struct dbjob *, int n);
+
 /* dbconn.c */
 struct dbconn *dbconn_new(struct event_base *, const struct config *,
 	    int idx, const char *const *channels, void (*notify)(const char *));
@@ -776,6 +783,7 @@ const char *stmt_name(enum stmt);
 const char *stmt_sql(enum stmt);
 int	 stmt_nparams(enum stmt);
 int	 stmt_seals(enum stmt);
+int	 stmt_group(enum stmt);
 
 /* tls.c */
 int	 tls_init(void);

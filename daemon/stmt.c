@@ -37,6 +37,10 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "response::text, replayed, code from "
 	    "hotline.intake_report($1::bigint, $2::text, $3::bytea, $4::jsonb)",
 	    4, 1 },
+	[STMT_INTAKE_REPORTS] = { "intake_reports", "select status, "
+	    "response::text, replayed, code, n from "
+	    "hotline.intake_reports($1::bigint[], $2::text[], $3::bytea[], "
+	    "$4::jsonb)", 4, 1 },
 	[STMT_CASE_VIEW] = { "case_view", "select "
 	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
 	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
@@ -150,6 +154,18 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "$2::text, $3::text)", 3 },
 };
 
+/*
+ * Statements whose jobs, batched, go as one call of a grouped form taking
+ * each parameter as an array (dbbatch.c): its columns are the single
+ * statement's, then the job's place.
+ */
+static const struct {
+	enum stmt	 sg_single;
+	enum stmt	 sg_group;
+} stmt_groups[] = {
+	{ STMT_INTAKE_REPORT, STMT_INTAKE_REPORTS },
+};
+
 /* Check that every statement of the enum has its SQL; 0 if so. */
 int
 stmt_check(void)
@@ -192,4 +208,16 @@ int
 stmt_seals(enum stmt s)
 {
 	return stmt_defs[s].sd_seals;
+}
+
+/* The grouped form of a statement (an enum stmt), or -1 if it has none. */
+int
+stmt_group(enum stmt s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stmt_groups) / sizeof(stmt_groups[0]); i++)
+		if (stmt_groups[i].sg_single == s)
+			return (int)stmt_groups[i].sg_group;
+	return -1;
 }

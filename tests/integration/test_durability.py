@@ -271,6 +271,59 @@ def one_submission_failing_inside_the_database_does_not_sink_its_batch():
 
 
 @test
+def a_batch_answers_each_submission_with_its_own_outcome():
+    # Seven reports wait together behind a locked table and go as one
+    # statement (intake_reports): five new ones, one of an unknown region,
+    # one replayed under a key used before.  Each client gets its own answer.
+    d = Daemon("batchmix", db_pool_size=1, log_level="debug").start()
+    try:
+        early = lib.personal_report()
+        k0 = new_key()
+        st, _, before = Client(d, "gateway").post("/v1/reports", early, k0)
+        check(st == 201, "a report is stored before the batch", before)
+        with TableLock(1.5):
+            first = post_all(d, [lib.report_at("2026-11-01T09:05:00+08:00", None)])
+            time.sleep(0.4)         # the first holds the one connection, waiting for the lock
+            bodies = [lib.report_at("2026-11-01T09:%02d:00+08:00" % (10 + i), None)
+                      for i in range(6)]
+            bodies[2]["child"]["region_code"] = "999999"
+            rest = post_all(d, bodies)
+            t, again = post_in_background(d, "gateway", "/v1/reports", early, k0)
+            for _, th, _ in first + rest:
+                th.join(20)
+            t.join(20)
+        segments = [int(n) for n in re.findall(r"event=db_segment conn=0 jobs=(\d+) batched=1",
+                                               d.logtext())]
+        check(7 in segments, "the seven waiting submissions went as one batch", segments)
+        got = [r[0] for _, _, r in rest]
+        check(all(isinstance(r, tuple) for r in got) and isinstance(again[0], tuple),
+              "every submission was answered", got + again)
+        bad = got[2]
+        check(isinstance(bad, tuple) and is_error(bad[0], bad[2], 422, "unknown_region")
+              and bad[2]["error"].get("field") == "child.region_code",
+              "the report of an unknown region is answered 422 unknown_region", bad)
+        times = []
+        for i, r in enumerate(got):
+            if i == 2 or not isinstance(r, tuple) or r[0] != 201:
+                continue
+            times.append((bodies[i]["reported_at"][11:16], scalar(
+                "select to_char(r.reported_at at time zone 'Asia/Shanghai', 'HH24:MI')"
+                " from hotline.reports r join hotline.cases c on c.id = r.case_id"
+                " where c.case_number = :'a0'", r[2]["case_number"])))
+        check(len(times) == 5 and all(a == b for a, b in times),
+              "each of the five others is answered 201 with the case of its own report", times)
+        r = again[0]
+        check(isinstance(r, tuple) and r[0] == 201 and r[2] == before
+              and r[1].get("idempotent-replayed") == "true",
+              "the one under a used key is answered the stored response, replayed", r)
+        missing = not_stored_once([x[2]["case_number"] for x in got if isinstance(x, tuple)
+                                   and x[0] == 201] + [before["case_number"]])
+        check(not missing, "every case answered 201 is stored, once", missing)
+    finally:
+        stop_cleanly(d)
+
+
+@test
 def a_connection_lost_during_a_retry_alone_answers_outcome_unknown():
     d = Daemon("soloretry", db_pool_size=1).start()
     try:

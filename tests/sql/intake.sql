@@ -326,5 +326,92 @@ select pg_temp.tap(count(*) = :cases_before + 1, 'only the accepted report creat
     count(*) || ' cases, ' || :cases_before || ' before')
 from hotline.cases;
 
+-- ------------------------------------------------------------ one statement for a batch
+-- The daemon sends a batch of reports as one call of intake_reports: each
+-- submission is answered by its own row (n), refusals and replays among
+-- them, and the accepted ones are written with their routing, clocks and
+-- hash-chained history as a report filed alone is.
+create temporary table bat as select * from hotline.intake_reports(
+    array[:gw, :gw, :gw, :gone, :gw]::bigint[],
+    array['set-1', 'set-2', 'mixed-1', 'set-4', 'set-5'],
+    array['\x51', '\x52', '\x01', '\x54', '\x55']::bytea[],
+    jsonb_build_array(:'plain_report'::jsonb,
+	jsonb_set(:'plain_report', '{child,region_code}', '"999999"'),
+	:'plain_report'::jsonb, :'plain_report'::jsonb, :'report'::jsonb))
+    with ordinality as b (n, status, code, response, replayed, place);
+select pg_temp.tap(string_agg(n || ':' || status || ':' || coalesce(code, '-') || ':' || replayed, ' '
+	order by n) = '1:201:-:false 2:422:unknown_region:false 3:201:-:true 4:403:client_revoked:false 5:201:-:false',
+    'intake_reports answers each submission of a batch by its own row: accepted, refused and replayed alike',
+    string_agg(n || ':' || status || ':' || coalesce(code, '-') || ':' || replayed, ' ' order by n))
+from bat;
+select pg_temp.tap(b.response = o.response, 'a replay within a batch is the stored response', b.response::text)
+from bat b, out o where b.n = 3 and o.k = 'm-report';
+select pg_temp.tap(count(*) = 2 and count(distinct c.case_number) = 2
+    and bool_and(c.case_number = b.response->>'case_number' and r.receipt_id = b.response->>'receipt_id'
+	and c.risk_level = (b.response->>'risk_level')::int and i.response = b.response
+	and i.request_hash = case b.n when 1 then '\x51'::bytea else '\x55' end),
+    'the accepted reports of a batch are stored with their numbers, receipts and idempotency records')
+from bat b join hotline.cases c on c.case_number = b.response->>'case_number'
+join hotline.reports r on r.case_id = c.id
+join hotline.idempotency i on i.client_id = :gw and i.key = 'set-' || b.n
+where b.status = 201 and not b.replayed;
+-- Each is as a report filed alone: its categories, its assignments in
+-- routing order with one history event each, the primaries' clocks.
+create temporary table alone as select * from hotline.intake_report(:gw, 'set-alone', '\x56', :'report');
+create function pg_temp.shape(p_number text) returns text language sql as $$
+	select concat_ws(' | ',
+	    (select string_agg(k.category || '/' || k.subcategory, ',' order by k.category, k.subcategory)
+		from hotline.case_categories k where k.case_id = c.id),
+	    (select string_agg(e.seq || ':' || e.kind || ':' || coalesce(g.code, '') || ':'
+		|| coalesce(e.data->>'role', ''), ',' order by e.seq)
+		from hotline.case_events e left join hotline.assignments a
+		    on a.assignment_id = (e.data->>'assignment')::uuid
+		left join hotline.agencies g on g.id = a.agency_id where e.case_id = c.id),
+	    (select string_agg(g.code || ':' || k.kind || ':' || (k.due_at - k.started_at)::text,
+		',' order by k.id)
+		from hotline.clocks k join hotline.assignments a on a.id = k.assignment_id
+		join hotline.agencies g on g.id = a.agency_id where k.case_id = c.id),
+	    (select string_agg(g.code, ',' order by g.code) from hotline.case_access x
+		join hotline.agencies g on g.id = x.agency_id where x.case_id = c.id))
+	from hotline.cases c where c.case_number = p_number
+$$;
+select pg_temp.tap(pg_temp.shape(b.response->>'case_number') = pg_temp.shape(a.response->>'case_number')
+    and pg_temp.shape(b.response->>'case_number') like '%:acknowledge:01:00:00%',
+    'a report written in a batch has the categories, assignments, history and clocks of one filed alone',
+    pg_temp.shape(b.response->>'case_number') || ' // ' || pg_temp.shape(a.response->>'case_number'))
+from bat b, alone a where b.n = 5;
+select pg_temp.tap(count(*) = 3 and bool_and(a.first_bad is null and a.events = c.history_len
+	and a.events = (select count(*) from hotline.case_events e where e.case_id = c.id)
+	and a.events >= 3),
+    'the history written by a batch verifies (audit_verify: chain, length and last hash)',
+    string_agg(a.case_number || '=' || coalesce(a.first_bad::text, 'ok'), ' '))
+from hotline.cases c cross join lateral hotline.audit_verify(c.case_number) a
+where c.case_number in (select response->>'case_number' from bat where n in (1, 5)
+    union select response->>'case_number' from alone);
+-- The procuratorates over a case's region see it: the region's own, its
+-- city's and its province's, looked up by key.
+insert into hotline.agencies (code, kind, region_code, name)
+    values ('procuratorate-320000', 'procuratorate', '320000', '测试省检察院'),
+	('procuratorate-340102', 'procuratorate', '340102', '测试区检察院');
+set role hotlined;
+insert into out select 'proc-' || b.n, b.status, b.code, b.response, b.replayed
+from hotline.intake_reports(array[:gw, :gw]::bigint[], array['set-p1', 'set-p2'],
+    array['\x61', '\x62']::bytea[], jsonb_build_array(:'plain_report'::jsonb,
+	jsonb_set(:'plain_report', '{child,region_code}', '"340102"'))) b;
+reset role;
+select pg_temp.tap(string_agg(o.k || '=' || (select string_agg(g.code, ',' order by g.code)
+	from hotline.case_access x join hotline.agencies g on g.id = x.agency_id
+	where x.case_id = c.id and g.kind = 'procuratorate'), ' ' order by o.k)
+	= 'proc-1=procuratorate-320000,procuratorate-320100,procuratorate-320104 proc-2=procuratorate-340102'
+    and bool_and((select count(*) from hotline.agencies g where g.kind = 'procuratorate'
+	and c.region_code like hotline.region_prefix(g.region_code) || '%') = (select count(*)
+	from hotline.case_access x join hotline.agencies g on g.id = x.agency_id
+	where x.case_id = c.id and g.kind = 'procuratorate')),
+    'a new case is seen by the procuratorates of its region, its city and its province, and no other',
+    string_agg(o.k || '=' || (select string_agg(g.code, ',' order by g.code)
+	from hotline.case_access x join hotline.agencies g on g.id = x.agency_id
+	where x.case_id = c.id and g.kind = 'procuratorate'), ' ' order by o.k))
+from out o join hotline.cases c on c.case_number = o.response->>'case_number' where o.k like 'proc-%';
+
 -- ------------------------------------------------------------ the code column
 select pg_temp.codes_agree();
