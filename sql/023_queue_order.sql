@@ -86,13 +86,17 @@ create index assignments_ended_province on assignments (region_province, id)
 -- (a row they could not see would be left wrong; tests/sql/queue.sql checks
 -- them under the agencies' scopes).
 
--- A new assignment takes its case's risk level and region; its clocks, all
--- started after it, bring next_due down from 'infinity'.
+-- A new assignment takes its case's risk level and region (unless the
+-- insert gives them: a set-based intake inserts the case in the same
+-- statement, where this trigger cannot see it yet); its clocks, all started
+-- after it, bring next_due down from 'infinity'.
 create function assignment_denormalise() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
 begin
-	select c.risk_level, c.region_code into new.risk_level, new.region_code
-	    from cases c where c.id = new.case_id;
+	if new.risk_level is null or new.region_code is null then
+		select c.risk_level, c.region_code into new.risk_level, new.region_code
+		    from cases c where c.id = new.case_id;
+	end if;
 	new.next_due := 'infinity';
 	return new;
 end $$;

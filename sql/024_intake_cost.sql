@@ -347,8 +347,10 @@ begin
 		    sealed_in(c.body->>'actions_taken')
 		from c),
 	    ins_assignment as (
-		insert into assignments (case_id, agency_id, role, assignment_id)
-		select t.case_id, t.agency_id, t.role, t.uuid from t order by t.case_id, t.seq
+		insert into assignments (case_id, agency_id, role, assignment_id, risk_level,
+		    region_code)
+		select t.case_id, t.agency_id, t.role, t.uuid, c.risk, c.body#>>'{child,region_code}'
+		from t join c using (case_id) order by t.case_id, t.seq
 		returning id, assignment_id),
 	    ins_clock as (
 		insert into clocks (assignment_id, case_id, kind, warn_at, due_at)
