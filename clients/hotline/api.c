@@ -123,6 +123,32 @@ api_path(char *buf, size_t len, const char *fmt, const char *a,
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/*
+ * Add a query parameter to a path: "?name=value" for the first, else
+ * "&name=value", the value percent-encoded; nothing for a NULL value.
+ * 0, or -1 if it does not fit.
+ */
+int
+api_param(char *buf, size_t len, const char *name, const char *value)
+{
+	char *ev;
+	size_t n = strlen(buf);
+	int w;
+
+	if (value == NULL)
+		return 0;
+	if ((ev = evhttp_uriencode(value, -1, 0)) == NULL)
+		return -1;
+	w = snprintf(buf + n, len - n, "%c%s=%s", strchr(buf, '?') != NULL ?
+	    '&' : '?', name, ev);
+	free(ev);
+	if (w < 0 || (size_t)w >= len - n) {
+		buf[n] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* The error code of an error body, or NULL. */
 static const char *
 api_error_code(struct json_object *body)

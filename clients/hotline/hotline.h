@@ -9,8 +9,9 @@
  *   api.c     requests to the daemon, retried under one Idempotency-Key
  *   show.c    output: labels of codes, times, columns of UTF-8 text
  *   work.c    an agency's work: queue, watch, ack, outcomes, notes, transfer
+ *   supervise.c a procuratorate's: supervision records, the overdue list
  *   view.c    reading: a case, a report's milestones, the daemon's version
- *   access.c  access requests: ask, list, approve, deny
+ *   access.c  access requests: ask, list, approve, deny; the access log
  *   submit.c  filing calls and reports
  */
 #ifndef HOTLINE_H
@@ -30,7 +31,7 @@
 
 /* Limits. */
 #define CMD_ARGS_MAX		4	/* positional arguments of a command */
-#define CMD_FLAGS_MAX		4	/* flags of a command */
+#define CMD_FLAGS_MAX		6	/* flags of a command */
 #define IDEM_KEY_MAX		128	/* Idempotency-Key characters */
 #define URL_PATH_MAX		1024	/* a request's path and query */
 #define HTTP_BODY_MAX		(16 * 1024 * 1024)	/* response bytes */
@@ -86,7 +87,8 @@ struct cmd_args {
 struct cmd_entry {
 	const char	*ce_name;	/* the word that names it */
 	const char	*ce_args;	/* its arguments, for the usage */
-	int		 ce_nargs;	/* how many (each non-empty) */
+	int		 ce_nargs;	/* how many at most (each non-empty) */
+	int		 ce_nopt;	/* how many of the last may be left out */
 	struct cmd_flag	 ce_flags[CMD_FLAGS_MAX];
 	int		 ce_opts;	/* CMD_* */
 	const char	*ce_help;	/* what it does, for the usage */
@@ -140,6 +142,8 @@ enum label_kind {
 	LABEL_ACCESS_STATE,
 	LABEL_SOURCE,
 	LABEL_DISPOSITION,
+	LABEL_NOTICE,		/* a feedback's notice */
+	LABEL_BASIS,		/* of a reading in the access log */
 };
 
 /* Columns of text printed aligned (show.c). */
@@ -179,6 +183,7 @@ int	 api_post(struct hl *, const char *, struct json_object *,
 	    struct api_reply *);
 void	 api_reply_clear(struct api_reply *);
 int	 api_path(char *, size_t, const char *, const char *, const char *);
+int	 api_param(char *, size_t, const char *, const char *);
 int	 api_print_json(struct hl *, const struct api_reply *);
 int	 api_key_valid(const char *);
 double	 api_now(void);
@@ -209,11 +214,18 @@ extern const struct cmd_entry cmd_ack_entry;
 extern const struct cmd_entry cmd_outcome_entry;
 extern const struct cmd_entry cmd_note_entry;
 extern const struct cmd_entry cmd_feedback_entry;
-extern const struct cmd_entry cmd_supervise_entry;
 extern const struct cmd_entry cmd_transfer_entry;
-extern const struct cmd_entry cmd_overdue_entry;
 void	 work_assignment_row(struct table *, struct json_object *, time_t);
 void	 work_assignment_head(struct table *);
+void	 work_print_assignments(struct json_object *);
+char	*work_word(const char *);
+void	 work_add(struct json_object *, const char *, const char *);
+int	 work_event(struct hl *, const char *, struct json_object *);
+
+/* supervise.c */
+extern const struct cmd_entry cmd_supervise_entry;
+extern const struct cmd_entry cmd_overdue_entry;
+extern const struct cmd_entry cmd_records_entry;
 
 /* view.c */
 extern const struct cmd_entry cmd_case_entry;
@@ -225,6 +237,7 @@ extern const struct cmd_entry cmd_request_entry;
 extern const struct cmd_entry cmd_requests_entry;
 extern const struct cmd_entry cmd_approve_entry;
 extern const struct cmd_entry cmd_deny_entry;
+extern const struct cmd_entry cmd_access_log_entry;
 
 /* submit.c */
 extern const struct cmd_entry cmd_submit_entry;

@@ -244,62 +244,109 @@ view_assignments(struct json_object *list)
 	if (jlen(list) == 0)
 		return;
 	printf("assignments\n");
-	table_init(&t, 5);
+	table_init(&t, 6);
 	t.tb_indent = 2;
 	table_add(&t, "ROLE", "AGENCY", "STATE", "CLOCKS (TIME LEFT)",
-	    "ASSIGNMENT");
+	    "ASSIGNMENT", "ESCALATED FROM");
 	for (i = 0; i < jlen(list); i++) {
 		a = jidx(list, i);
 		view_clocks(clocks, sizeof(clocks), jget(a, "clocks"), now);
 		table_add(&t, label(LABEL_ROLE, jstr(a, "role")),
 		    jstr(a, "agency"), label(LABEL_STATE, jstr(a, "state")),
-		    clocks, jstr(a, "assignment_id"));
+		    clocks, jstr(a, "assignment_id"),
+		    jstr(jget(a, "escalated_from"), "agency"));
 	}
 	table_print(&t, stdout);
 	table_clear(&t);
 }
 
-/* One history item's details after its kind. */
-static void
-view_item_details(char *buf, size_t len, struct json_object *e)
+/* The label of a cause (why an assignment was returned or closed): an
+ * outcome, or a history item's kind. */
+static const char *
+view_cause(const char *cause)
 {
+	const char *s = label(LABEL_OUTCOME, cause);
+
+	return s != cause ? s : label(LABEL_EVENT, cause);
+}
+
+/* The agency of a case's assignment by its id, or NULL. */
+static const char *
+view_assignment_agency(struct json_object *c, const char *id)
+{
+	struct json_object *list = jget(c, "assignments");
+	const char *other;
+	size_t i;
+
+	for (i = 0; id != NULL && i < jlen(list); i++)
+		if ((other = jstr(jidx(list, i), "assignment_id")) != NULL &&
+		    strcmp(other, id) == 0)
+			return jstr(jidx(list, i), "agency");
+	return NULL;
+}
+
+/*
+ * One history item's details after its kind, in the order people read
+ * them: who (its agency, or its assignment's), the role, what it
+ * recorded, the clock, whom it addresses, why; then any member the client
+ * does not know, as it is.
+ */
+static void
+view_item_details(char *buf, size_t len, struct json_object *c,
+    struct json_object *e)
+{
+	static const struct {
+		const char	*name;
+		int		 kind;	/* a label_kind, or -1: as it is */
+		const char	*fmt;
+	} known[] = {
+		{ "agency", -1, " %s" },
+		{ "role", LABEL_ROLE, " %s" },
+		{ "outcome", LABEL_OUTCOME, " %s" },
+		{ "supervision", LABEL_SUPERVISION, " %s" },
+		{ "notice", LABEL_NOTICE, " %s" },
+		{ "clock", LABEL_CLOCK, " %s" },
+		{ "recipient", -1, " → %s" },
+		{ "cause", -1, " (after %s)" },
+		{ "level", -1, " level %s" },
+	};
 	static const char *const skip[] = { "seq", "at", "kind", "actor",
 	    "assignment", "from", "to", "note", NULL };
-	const char *k, *s;
+	const char *s, *k;
 	char vb[128];
-	size_t n = 0;
-	int i, known;
+	size_t i, n = 0;
+	int other;
 
 	buf[0] = '\0';
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && n < len; i++) {
+		s = view_value(vb, sizeof(vb), jget(e, known[i].name));
+		if (s == NULL && strcmp(known[i].name, "agency") == 0)
+			s = view_assignment_agency(c, jstr(e, "assignment"));
+		if (s == NULL)
+			continue;
+		if (known[i].kind >= 0)
+			s = label((enum label_kind)known[i].kind, s);
+		else if (strcmp(known[i].name, "cause") == 0)
+			s = view_cause(s);
+		n += (size_t)snprintf(buf + n, len - n, known[i].fmt, s);
+	}
 	json_object_object_foreach(e, key, val) {
 		k = key;
-		for (i = 0, known = 0; skip[i] != NULL; i++)
-			if (strcmp(skip[i], k) == 0)
-				known = 1;
-		if (known || n >= len)
+		for (i = 0, other = 1; skip[i] != NULL && other; i++)
+			other = strcmp(skip[i], k) != 0;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]) && other; i++)
+			other = strcmp(known[i].name, k) != 0;
+		if (!other || n >= len)
 			continue;
 		s = view_value(vb, sizeof(vb), val);
-		if (strcmp(k, "role") == 0)
-			s = label(LABEL_ROLE, s);
-		else if (strcmp(k, "outcome") == 0)
-			s = label(LABEL_OUTCOME, s);
-		else if (strcmp(k, "clock") == 0)
-			s = label(LABEL_CLOCK, s);
-		else if (strcmp(k, "supervision") == 0)
-			s = label(LABEL_SUPERVISION, s);
-		if (strcmp(k, "agency") == 0 || strcmp(k, "role") == 0 ||
-		    strcmp(k, "outcome") == 0 || strcmp(k, "clock") == 0 ||
-		    strcmp(k, "supervision") == 0)
-			n += (size_t)snprintf(buf + n, len - n, " %s", s);
-		else
-			n += (size_t)snprintf(buf + n, len - n, " %s %s", k,
-			    s != NULL ? s : "");
+		n += (size_t)snprintf(buf + n, len - n, " %s %s", k,
+		    s != NULL ? s : "");
 	}
 }
 
 /* The history of a case, in order. */
 static void
-view_history(struct json_object *history)
+view_history(struct json_object *c, struct json_object *history)
 {
 	struct json_object *e, *note, **items;
 	char at[64], details[512], vb[128];
@@ -319,7 +366,7 @@ view_history(struct json_object *history)
 	for (i = 0; i < n; i++) {
 		e = items[i];
 		show_time(at, sizeof(at), jstr(e, "at"));
-		view_item_details(details, sizeof(details), e);
+		view_item_details(details, sizeof(details), c, e);
 		printf("  %3d  %s  %s%s\n", json_object_get_int(jget(e, "seq")),
 		    at, label(LABEL_EVENT, jstr(e, "kind")), details);
 		if ((note = jget(e, "note")) != NULL &&
@@ -388,7 +435,7 @@ view_print_case(struct json_object *c)
 	view_report(jget(c, "report"));
 	view_calls(jget(c, "calls"));
 	view_assignments(jget(c, "assignments"));
-	view_history(jget(c, "history"));
+	view_history(c, jget(c, "history"));
 	view_related(jget(c, "related_cases"));
 }
 
@@ -419,6 +466,8 @@ view_print_status(struct json_object *s)
 		show_time(at, sizeof(at), jstr(m, "at"));
 		printf("  %s  %s\n", at, label(LABEL_MILESTONE,
 		    jstr(m, "milestone")));
+		if (jstr(m, "text") != NULL)
+			show_text(stdout, jstr(m, "text"), 4);
 	}
 }
 

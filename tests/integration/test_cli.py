@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import time
+import unicodedata
 
 from . import lib
 from .lib import (Client, Daemon, TableLock, check, example, example_json, expected_errors,
@@ -126,6 +127,11 @@ def tries(err):
     return [(int(n), k, what) for n, k, what in TRY.findall(err)]
 
 
+def display_width(text):
+    """Columns a text takes on a terminal: East Asian wide characters two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def parsed(out):
     """stdout as JSON, or None."""
     try:
@@ -166,7 +172,8 @@ def drain_open(daemon, agency):
 def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
     rc, out, err = hotline(daemon, "police-320102", "-h")
     words = ["queue", "ack", "outcome", "note", "feedback", "supervise", "transfer", "overdue",
-             "case", "request", "requests", "approve", "deny", "submit", "status", "version"]
+             "records", "case", "request", "requests", "approve", "deny", "access-log", "submit",
+             "status", "version"]
     listed = [w for w in words if re.search(r"^  %s\b" % w, out, re.M)]
     check(rc == 0 and listed == words and "exit status: 0 ok, 1 refused" in out,
           "hotline -h lists every command and the exit statuses", out)
@@ -194,6 +201,13 @@ def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
           (rc, err))
     rc, out, err = hotline(daemon, "gateway", "submit", "letters", "x.json")
     check(rc == 2 and "calls or reports" in err, "submit names calls or reports", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "feedback")
+    check(rc == 2 and "usage: hotline feedback <case> [text] [--notice prosecution]" in err,
+          "an optional argument is shown in brackets, and the one before it is still needed",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "-h")
+    wide = [line for line in out.splitlines() if display_width(line) > 79]
+    check(not wide, "the usage fits 79 columns, a Chinese character counted as two", wide)
 
 
 @test
@@ -547,6 +561,150 @@ def transfer_hands_the_work_to_another_agency(daemon):
 
 
 @test
+def outside_the_jurisdiction_starts_the_transfer_clock_and_the_work_is_handed_on(daemon):
+    n, aid = police_case(daemon)
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "outside-jurisdiction",
+                           "--reason", "（测试）案发地不在本辖区")
+    check(rc == 0 and re.match(r"^case %s: 不属于本机关管辖 recorded as history item \d+;"
+                               r" assignment %s: 不属于本机关管辖$" % (n, aid), out),
+          "outcome outside-jurisdiction marks the assignment 不属于本机关管辖", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "queue", "--state", "outside_jurisdiction",
+                           "--limit", "500")
+    row = [r for r in out.splitlines() if aid in r]
+    check(rc == 0 and row and re.search(r"主办  不属于本机关管辖 .* 移送 (1d 0h|23h \d\dm) ", row[0]),
+          "the queue shows it with the 24-hour transfer clock as its nearest", (rc, out))
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"^ +\d+  [\d :-]+  处理结果 police-320102 不属于本机关管辖\n"
+                                r" +（测试）案发地不在本辖区$", out, re.M),
+          "the history names the agency, the outcome and its reason", out[-800:])
+    rc, out, err = hotline(daemon, "police-320102", "transfer", aid, "police-320104",
+                           "--reason", "（测试）属地管辖")
+    check(rc == 0 and "已移送" in out and "police-320104" in out,
+          "then transfer hands the work to the police who have it", (rc, out, err))
+    st, h, v = lib.view(daemon, "police-320104", n)
+    mine = [a for a in v.get("assignments", []) if a["agency"] == "police-320104"]
+    check(st == 200 and mine and mine[0]["state"] == "open"
+          and "transfer" not in [c["kind"] for c in mine[0]["clocks"]],
+          "which has it open, without the sender's transfer clock", mine)
+
+
+@test
+def inform_and_supervise_assignments_are_closed_and_the_case_closes_with_its_primary(daemon):
+    n, aid = police_case(daemon)
+    edu = lib.assignment_of(daemon, "education-320102", n)["assignment_id"]
+    rc, out, err = hotline(daemon, "education-320102", "outcome", n, "closed")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "an informed agency closes only what it acknowledged: 409, exit 1", (rc, err))
+    hotline(daemon, "education-320102", "ack", edu)
+    rc, out, err = hotline(daemon, "education-320102", "outcome", n, "closed", "--text",
+                           "（测试）已知悉，无需处理")
+    check(rc == 0 and out.rstrip().endswith("assignment %s: 已结案" % edu),
+          "acknowledged, outcome closed --text finishes the inform assignment", (rc, out, err))
+    rc, out, err = hotline(daemon, "education-320102", "queue", "--limit", "500")
+    check(rc == 0 and n not in out, "and it leaves the agency's queue", out[-300:])
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"处理结果 education-320102 已结案\n +（测试）已知悉，无需处理$",
+                                out, re.M),
+          "the police read the closing text in its place in the history", out[-600:])
+    for outcome in ("resolved", "closed"):
+        rc, out, err = hotline(daemon, "police-320102", "outcome", n, outcome)
+        check(rc == 0, "the police record %s" % outcome, (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and out.startswith("case %s  强制报告  已结案" % n)
+          and re.search(r"分派关闭 procuratorate-320102 \(after 案件结案\)$", out, re.M)
+          and re.search(r"  案件结案$", out, re.M),
+          "the last primary closed, the case closes: the supervising procuratorate's assignment"
+          " is closed with the case (its cause labelled) and the case_closed item follows",
+          out[-900:])
+
+
+@test
+def the_police_give_notice_before_prosecution_and_the_reporter_sees_it(daemon):
+    r = file_report(daemon, "reports.sexual-abuse.valid.json")
+    n = r["case_number"]
+    rc, out, err = hotline(daemon, "police-320102", "feedback", n, "--notice", "prosecution")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "the notice before prosecution needs 立案 first: 409, exit 1", (rc, err))
+    hotline(daemon, "police-320102", "outcome", n, "case-opened", "--police-case-number",
+            "A3201020000002026110001")
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "prosecution")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "on a report, 移送审查起诉 waits for the notice", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "feedback", n, "--notice", "prosecution")
+    check(rc == 0 and "移送审查起诉告知 recorded" in out,
+          "feedback --notice prosecution, with no text, is recorded", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "prosecution")
+    check(rc == 0 and out.rstrip().endswith("移送审查起诉"), "then 移送审查起诉 is", (rc, out, err))
+    text = "（测试）案件已移送检察院审查起诉"
+    hotline(daemon, "police-320102", "feedback", n, text)
+    rc, out, err = hotline(daemon, "gateway", "status", r["receipt_id"])
+    lines = [x.split("  ")[-1] for x in out.splitlines()[1:]]
+    check(rc == 0 and lines == ["已接收", "已受案", "已立案", "移送审查起诉告知", "已反馈", text],
+          "status shows each milestone labelled, and the feedback's text under it", out)
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"反馈报告单位 police-320102 移送审查起诉告知$", out, re.M),
+          "the case's history names the notice", out[-600:])
+
+
+@test
+def supervision_records_with_or_without_an_assignment_and_their_list(daemon):
+    n = file_report(daemon, "reports.neglect-community.valid.json")["case_number"]
+    city = "procuratorate-320100"
+    rc, out, err = hotline(daemon, city, "supervise", n, "case-filing-supervision",
+                           "police-320102")
+    check(rc == 0 and re.match(r"^case %s: 立案监督 recorded as history item (\d+) \(without an"
+                               r" assignment\)$" % n, out),
+          "the city procuratorate records 立案监督 on a case of its region without holding an"
+          " assignment, and without a text", (rc, out, err))
+    seq = re.match(r".* item (\d+) ", out)
+    rc, out, err = hotline(daemon, city, "supervise", n, "procuratorial-suggestion",
+                           "civil_affairs-320102", "（测试）检察建议：加强监护")
+    check(rc == 0 and "检察建议 recorded" in out, "and a 检察建议 with its text", (rc, out, err))
+    rc, out, err = hotline(daemon, city, "supervise", n, "procuratorial-suggestion",
+                           "police-340102")
+    check(refused(rc, err, 422, "invalid_value", "recipient_agency"),
+          "an agency outside its region: 422, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, city, "records", "--limit", "2")
+    rows = out.splitlines()
+    check(rc == 0 and rows[0].split() == ["AT", "CASE", "ITEM", "SUPERVISION", "ADDRESSED", "TO",
+                                          "ASSIGNMENT"]
+          and re.match(r"^[\d :-]+  %s  \d+ +检察建议 +civil_affairs-320102 +-$" % n, rows[1])
+          and seq and re.match(r"^[\d :-]+  %s  %s +立案监督 +police-320102 +-$"
+                               % (n, seq.group(1)), rows[2])
+          and rows[3].startswith("more: the same command with --cursor "),
+          "records lists them newest first: when, case, item, type, the agency addressed; a"
+          " full page says how to go on", out)
+    rc, out, err = hotline(daemon, city, "--json", "records")
+    st, h, b = Client(daemon, city).get("/v1/supervision/records")
+    check(rc == 0 and parsed(out) == b, "records --json is the daemon's list", out[:300])
+    rc, out, err = hotline(daemon, city, "records", "--since", "2099-01-01T00:00:00+08:00")
+    check(rc == 0 and out == "no supervision records\n", "--since to come: none", (rc, out))
+    rc, out, err = hotline(daemon, "police-320102", "records")
+    check(refused(rc, err, 403, "forbidden"), "only a procuratorate has records: exit 1",
+          (rc, err))
+
+
+@test
+def the_access_log_is_the_administrators(daemon):
+    n, aid = police_case(daemon)
+    hotline(daemon, "police-320102", "case", n)
+    rc, out, err = hotline(daemon, "admin", "access-log", n)
+    rows = out.splitlines()
+    check(rc == 0 and re.match(r"^case %s: \d+ readings? of its personal data$" % n, rows[0])
+          and rows[1].split() == ["AT", "CLIENT", "ROLE", "AGENCY", "BASIS", "REPORTER",
+                                  "REQUEST", "PURPOSE"]
+          and any(re.search(r"  police-320102 +agency +police-320102 +主办 +yes +- +-$", r)
+                  for r in rows[2:]),
+          "access-log lists each reading: the police's on the basis 主办, the reporter among what"
+          " they read", out)
+    rc, out, err = hotline(daemon, "admin", "--json", "access-log", n)
+    st, h, b = Client(daemon, "admin").get("/v1/cases/%s/access-log" % n)
+    check(rc == 0 and parsed(out) == b, "access-log --json is the daemon's log", out[:300])
+    rc, out, err = hotline(daemon, "police-320102", "access-log", n)
+    check(refused(rc, err, 403, "forbidden"), "only an admin reads it: exit 1", (rc, err))
+
+
+@test
 def case_shows_the_case_as_the_viewer_may_see_it(daemon):
     report = personal_report()
     r = file_report(daemon, report)
@@ -620,12 +778,50 @@ def access_requests_from_asking_to_a_decision(daemon):
 
 
 @test
-def overdue_is_the_procuratorates_list(daemon):
-    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue")
-    check(rc == 0 and (out.startswith("RISK") or out == "no assignments\n"),
-          "overdue prints the procuratorate's list", (rc, out[:300], err))
-    rc, out, err = hotline(daemon, "procuratorate-320100", "--json", "overdue")
-    check(rc == 0 and isinstance(parsed(out).get("assignments"), list), "overdue --json", out[:200])
+def overdue_is_the_procuratorates_list_filtered_and_paged(daemon):
+    with lib.ShortDeadlines(ack=2, action=600):
+        n = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+        m = file_report(daemon, "reports.self-harm.valid.json")["case_number"]
+    check(wait_until(lambda: lib.assignment_of(daemon, "police-320100", n) is not None
+                     and lib.assignment_of(daemon, "health-320100", m) is not None, 20, 0.25),
+          "acknowledge clocks of 2 s escalate to the city police and the city's crisis team")
+    since = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() + 8 * 3600 - 120))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--kind", "police",
+                           "--since", since, "--limit", "500")
+    rows = [r.split() for r in out.splitlines()[1:]]
+    mine = [r for r in rows if r[2] == n]
+    check(rc == 0 and out.startswith("RISK") and {r[3] for r in mine} == {"police-320102",
+                                                                          "police-320100"}
+          and not any(r[3].startswith("health") for r in rows),
+          "overdue --kind police --since (an offset of +08:00, sent encoded) lists the county"
+          " police's missed work and the city police's escalated copy, and no crisis team's",
+          (rc, out, err))
+    check(any(r[2] == m and r[3].startswith("health") for r in [r.split() for r in hotline(
+        daemon, "procuratorate-320100", "overdue", "--kind", "health", "--since", since)[1]
+        .splitlines()[1:]]), "--kind health: the crisis team's")
+    rc, out, err = hotline(daemon, "procuratorate-320100", "--json", "overdue", "--kind",
+                           "police", "--since", since, "--limit", "500")
+    st, h, b = Client(daemon, "procuratorate-320100").get(
+        "/v1/supervision/overdue?kind=police&since=%s&limit=500" % since.replace("+", "%2B"))
+    check(rc == 0 and parsed(out) == b, "overdue --json is the daemon's list for that query",
+          out[:300])
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--since", since,
+                           "--limit", "1")
+    more = re.search(r"^more: the same command with --cursor (\d+)$", out, re.M)
+    check(rc == 0 and len(out.splitlines()) == 3 and more,
+          "a full page (--limit 1) ends saying how to ask for the next", out)
+    rc, out2, err = hotline(daemon, "procuratorate-320100", "overdue", "--since", since,
+                            "--limit", "1", "--cursor", more.group(1) if more else "1")
+    first = out.splitlines()[1].split()[-1] if rc == 0 and more else None
+    check(rc == 0 and len(out2.splitlines()) >= 2 and first and first not in out2,
+          "--cursor gives the next page, another assignment", (out, out2))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--state", "closed",
+                           "--since", "2099-01-01T00:00:00Z")
+    check(rc == 0 and out == "no assignments\n", "--state closed and a --since to come: none",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--kind", "army")
+    check(refused(rc, err, 400, "invalid_value", "kind"), "an unknown kind: 400, exit 1",
+          (rc, err))
     rc, out, err = hotline(daemon, "police-320102", "overdue")
     check(refused(rc, err, 403, "forbidden"), "other agencies get 403: exit 1", (rc, err))
 
