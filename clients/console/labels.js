@@ -8,25 +8,32 @@ export const LABELS = {
   role: { primary: '主办', inform: '知会', supervise: '监督' },
   state: {
     open: '待接收', acknowledged: '已接收', accepted: '受案', case_opened: '立案',
-    declined: '不予立案', transferred: '已移送', prosecution: '移送审查起诉',
-    resolved: '已办结', closed: '已结案',
+    declined: '不予立案', outside_jurisdiction: '不属于本机关管辖', transferred: '已移送',
+    prosecution: '移送审查起诉', resolved: '已办结', closed: '已结案', returned: '已撤回',
   },
   caseStatus: { open: '办理中', closed: '已结案' },
   clock: {
     acknowledge: '接收', first_action: '首次处置', resolve: '办结', investigation: '调查',
-    feedback: '反馈', decline_notice: '不立案告知',
+    feedback: '反馈', decline_notice: '不立案告知', transfer: '移送',
   },
   clockStatus: { running: '计时中', warning: '预警', missed: '超时', stopped: '已停止' },
   event: {
     created: '建档', assigned: '分派', acknowledged: '接收', outcome: '处理结果', note: '备注',
     feedback: '反馈报告单位', supervision: '检察监督', transferred: '移送',
-    clock_warning: '时限预警', clock_missed: '超时', escalated: '升级',
+    clock_warning: '时限预警', clock_missed: '超时', escalated: '升级', returned: '升级撤回',
+    assignment_closed: '分派关闭', case_closed: '案件结案',
     access_requested: '申请查阅', access_approved: '批准查阅', access_denied: '驳回查阅',
     purged: '个人信息已销毁',
   },
   outcome: {
-    accepted: '受案', case_opened: '立案', declined: '不予立案', prosecution: '移送审查起诉',
-    resolved: '已办结', closed: '已结案',
+    accepted: '受案', case_opened: '立案', declined: '不予立案',
+    outside_jurisdiction: '不属于本机关管辖', prosecution: '移送审查起诉', resolved: '已办结',
+    closed: '已结案',
+  },
+  notice: { prosecution: '移送审查起诉告知' },
+  agencyKind: {
+    police: '公安', procuratorate: '检察院', education: '教育', civil_affairs: '民政', health: '卫生健康',
+    legal_aid: '法律援助', coordination: '未保办',
   },
   supervision: { case_filing_supervision: '立案监督', procuratorial_suggestion: '检察建议' },
   accessState: { pending: '待审批', approved: '已批准', denied: '已驳回', expired: '已过期' },
@@ -49,7 +56,10 @@ export const LABELS = {
     welfare_institution: '福利机构', social_work_agency: '社会工作服务机构', hotel: '旅馆',
     residents_committee: '居民委员会', villagers_committee: '村民委员会', other: '其他',
   },
-  milestone: { received: '已接收', accepted: '已受案', case_opened: '已立案', feedback_given: '已反馈' },
+  milestone: {
+    received: '已接收', accepted: '已受案', case_opened: '已立案', declined: '不予立案',
+    transferred: '已移送', prosecution_notice: '移送审查起诉告知', feedback_given: '已反馈',
+  },
   matched: { id: '身份证号', name_birth: '姓名与出生日期' },
   clientRole: { operator: '接线员席位', agency: '机构', admin: '管理员', gateway: '强制报告网关' },
 };
@@ -104,6 +114,7 @@ export const FIELDS = {
   'open_case.narrative': '情况描述', type: '类型', outcome: '处理结果',
   police_case_number: '刑事案件编号', reason: '理由', supervision: '监督类型', text: '内容',
   target_agency: '接收机构', purpose: '查阅目的', hours: '查阅时长',
+  recipient_agency: '监督对象机构', notice: '告知事项',
 };
 
 // The label of a code in one table, or the code itself.

@@ -288,8 +288,8 @@ view_assignment_agency(struct json_object *c, const char *id)
 /*
  * One history item's details after its kind, in the order people read
  * them: who (its agency, or its assignment's), the role, what it
- * recorded, the clock, whom it addresses, why; then any member the client
- * does not know, as it is.
+ * recorded, the clock, whom it addresses, why, from which agency's work to
+ * which; then any member the client does not know, as it is.
  */
 static void
 view_item_details(char *buf, size_t len, struct json_object *c,
@@ -312,7 +312,7 @@ view_item_details(char *buf, size_t len, struct json_object *c,
 	};
 	static const char *const skip[] = { "seq", "at", "kind", "actor",
 	    "assignment", "from", "to", "note", NULL };
-	const char *s, *k;
+	const char *s, *k, *from, *to;
 	char vb[128];
 	size_t i, n = 0;
 	int other;
@@ -329,6 +329,13 @@ view_item_details(char *buf, size_t len, struct json_object *c,
 		else if (strcmp(known[i].name, "cause") == 0)
 			s = view_cause(s);
 		n += (size_t)snprintf(buf + n, len - n, known[i].fmt, s);
+	}
+	if ((from = jstr(e, "from")) != NULL && (to = jstr(e, "to")) != NULL &&
+	    n < len) {
+		s = view_assignment_agency(c, from);
+		k = view_assignment_agency(c, to);
+		n += (size_t)snprintf(buf + n, len - n, " %s → %s",
+		    s != NULL ? s : from, k != NULL ? k : to);
 	}
 	json_object_object_foreach(e, key, val) {
 		k = key;

@@ -339,6 +339,88 @@ async function main() {
       seen.push(admin);
     });
 
+    await step('the procuratorate records supervision and finishes its part', async () => {
+      await prosecutor.locator('.my-assignment').getByRole('button', { name: '接收' }).click();
+      await prosecutor.locator('.my-assignment .tag:text-is("已接收")').waitFor();
+      const form = prosecutor.locator('form.action:has(h3:text-is("检察监督"))');
+      await form.waitFor();
+      await form.getByText('立案监督', { exact: true }).click();
+      await form.getByLabel('监督意见').fill('（测试）请说明是否立案');
+      await form.getByRole('button', { name: '提交' }).click();
+      const missing = form.locator('[data-field="recipient_agency"] .field-error');
+      await missing.waitFor();
+      check((await missing.innerText()).startsWith('监督对象机构：必填'),
+        'a supervision record without the agency it is addressed to is refused beside that field',
+        await missing.innerText());
+      await form.getByLabel('监督对象机构代码').fill('police-320102');
+      await form.getByRole('button', { name: '提交' }).click();
+      const item = prosecutor.locator('.history li:has-text("致 police-320102")');
+      await item.waitFor();
+      check((await item.innerText()).includes('检察监督 procuratorate-320102 · 立案监督 · 致 police-320102') &&
+        (await item.innerText()).includes('请说明是否立案'),
+      'then 立案监督 addressed to the county police is in the history with its text',
+      await item.innerText());
+      await shot(prosecutor, '12-case-supervision');
+      const close = prosecutor.locator('form.action:has(h3:text-is("结束监督"))');
+      await close.getByLabel('说明').fill('（测试）监督结束');
+      await close.getByRole('button', { name: '提交' }).click();
+      await prosecutor.locator('.case-body tr.mine .tag:text-is("已结案")').waitFor();
+      check(await prosecutor.locator('form.action:has(h3:text-is("结束监督"))').count() === 0 &&
+        (await prosecutor.locator('.history').innerText()).includes('监督结束'),
+      'acknowledged, the procuratorate finishes its supervise assignment (结束监督) with a text');
+      await prosecutor.goto(`${URL_BASE}/console/#/supervision`);
+      await prosecutor.locator('main table.list, main .empty').first().waitFor();
+      const asked = prosecutor.waitForRequest((r) => r.url().includes('kind=police'));
+      await prosecutor.getByLabel('机构类别').selectOption('police');
+      check((await asked).url().includes('/v1/supervision/overdue?limit=100&kind=police'),
+        'the supervision page asks the overdue list again for one kind of agency');
+      await shot(prosecutor, '13-supervision-overdue');
+      await prosecutor.goto(`${URL_BASE}/console/#/records`);
+      const row = prosecutor.locator(`table.records tr:has(a:text-is("${caseNumber}"))`);
+      await row.waitFor();
+      const text = await row.innerText();
+      check(text.includes('立案监督') && text.includes('police-320102') && text.includes('有'),
+        'its 监督记录 page lists the record: type, the agency addressed, held with an assignment',
+        text);
+      await shot(prosecutor, '14-supervision-records');
+    });
+
+    await step('the police mark a case outside their jurisdiction and hand it on', async () => {
+      await operator.goto(`${URL_BASE}/console/#/call`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      await fillCall(operator, 9);
+      await operator.keyboard.press('Control+Enter');
+      const link = operator.locator('.filed a.case-link');
+      await link.waitFor({ timeout: WAIT_MS });
+      const other = await link.innerText();
+      await operator.getByRole('button', { name: '登记下一通来电' }).click();
+      await police.goto(`${URL_BASE}/console/#/case/${other}`);
+      const outcome = police.locator('form.action:has(h3:text-is("记录处理结果"))');
+      await outcome.getByText('不属于本机关管辖', { exact: true }).click();
+      await outcome.getByLabel('理由').fill('（测试）案发地在秦淮区');
+      await outcome.getByRole('button', { name: '提交' }).click();
+      const mine = police.locator('.my-assignment');
+      await mine.locator('.notice').waitFor();
+      const text = await mine.innerText();
+      check(text.includes('不属于本机关管辖') && /移送\s*剩余 2[0-9]小时/.test(text) &&
+        await police.locator('form.action:has(h3:text-is("记录处理结果"))').count() === 0,
+      'marked 不属于本机关管辖, the assignment shows the 24-hour transfer clock and offers no ' +
+        'other outcome', text);
+      await shot(police, '15-outside-jurisdiction');
+      const transfer = police.locator('form.action:has(h3:text-is("移送其他机构"))');
+      await transfer.getByLabel('接收机构代码').fill('police-320104');
+      await transfer.getByLabel('移送理由').fill('（测试）属地管辖');
+      await transfer.getByRole('button', { name: '提交' }).click();
+      await police.locator('.summary .tag:text-is("查看权限：已脱敏")').waitFor();
+      const rows = await police.locator('section:has(h2:text-is("分派与时限")) table').innerText();
+      const left = await police.locator('section.work form.action h3').allInnerTexts();
+      check(/police-320102\s+主办\s+已移送/.test(rows) && /police-320104\s+主办\s+待接收/.test(rows) &&
+        left.join() === '申请查阅个人信息',
+      'then transferred to police-320104, which has it to acknowledge; the police who handed it ' +
+        'on see it redacted, with nothing left to do on it but ask to see it', `${rows}\n${left}`);
+      await shot(police, '16-transferred');
+    });
+
     await step('keyboard use of the choices', async () => {
       await operator.goto(`${URL_BASE}/console/#/call`);
       await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });

@@ -586,6 +586,10 @@ def outside_the_jurisdiction_starts_the_transfer_clock_and_the_work_is_handed_on
     check(st == 200 and mine and mine[0]["state"] == "open"
           and "transfer" not in [c["kind"] for c in mine[0]["clocks"]],
           "which has it open, without the sender's transfer clock", mine)
+    rc, out, err = hotline(daemon, "police-320104", "case", n)
+    check(rc == 0 and re.search(r"^ +\d+  [\d :-]+  移送 police-320104 主办 police-320102 →"
+                                r" police-320104\n +（测试）属地管辖$", out, re.M),
+          "its history says from whose work to whose, with the reason", out[-700:])
 
 
 @test
