@@ -253,10 +253,6 @@ access_print_log(struct json_object *answer)
 static int
 cmd_access_log(struct hl *h, const struct cmd_args *ca)
 {
-	char path[URL_PATH_MAX];
-
-	if (api_path(path, sizeof(path), "/v1/cases/%s/access-log",
-	    ca->ca_argv[0], NULL) == -1)
-		return EXIT_USAGE;
-	return api_read(h, path, access_print_log);
+	return api_read_at(h, "/v1/cases/%s/access-log", ca->ca_argv[0],
+	    access_print_log);
 }

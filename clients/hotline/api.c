@@ -440,6 +440,19 @@ api_read(struct hl *h, const char *path, void (*show)(struct json_object *))
 	return rc;
 }
 
+/* GET the path a format makes with one argument (as api_path) and show
+ * its answer as api_read does. */
+int
+api_read_at(struct hl *h, const char *fmt, const char *arg,
+    void (*show)(struct json_object *))
+{
+	char path[URL_PATH_MAX];
+
+	if (api_path(path, sizeof(path), fmt, arg, NULL) == -1)
+		return EXIT_USAGE;
+	return api_read(h, path, show);
+}
+
 /* Free a reply's body and its parse. */
 void
 api_reply_clear(struct api_reply *ar)

@@ -179,6 +179,8 @@ void	 http_reply_clear(struct http_reply *);
 int	 api_do(struct hl *, const struct api_call *, struct api_reply *);
 int	 api_get(struct hl *, const char *, struct api_reply *);
 int	 api_read(struct hl *, const char *, void (*)(struct json_object *));
+int	 api_read_at(struct hl *, const char *, const char *,
+	    void (*)(struct json_object *));
 int	 api_post(struct hl *, const char *, struct json_object *,
 	    struct api_reply *);
 void	 api_reply_clear(struct api_reply *);

@@ -450,12 +450,7 @@ view_print_case(struct json_object *c)
 static int
 cmd_case(struct hl *h, const struct cmd_args *ca)
 {
-	char path[URL_PATH_MAX];
-
-	if (api_path(path, sizeof(path), "/v1/cases/%s", ca->ca_argv[0],
-	    NULL) == -1)
-		return EXIT_USAGE;
-	return api_read(h, path, view_print_case);
+	return api_read_at(h, "/v1/cases/%s", ca->ca_argv[0], view_print_case);
 }
 
 /* A report's milestones, for people. */
@@ -482,12 +477,8 @@ view_print_status(struct json_object *s)
 static int
 cmd_status(struct hl *h, const struct cmd_args *ca)
 {
-	char path[URL_PATH_MAX];
-
-	if (api_path(path, sizeof(path), "/v1/reports/%s/status",
-	    ca->ca_argv[0], NULL) == -1)
-		return EXIT_USAGE;
-	return api_read(h, path, view_print_status);
+	return api_read_at(h, "/v1/reports/%s/status", ca->ca_argv[0],
+	    view_print_status);
 }
 
 /* The daemon's version, for people. */
