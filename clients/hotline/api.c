@@ -10,7 +10,8 @@
  * each wait drawn between half and all of that), never sooner than the
  * daemon's Retry-After, and never past retry_time in all.  Every try is
  * logged to stderr at -v by method, path, key and status: never a body,
- * which holds personal data.
+ * which holds personal data, nor the path of a lookup, which does too (its
+ * ac_shown stands for it).
  */
 #include <errno.h>
 #include <math.h>
@@ -249,6 +250,14 @@ api_refused(const struct api_reply *ar)
 		    msg != NULL ? msg : "");
 }
 
+/* A request's path as it may be shown: never one that holds personal
+ * data (a caller's number, a child's ID number or name). */
+static const char *
+api_shown(const struct api_call *ac)
+{
+	return ac->ac_shown != NULL ? ac->ac_shown : ac->ac_path;
+}
+
 /* Tell the user the daemon stayed unavailable, and how to go on safely
  * (sent: some try may have reached the daemon). */
 static void
@@ -260,11 +269,11 @@ api_gave_up(const struct api_call *ac, const char *key, int tries,
 	if (key != NULL && sent)
 		complain("whether %s %s was done is unknown: run the same "
 		    "command again with --key %s to do it at most once",
-		    ac->ac_method, ac->ac_path, key);
+		    ac->ac_method, api_shown(ac), key);
 	else if (key != NULL)
 		complain("%s %s never reached the daemon; with --key %s "
 		    "running it again is safe all the same", ac->ac_method,
-		    ac->ac_path, key);
+		    api_shown(ac), key);
 }
 
 /* Interrupted during a POST: say which key makes a re-run safe, and go. */
@@ -290,7 +299,7 @@ api_note_arm(const struct api_call *ac, const char *key)
 		snprintf(api_note, sizeof(api_note), "hotline: interrupted: "
 		    "whether %s %s was done is unknown: run the same command "
 		    "again with --key %s to do it at most once\n",
-		    ac->ac_method, ac->ac_path, key);
+		    ac->ac_method, api_shown(ac), key);
 		sa.sa_handler = api_interrupted;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -324,7 +333,7 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 		api_outcome(what, whatlen, rp, *body);
 		if (h->h_verbose)
 			complain("%s %s try %d%s%s: %s%s%s", ac->ac_method,
-			    ac->ac_path, try, key != NULL ? " key=" : "",
+			    api_shown(ac), try, key != NULL ? " key=" : "",
 			    key != NULL ? key : "", what,
 			    rp->hr_id[0] != '\0' ? " request=" : "", rp->hr_id);
 		if (!api_retryable(rp, *body))
@@ -344,7 +353,7 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 		api_sleep(wait);
 	}
 	if (rp->hr_status == 0) {
-		complain("%s %s: %s", ac->ac_method, ac->ac_path, what);
+		complain("%s %s: %s", ac->ac_method, api_shown(ac), what);
 		return -1;
 	}
 	if (complained && !h->h_verbose)
@@ -392,7 +401,7 @@ api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
 	if (ar->ar_status >= 200 && ar->ar_status < 300) {
 		if (ar->ar_json == NULL) {
 			complain("%s %s: the answer is not JSON", ac->ac_method,
-			    ac->ac_path);
+			    api_shown(ac));
 			return EXIT_REFUSED;
 		}
 		return EXIT_OK;

@@ -112,6 +112,7 @@ struct http_reply {
 struct api_call {
 	const char	*ac_method;	/* "GET" or "POST" */
 	const char	*ac_path;	/* from /v1/, query included */
+	const char	*ac_shown;	/* the path as logged; NULL: ac_path */
 	const char	*ac_body;	/* NULL: none */
 	size_t		 ac_len;
 	double		 ac_wait;	/* s the daemon may hold it (long poll) */
