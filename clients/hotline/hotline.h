@@ -159,6 +159,7 @@ struct table {
 /* main.c */
 void	 complain(const char *, ...) __attribute__((format(printf, 1, 2)));
 const char *cmd_flag(const struct cmd_args *, const char *);
+int	 cmd_query(char *, size_t, const char *, const struct cmd_args *);
 
 /* config.c */
 void	 config_defaults(struct hl_config *);
@@ -202,6 +203,7 @@ void	 show_left(char *, size_t, time_t, time_t);
 int	 time_parse(const char *, time_t *);
 int	 text_width(const char *);
 void	 show_text(FILE *, const char *, int);
+void	 show_more(struct json_object *);
 const char *jstr(struct json_object *, const char *);
 struct json_object *jget(struct json_object *, const char *);
 size_t	 jlen(struct json_object *);

@@ -216,6 +216,27 @@ cmd_flag(const struct cmd_args *ca, const char *name)
 	abort();
 }
 
+/* A path: base, and as its query each flag of the command that was given,
+ * by its name (a list's filters: --state, --since, --cursor, ...); 0 or
+ * -1 if it does not fit. */
+int
+cmd_query(char *buf, size_t len, const char *base, const struct cmd_args *ca)
+{
+	const struct cmd_flag *fl;
+	int i;
+
+	if ((size_t)snprintf(buf, len, "%s", base) >= len)
+		return -1;
+	for (i = 0; i < CMD_FLAGS_MAX; i++) {
+		fl = &ca->ca_entry->ce_flags[i];
+		if (fl->cf_name == NULL)
+			break;
+		if (api_param(buf, len, fl->cf_name, ca->ca_flags[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Take one flag at argv[*i] (--name, --name=value or --name value, and
  * -v); 0, or -1 with the reason in why.

@@ -383,6 +383,16 @@ show_text(FILE *f, const char *text, int indent)
 	free(clean);
 }
 
+/* After a full page of a list: how to ask for the next. */
+void
+show_more(struct json_object *answer)
+{
+	const char *next = jstr(answer, "next_cursor");
+
+	if (next != NULL)
+		printf("more: the same command with --cursor %s\n", next);
+}
+
 /* A member of an object, or NULL. */
 struct json_object *
 jget(struct json_object *obj, const char *name)

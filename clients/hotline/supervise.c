@@ -79,43 +79,12 @@ cmd_supervise(struct hl *h, const struct cmd_args *ca)
 	return work_event(h, ca->ca_argv[0], body);
 }
 
-/* A list's path: base and the flags of the command that are given, by
- * their names as the query spells them; 0 or -1. */
-static int
-supervise_path(char *buf, size_t len, const char *base,
-    const struct cmd_args *ca)
-{
-	const struct cmd_flag *fl;
-	int i;
-
-	if ((size_t)snprintf(buf, len, "%s", base) >= len)
-		return -1;
-	for (i = 0; i < CMD_FLAGS_MAX; i++) {
-		fl = &ca->ca_entry->ce_flags[i];
-		if (fl->cf_name == NULL)
-			break;
-		if (api_param(buf, len, fl->cf_name, ca->ca_flags[i]) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* After a full page: how to ask for the next. */
-static void
-supervise_more(struct json_object *answer)
-{
-	const char *next = jstr(answer, "next_cursor");
-
-	if (next != NULL)
-		printf("more: the same command with --cursor %s\n", next);
-}
-
 /* The overdue list, for people. */
 static void
 supervise_print_overdue(struct json_object *answer)
 {
 	work_print_assignments(answer);
-	supervise_more(answer);
+	show_more(answer);
 }
 
 /* overdue: a procuratorate's overdue and escalated assignments. */
@@ -124,7 +93,7 @@ cmd_overdue(struct hl *h, const struct cmd_args *ca)
 {
 	char path[URL_PATH_MAX];
 
-	if (supervise_path(path, sizeof(path), "/v1/supervision/overdue",
+	if (cmd_query(path, sizeof(path), "/v1/supervision/overdue",
 	    ca) == -1)
 		return EXIT_USAGE;
 	return api_read(h, path, supervise_print_overdue);
@@ -141,7 +110,7 @@ supervise_print_records(struct json_object *answer)
 
 	if (jlen(list) == 0) {
 		printf("no supervision records\n");
-		supervise_more(answer);
+		show_more(answer);
 		return;
 	}
 	table_init(&t, 6);
@@ -158,7 +127,7 @@ supervise_print_records(struct json_object *answer)
 	}
 	table_print(&t, stdout);
 	table_clear(&t);
-	supervise_more(answer);
+	show_more(answer);
 }
 
 /* records: a procuratorate's own supervision records. */
@@ -167,7 +136,7 @@ cmd_records(struct hl *h, const struct cmd_args *ca)
 {
 	char path[URL_PATH_MAX];
 
-	if (supervise_path(path, sizeof(path), "/v1/supervision/records",
+	if (cmd_query(path, sizeof(path), "/v1/supervision/records",
 	    ca) == -1)
 		return EXIT_USAGE;
 	return api_read(h, path, supervise_print_records);
