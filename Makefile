@@ -33,9 +33,9 @@ FUZZFLAGS = -std=c17 -g -O1 -D_GNU_SOURCE -Idaemon \
 	   $(shell pkg-config --cflags json-c libpq 2>/dev/null)
 
 # The daemon; main() is in hotlined.c.
-SRCS	 = daemon/hotlined.c daemon/api.c daemon/check.c daemon/config.c \
-	   daemon/crypto.c daemon/db.c daemon/dbconn.c daemon/dbhost.c \
-	   daemon/error.c \
+SRCS	 = daemon/hotlined.c daemon/api.c daemon/caseload.c daemon/check.c \
+	   daemon/config.c daemon/crypto.c daemon/db.c daemon/dbconn.c \
+	   daemon/dbhost.c daemon/error.c \
 	   daemon/escalate.c daemon/format.c daemon/idem.c daemon/ident.c \
 	   daemon/json.c daemon/keyfile.c daemon/log.c daemon/metrics.c \
 	   daemon/mutate.c \

@@ -3,19 +3,18 @@
  * matched is authenticated here (client certificate -> identity), its
  * database job gets the row-level security scope of its client and is
  * submitted here, and the read endpoints turn their statement's result
- * into the reply.  Together with mutate.c and queue.c this is the only
- * place that knows both HTTP and SQL.
+ * into the reply.  Together with mutate.c, queue.c and caseload.c this is
+ * the only place that knows both HTTP and SQL.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hotlined.h"
 
-/* A statement's parameter left out: the statement takes fewer. */
-#define NOPARAM	((const char *)-1)
-
 static const struct config	*api_cf;
 #define SUPERVISION_LIMIT_MAX	500	/* entries of a supervision list page */
+#define QUERY_TEXT_MAX		64	/* bytes of a supervision list's text,
+					   NUL too */
 
 /* Answer with an error built from its parts. */
 void
@@ -37,8 +36,10 @@ api_unavailable(struct request *r, const char *message)
 
 /*
  * The row-level security scope of a request's transaction: what its
- * client may see (sql/005_protection.sql).  A submission by an operator
- * or gateway writes across tables ("intake").
+ * client may see (sql/005_protection.sql, 014_centres.sql): an operator
+ * its centre's cases and calls, a gateway what it filed.  A submission by
+ * an operator or gateway writes across tables ("intake").  An operator
+ * without a centre sees nothing.
  */
 void
 api_scope(struct request *r, struct dbjob *j, int intake)
@@ -54,6 +55,13 @@ api_scope(struct request *r, struct dbjob *j, int intake)
 		snprintf(s, sizeof(s), "agency:%lld", id->id_agency);
 		break;
 	case ROLE_OPERATOR:
+		if (intake)
+			snprintf(s, sizeof(s), "intake");
+		else if (id->id_centre[0] != '\0')
+			snprintf(s, sizeof(s), "centre:%s", id->id_centre);
+		else
+			s[0] = '\0';
+		break;
 	case ROLE_GATEWAY:
 		if (intake)
 			snprintf(s, sizeof(s), "intake");
@@ -197,7 +205,7 @@ api_authenticate(struct request *r)
 }
 
 /* A read that returns (status, response, code) came back. */
-static void
+void
 api_read_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	struct request *r = arg;
@@ -242,10 +250,10 @@ api_case_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 
 /*
  * Submit a read for the request: $1 the client id, then n text parameters
- * (NULL: SQL NULL).
+ * (a NULL one is SQL NULL).
  */
-static void
-api_readv(struct request *r, enum stmt stmt, db_done_cb done,
+void
+api_read(struct request *r, enum stmt stmt, db_done_cb done,
     const char *const *ps, int n)
 {
 	char client[24];
@@ -267,22 +275,6 @@ api_readv(struct request *r, enum stmt stmt, db_done_cb done,
 		}
 	}
 	api_submit(r, j, REQ_WAITING);
-}
-
-/*
- * Submit a read for the request: $1 the client id, then up to three text
- * parameters (NULL: SQL NULL; NOPARAM: no more).
- */
-static void
-api_read(struct request *r, enum stmt stmt, db_done_cb done,
-    const char *p1, const char *p2, const char *p3)
-{
-	const char *ps[3] = { p1, p2, p3 };
-	int n = 0;
-
-	while (n < 3 && ps[n] != NOPARAM)
-		n++;
-	api_readv(r, stmt, done, ps, n);
 }
 
 /* GET /healthz: the process runs. */
@@ -378,7 +370,7 @@ void
 api_case(struct request *r, struct evhttp_request *req, const char *number)
 {
 	(void)req;
-	api_read(r, STMT_CASE_VIEW, api_case_done, number, NOPARAM, NOPARAM);
+	api_read(r, STMT_CASE_VIEW, api_case_done, &number, 1);
 }
 
 /* GET /v1/cases/{n}/access-log: who read the case's personal data. */
@@ -387,8 +379,7 @@ api_access_log(struct request *r, struct evhttp_request *req,
     const char *number)
 {
 	(void)req;
-	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, number, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_ACCESS_LOG_VIEW, api_read_done, &number, 1);
 }
 
 /* GET /v1/reports/{receipt}/status: what the reporter may know. */
@@ -397,8 +388,7 @@ api_report_status(struct request *r, struct evhttp_request *req,
     const char *receipt)
 {
 	(void)req;
-	api_read(r, STMT_REPORT_STATUS, api_case_done, receipt, NOPARAM,
-	    NOPARAM);
+	api_read(r, STMT_REPORT_STATUS, api_case_done, &receipt, 1);
 }
 
 /* Check a cursor of a supervision list: 1-18 digits, not starting 0. */
@@ -448,21 +438,27 @@ api_supervision_list(struct request *r, struct evhttp_request *req,
 {
 	struct query_arg q[SUPERVISION_ARGS];
 	const char *ps[SUPERVISION_ARGS];
-	char nums[SUPERVISION_ARGS][24];
+	char texts[SUPERVISION_ARGS][QUERY_TEXT_MAX];
 	size_t i;
 
 	memcpy(q, supervision_args + SUPERVISION_ARGS - n, n * sizeof(q[0]));
+	for (i = 0; i < n; i++)
+		if (q[i].qa_check != NULL) {
+			q[i].qa_buf = texts[i];
+			q[i].qa_buflen = sizeof(texts[i]);
+		}
 	if (route_query(r, req, q, n) == -1)
 		return;
 	for (i = 0; i < n; i++) {
-		ps[i] = q[i].qa_word;
-		if (q[i].qa_words == NULL && q[i].qa_check == NULL &&
+		ps[i] = q[i].qa_words != NULL ? q[i].qa_word : q[i].qa_text;
+		if (q[i].qa_words == NULL && q[i].qa_buf == NULL &&
 		    q[i].qa_num >= 0) {
-			snprintf(nums[i], sizeof(nums[i]), "%ld", q[i].qa_num);
-			ps[i] = nums[i];
+			snprintf(texts[i], sizeof(texts[i]), "%ld",
+			    q[i].qa_num);
+			ps[i] = texts[i];
 		}
 	}
-	api_readv(r, stmt, api_read_done, ps, (int)n);
+	api_read(r, stmt, api_read_done, ps, (int)n);
 }
 
 /*
@@ -505,8 +501,7 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	(void)id;
 	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
 		return;
-	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, q[0].qa_word,
-	    NOPARAM, NOPARAM);
+	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, &q[0].qa_word, 1);
 }
 
 /* The schema's version came back: answer it with the release. */

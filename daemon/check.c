@@ -348,17 +348,6 @@ schema_field(const struct schema *sc, const char *key)
 	return NULL;
 }
 
-/* Return nonzero if obj has a string member name equal to value. */
-static int
-member_is(struct json_object *obj, const char *name, const char *value)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(obj, name, &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    strcmp(json_object_get_string(v), value) == 0;
-}
-
 /* Check an object: no unknown members, then each field in table order. */
 static int
 check_object(struct json_object *obj, const struct schema *sc,
@@ -380,11 +369,8 @@ check_object(struct json_object *obj, const struct schema *sc,
 	for (f = sc->fields; f < sc->fields + sc->n; f++) {
 		member_path(path, parent, f->name);
 		present = json_object_object_get_ex(obj, f->name, &v);
-		if (f->when != NULL &&
-		    present != member_is(obj, f->when, f->when_is))
-			return check_fail(err, "inconsistent", path, present ?
-			    "is allowed only when %s is %s" :
-			    "is required when %s is %s", f->when, f->when_is);
+		if (f->rule != NULL && f->rule(obj, present, path, err) == -1)
+			return -1;
 		if (!present) {
 			if (f->required)
 				return check_fail(err, "missing_field", path,

@@ -116,6 +116,16 @@ esc_completed(int handled)
 	metrics_add(M_CLOCKS_HANDLED, NULL, handled);
 }
 
+/* Count what an escalation statement's row says it handled and escalated. */
+static int
+esc_counted(PGresult *res)
+{
+	int handled = atoi(PQgetvalue(res, 0, 0));
+
+	metrics_add(M_CLOCKS_ESCALATED, NULL, atoi(PQgetvalue(res, 0, 2)));
+	return handled;
+}
+
 /* A job is done: free it; the loop has nothing in flight. */
 static void
 esc_release(struct dbjob *j, PGresult *res)
@@ -243,7 +253,7 @@ esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		esc_idle();
 		return;
 	}
-	handled = atoi(PQgetvalue(res, 0, 0));
+	handled = esc_counted(res);
 	esc_completed(handled);
 	if (handled > 0)
 		log_info("event=escalation clocks=%d", handled);
@@ -301,8 +311,7 @@ esc_part_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		esc_depth--;
 		esc_tries = 0;
 		if (PQntuples(res) == 1)
-			metrics_add(M_CLOCKS_HANDLED, NULL,
-			    atoi(PQgetvalue(res, 0, 0)));
+			metrics_add(M_CLOCKS_HANDLED, NULL, esc_counted(res));
 		if (esc_depth == 0) {
 			esc_completed(0);
 			log_info("event=escalation_recovered");

@@ -1,6 +1,7 @@
 /*
  * String formats and the calendar: region codes, phone numbers, resident ID
- * numbers, codes, language tags and agency codes (each a struct format a
+ * numbers, codes, language tags, agency codes and case numbers (each a
+ * struct format a
  * schema names, with the rule its error message states), calendar dates
  * and RFC 3339 timestamps.  Pure functions of their input and the clock
  * they are given.
@@ -183,6 +184,14 @@ valid_phone(const char *s, time_t now)
 	return 0;
 }
 
+/* Check a case number (validate.c). */
+static int
+valid_case_number(const char *s, time_t now)
+{
+	(void)now;
+	return validate_case_number(s) == 0;
+}
+
 /* Check a PRC resident ID number: shape, birth date, ISO 7064 MOD 11-2. */
 static int
 valid_id_number(const char *s, time_t now)
@@ -282,3 +291,5 @@ const struct format format_language = { valid_language,
     "characters" };
 const struct format format_agency = { valid_agency,
     "must be an agency code such as police-320100" };
+const struct format format_case_number = { valid_case_number,
+    "must be a case number YYYY-RRRRRR-NNNNNNNN" };

@@ -73,6 +73,7 @@ struct event;
 #define STATIC_FILES_MAX	64	/* console files served */
 #define STATIC_FILE_MAX		(1024 * 1024)	/* bytes of one console file */
 #define STATIC_BYTES_MAX	(8 * 1024 * 1024)	/* of all of them */
+#define CENTRE_LEN		6	/* a centre's region code */
 
 /*
  * The advisory lock (two int4 keys) that every transaction storing a new
@@ -158,6 +159,7 @@ struct ident {
 	char		 id_fpr[FPR_LEN + 1];	/* of the certificate's DER */
 	enum role	 id_role;
 	long long	 id_agency;	/* 0 when none */
+	char		 id_centre[CENTRE_LEN + 1];	/* an operator's, or "" */
 	int		 id_revoked;
 };
 
@@ -187,6 +189,17 @@ enum stmt {
 	STMT_ACCESS_REQUEST_LIST,
 	STMT_ACCESS_LOG_VIEW,
 	STMT_SCHEMA_VERSION,
+	STMT_CASE_OPEN,
+	STMT_WORK_KEY,
+	STMT_CASE_NOTE,
+	STMT_CASE_RISK,
+	STMT_CASE_CATEGORIES,
+	STMT_CASE_CHILD,
+	STMT_CASE_LINK,
+	STMT_REPORT_SUPPLEMENT,
+	STMT_CASE_LIST,
+	STMT_CALLER_HISTORY,
+	STMT_CHILD_CASES,
 	STMT_COUNT
 };
 
@@ -318,22 +331,25 @@ struct request {
 typedef void (*route_handler)(struct request *, struct evhttp_request *,
 	    const char *id);
 
-#define QUERY_TEXT_MAX	64	/* bytes of a checked query text, NUL too */
-
 /*
- * A query-string parameter a GET takes: a word from a list, a text that
- * qa_check accepts (copied to qa_text; qa_word then points at it), or a
- * number.
+ * A query-string parameter a GET takes: a word from a list, a number, or a
+ * text copied into qa_buf, which qa_check accepts (NULL: its handler
+ * checks it).
  */
 struct query_arg {
 	const char		*qa_name;
-	const char *const	*qa_words;	/* NULL-terminated; NULL: number */
-	int			(*qa_check)(const char *);	/* 0 if valid */
+	const char *const	*qa_words;	/* NULL-terminated; NULL: number
+						   or text */
+	int			(*qa_check)(const char *);	/* a text: 0 if
+						   valid, or NULL */
 	long			 qa_min, qa_max;	/* a number's range */
 	const char		*qa_rule;	/* the 400's message */
+	char			*qa_buf;	/* a text: where it goes (NULL: not
+						   a text) */
+	size_t			 qa_buflen;
 	const char		*qa_word;	/* out: given, or NULL */
 	long			 qa_num;	/* out: given, or -1 */
-	char			 qa_text[QUERY_TEXT_MAX];	/* out */
+	const char		*qa_text;	/* out: qa_buf if given, or NULL */
 };
 
 /*
@@ -354,6 +370,7 @@ enum metric {
 	M_KEY_RELOADS,		/* counter {result} */
 	M_ESC_PASSES,		/* counter {result} */
 	M_CLOCKS_HANDLED,	/* counter: warnings and missed deadlines */
+	M_CLOCKS_ESCALATED,	/* counter: assignments escalated */
 	M_CLOCKS_SET_ASIDE,	/* counter */
 	M_CLOCKS_NEXT_DUE,	/* gauge: epoch seconds, NaN when none */
 	M_COUNT
@@ -427,6 +444,17 @@ void	 api_supervision_records(struct request *, struct evhttp_request *,
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_version(struct request *, struct evhttp_request *, const char *);
+void	 api_read(struct request *, enum stmt, db_done_cb,
+	    const char *const *params, int n);
+void	 api_read_done(struct dbjob *, enum db_outcome, PGresult *, void *);
+
+/* caseload.c */
+void	 caseload_list(struct request *, struct evhttp_request *,
+	    const char *);
+void	 caseload_caller(struct request *, struct evhttp_request *,
+	    const char *);
+void	 caseload_child(struct request *, struct evhttp_request *,
+	    const char *);
 
 /* config.c */
 void	 config_defaults(struct config *);
@@ -645,7 +673,8 @@ char	*metrics_text(size_t *len);
 /* mutate.c */
 extern const struct mutation mutate_calls, mutate_reports, mutate_ack,
 	    mutate_events, mutate_transfer, mutate_access, mutate_approve,
-	    mutate_deny;
+	    mutate_deny, mutate_case_open, mutate_notes, mutate_risk,
+	    mutate_categories, mutate_child, mutate_links, mutate_supplements;
 void	 mutate_init(const struct config *);
 void	 mutate_start(struct request *, struct evhttp_request *,
 	    const struct mutation *, const char *target);
@@ -654,17 +683,32 @@ void	 mutate_start(struct request *, struct evhttp_request *,
 /* Normalise an identifier for a keyed digest: "id" (ID number: upper
  * case), "name_birth" (name without white space, ASCII lower-cased, "|",
  * birth date), "phone" (digits only; a +86/0086 prefix dropped, and a
- * landline's trunk 0 put back).  a2 is the birth date for name_birth, else
+ * landline's trunk 0 put back unless it was kept).  a2 is the birth date
+ * for name_birth, else
  * NULL.  0; or -1 (out left empty) if empty, unknown or too long. */
 int	 normalise_identifier(const char *kind, const char *a1, const char *a2,
 	    char *out, size_t outlen);
 
 /* protect.c */
+/* What a body to seal is: where its personal fields and identifiers are. */
+enum protect_kind {
+	PROTECT_CALL,		/* POST /v1/calls */
+	PROTECT_REPORT,		/* POST /v1/reports */
+	PROTECT_CASE,		/* POST /v1/cases: a case opened during a call */
+	PROTECT_CHILD,		/* POST /v1/cases/{n}/child: corrections */
+};
 int	 protect_init(const struct config *);
 int	 protect_reload(void);
 void	 protect_shutdown(void);
-int	 protect_submission(struct json_object *body, int report);
+/* Seal under a fresh data key (key NULL: "$key" is added) or under the
+ * case's (key: the JSON text work_key returned). */
+int	 protect_submission(struct json_object *body, enum protect_kind,
+	    const char *key);
 int	 protect_note(struct json_object *body, const char *key);
+/* The keyed digest (hex) of an identifier to look up ("phone", "id",
+ * "name_birth"); -1 if it normalises to nothing. */
+int	 protect_lookup_digest(const char *kind, const char *a1,
+	    const char *a2, char out[2 * DIGEST_LEN + 1]);
 char	*protect_view(const char *json);
 int	 protect_request_hash(const char *endpoint, const char *target,
 	    const char *body, size_t len, char out[2 + 2 * DIGEST_LEN + 1]);
@@ -751,5 +795,33 @@ int	 validate_idempotency_key(const char *key);
 int	 validate_case_number(const char *s);
 /* Check an RFC 3339 timestamp with offset (years 2000-2099); 0 if valid. */
 int	 validate_timestamp(const char *s);
+/* Check a POST /v1/cases body (a case opened during a call). */
+int	 validate_case_open(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check the bodies of an operator's work on a case: a note, a risk level,
+ * categories, corrections of the child's details. */
+int	 validate_note(struct json_object *body, time_t now,
+	    struct api_error *err);
+int	 validate_risk(struct json_object *body, time_t now,
+	    struct api_error *err);
+int	 validate_categories(struct json_object *body, time_t now,
+	    struct api_error *err);
+int	 validate_child(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/cases/{n}/links body. */
+int	 validate_link(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check a POST /v1/reports/{receipt}/supplements body. */
+int	 validate_supplement(struct json_object *body, time_t now,
+	    struct api_error *err);
+/* Check GET /v1/cases's since= (a timestamp); 0 if valid. */
+int	 validate_since(const char *since, time_t now, struct api_error *err);
+/* Check GET /v1/children/cases's parameters: id_number, or name and
+ * birth_date (NULL when absent); 0 if valid. */
+int	 validate_child_lookup(const char *id_number, const char *name,
+	    const char *birth_date, time_t now, struct api_error *err);
+/* A caller's number as a path component (a leading %2B for '+'): 0 and the
+ * number in out if it is a phone number. */
+int	 validate_phone_param(const char *s, char *out, size_t outlen);
 
 #endif /* HOTLINED_H */

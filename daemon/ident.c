@@ -1,10 +1,11 @@
 /*
- * Identities.  Of clients: the clients table cached in memory, keyed by
- * the certificate fingerprint, reloaded at start, on NOTIFY hotline_clients
- * (any change to the table) and periodically, so a revocation takes effect
- * within moments without a database round trip per request.  A load that
- * fails is tried again after IDENT_RETRY_S, so that a change announced
- * while it was out is not left to the next periodic refresh.
+ * Identities.  Of clients: the clients table (with each operator's
+ * centre) cached in memory, keyed by the certificate fingerprint, reloaded
+ * at start, on NOTIFY hotline_clients (any change to the table) and
+ * periodically, so a revocation takes effect within moments without a
+ * database round trip per request.  A load that fails is tried again
+ * after IDENT_RETRY_S, so that a change announced while it was out is not
+ * left to the next periodic refresh.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ ident_failed(const char *reason)
 	ident_arm(IDENT_RETRY_S);
 }
 
-/* Replace the cache with the rows of a client_list result. */
+/* Replace the cache with the rows of a client_identities result. */
 static void
 ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
     void *arg)
@@ -119,6 +120,8 @@ ident_loaded_cb(struct dbjob *j, enum db_outcome oc, PGresult *res,
 		snprintf(tab[i].id_fpr, sizeof(tab[i].id_fpr), "%s",
 		    PQgetvalue(res, i, 4));
 		tab[i].id_revoked = PQgetvalue(res, i, 5)[0] == 't';
+		snprintf(tab[i].id_centre, sizeof(tab[i].id_centre), "%s",
+		    PQgetisnull(res, i, 6) ? "" : PQgetvalue(res, i, 6));
 	}
 	PQclear(res);
 	db_job_free(j);

@@ -131,6 +131,10 @@ static const struct metric_def metric_defs[M_COUNT] = {
 	    NULL, NULL, NULL, 0,
 	    "Clocks this daemon's escalation loop handled: warnings given and "
 	    "deadlines missed (each escalating its assignment once)" },
+	[M_CLOCKS_ESCALATED] = { "hotlined_clocks_escalated_total",
+	    MT_COUNTER, NULL, NULL, NULL, 0,
+	    "Missed deadlines this daemon's escalation loop escalated: the "
+	    "assignments it made for the level above" },
 	[M_CLOCKS_SET_ASIDE] = { "hotlined_clocks_set_aside_total",
 	    MT_COUNTER, NULL, NULL, NULL, 0,
 	    "Clocks set aside because handling them failed on its own" },

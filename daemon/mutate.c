@@ -3,9 +3,12 @@
  * headers and body checked and validated, the Idempotency-Key claimed in
  * this process, then the chain
  *
- *	seal	personal data sealed (a call or report: under a fresh data
- *		key, at once; a note or reason: under its case's data key,
- *		looked up first with case_key)
+ *	seal	personal data sealed: a call, report or new case under a fresh
+ *		data key, at once; anything new on an existing case (a note,
+ *		a reason, a call on it, the child's corrected details, a
+ *		report's supplement) under that case's data key, looked up
+ *		first (case_key for an agency, work_key for an operator or a
+ *		gateway)
  *	send	one idempotent transaction, batched with other submissions
  *	reply	the function's (status, response) once it has committed
  *
@@ -21,45 +24,72 @@
 
 #include "hotlined.h"
 
-/* What personal data a mutation's body carries (sealed before SQL). */
+/* What personal data a mutation's body carries, and under which key. */
 enum seal {
 	SEAL_NONE,
-	SEAL_CALL,		/* a call: a fresh data key */
-	SEAL_REPORT,		/* a report: a fresh data key */
-	SEAL_CASE_NOTE,		/* text/reason under the case's key (by number) */
-	SEAL_ASSIGNMENT_NOTE,	/* reason under the case's key (by assignment) */
+	SEAL_FRESH,		/* a call, report or new case: a fresh data key
+				   (a call naming its case: that case's key) */
+	SEAL_CASE_NOTE,		/* agency: text/reason under the case's key
+				   (case_key, by number) */
+	SEAL_ASSIGNMENT_NOTE,	/* agency: reason under the case's key
+				   (case_key, by assignment) */
+	SEAL_CENTRE_NOTE,	/* operator: text/reason under its centre's
+				   case's key (work_key, by number) */
+	SEAL_CHILD,		/* operator: the child's corrected details, the
+				   same (with the child's name and birth date) */
+	SEAL_SUPPLEMENT,	/* gateway: text under its report's case key
+				   (work_key, by receipt) */
 };
 
 /*
  * A POST that changes something: the name its request hash is taken under,
- * its statement, how its body is checked (NULL: it takes none) and what in
- * it is sealed.  A path parameter, when the route has one, is $4 and the
- * body follows it.
+ * its statement, how its body is checked (NULL: it takes none), what in it
+ * is sealed and how (the kind of body, for SEAL_FRESH and SEAL_CHILD), and
+ * whether its transaction writes across every table (a new case: the
+ * "intake" scope).  A path parameter, when the route has one, is $4 and
+ * the body follows it.
  */
 struct mutation {
-	const char	*mu_name;
-	enum stmt	 mu_stmt;
-	int		(*mu_validate)(struct json_object *, time_t,
-			    struct api_error *);
-	enum seal	 mu_seal;
+	const char		*mu_name;
+	enum stmt		 mu_stmt;
+	int			(*mu_validate)(struct json_object *, time_t,
+				    struct api_error *);
+	enum seal		 mu_seal;
+	enum protect_kind	 mu_kind;
+	int			 mu_intake;
 };
 
 const struct mutation mutate_calls = { "calls", STMT_INTAKE_CALL,
-    validate_call, SEAL_CALL };
+    validate_call, SEAL_FRESH, PROTECT_CALL, 1 };
 const struct mutation mutate_reports = { "reports", STMT_INTAKE_REPORT,
-    validate_report, SEAL_REPORT };
+    validate_report, SEAL_FRESH, PROTECT_REPORT, 1 };
+const struct mutation mutate_case_open = { "cases", STMT_CASE_OPEN,
+    validate_case_open, SEAL_FRESH, PROTECT_CASE, 1 };
 const struct mutation mutate_ack = { "ack", STMT_ASSIGNMENT_ACK, NULL,
-    SEAL_NONE };
+    SEAL_NONE, 0, 0 };
 const struct mutation mutate_events = { "events", STMT_CASE_POST_EVENT,
-    validate_event, SEAL_CASE_NOTE };
+    validate_event, SEAL_CASE_NOTE, 0, 0 };
 const struct mutation mutate_transfer = { "transfer",
-    STMT_ASSIGNMENT_TRANSFER, validate_transfer, SEAL_ASSIGNMENT_NOTE };
+    STMT_ASSIGNMENT_TRANSFER, validate_transfer, SEAL_ASSIGNMENT_NOTE, 0,
+    0 };
 const struct mutation mutate_access = { "access",
-    STMT_ACCESS_REQUEST_CREATE, validate_access_request, SEAL_NONE };
+    STMT_ACCESS_REQUEST_CREATE, validate_access_request, SEAL_NONE, 0, 0 };
 const struct mutation mutate_approve = { "approve", STMT_ACCESS_APPROVE,
-    NULL, SEAL_NONE };
+    NULL, SEAL_NONE, 0, 0 };
 const struct mutation mutate_deny = { "deny", STMT_ACCESS_DENY, NULL,
-    SEAL_NONE };
+    SEAL_NONE, 0, 0 };
+const struct mutation mutate_notes = { "notes", STMT_CASE_NOTE,
+    validate_note, SEAL_CENTRE_NOTE, 0, 0 };
+const struct mutation mutate_risk = { "risk", STMT_CASE_RISK,
+    validate_risk, SEAL_CENTRE_NOTE, 0, 0 };
+const struct mutation mutate_categories = { "categories",
+    STMT_CASE_CATEGORIES, validate_categories, SEAL_CENTRE_NOTE, 0, 0 };
+const struct mutation mutate_child = { "child", STMT_CASE_CHILD,
+    validate_child, SEAL_CHILD, PROTECT_CHILD, 0 };
+const struct mutation mutate_links = { "links", STMT_CASE_LINK,
+    validate_link, SEAL_NONE, 0, 0 };
+const struct mutation mutate_supplements = { "supplements",
+    STMT_REPORT_SUPPLEMENT, validate_supplement, SEAL_SUPPLEMENT, 0, 0 };
 
 /* A mutation between its validation and its transaction. */
 struct mctx {
@@ -157,22 +187,54 @@ mutate_send(struct mctx *m)
 		db_job_free(j);
 		j = NULL;
 	}
-	if (j != NULL && (mu->mu_seal == SEAL_CALL ||
-	    mu->mu_seal == SEAL_REPORT)) {
-		api_scope(r, j, 1);
-		/*
-		 * A new data key is never sent after the request's deadline
-		 * (DESIGN.md, "Master keys"): by then it has been answered.
-		 */
+	if (j != NULL)
+		api_scope(r, j, mu->mu_intake);
+	/*
+	 * A new data key is never sent after the request's deadline (DESIGN.md,
+	 * "Master keys"): by then it has been answered.
+	 */
+	if (j != NULL && mu->mu_seal == SEAL_FRESH)
 		j->dj_expires = r->rq_start + mutate_cf->cf_request_timeout;
-	} else if (j != NULL)
-		api_scope(r, j, 0);
 	mctx_free(m);
 	/* On failure the request is answered and freed, its slot with it. */
 	api_submit(r, j, REQ_WAITING);
 }
 
-/* The case's wrapped data key came back: seal the note, then send. */
+/* The 404 message of a mutation whose case (or its report, or the
+ * assignment) the client does not have. */
+static const char *
+mutate_missing(enum seal seal)
+{
+	switch (seal) {
+	case SEAL_ASSIGNMENT_NOTE:
+		return "no such assignment";
+	case SEAL_SUPPLEMENT:
+		return "no such report";
+	default:
+		return "no such case";
+	}
+}
+
+/*
+ * Seal a mutation's body under the case's key (key: the JSON text that
+ * case_key or work_key returned); 0 on success.  A note or reason is
+ * sealed under its own note id (protect_note), a correction's reason too.
+ */
+static int
+mutate_seal(struct mctx *m, const char *key)
+{
+	switch (m->mc_mu->mu_seal) {
+	case SEAL_FRESH:
+		return protect_submission(m->mc_body, m->mc_mu->mu_kind, key);
+	case SEAL_CHILD:
+		return protect_submission(m->mc_body, m->mc_mu->mu_kind,
+		    key) == 0 && protect_note(m->mc_body, key) == 0 ? 0 : -1;
+	default:
+		return protect_note(m->mc_body, key);
+	}
+}
+
+/* The case's wrapped data key came back: seal, then send. */
 static void
 mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
     void *arg)
@@ -181,13 +243,15 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	struct request *r = m->mc_req;
 	const char *key = NULL;
 	enum seal seal = m->mc_mu->mu_seal;
+	/* A call names its case in the body: not there is 422, not 404. */
+	int in_body = seal == SEAL_FRESH;
 
 	r->rq_job = NULL;
 	if (r->rq_state != REQ_ORPHANED && oc == DB_OK &&
 	    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
 	    strstr((key = PQgetvalue(res, 0, 0)), "\"purged\"") == NULL &&
 	    strstr(key, "\"ended\"") == NULL &&
-	    protect_note(m->mc_body, key) == 0) {
+	    mutate_seal(m, key) == 0) {
 		m->mc_sealed = 1;
 		PQclear(res);
 		db_job_free(j);
@@ -201,11 +265,13 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 		request_free(r, "orphan");
 	else if (oc != DB_OK || PQntuples(res) != 1)
 		api_job_failed(r, oc == DB_OK ? DB_ERROR : oc);
+	else if (PQgetisnull(res, 0, 0) && in_body)
+		api_fail(r, 422, "unknown_case", "case_number",
+		    "no such case of this centre");
 	else if (PQgetisnull(res, 0, 0))
-		api_fail(r, 404, "not_found", NULL, seal == SEAL_CASE_NOTE ?
-		    "no such case" : "no such assignment");
+		api_fail(r, 404, "not_found", NULL, mutate_missing(seal));
 	else if (strstr(key, "\"purged\"") != NULL)
-		api_fail(r, 409, "case_purged", NULL,
+		api_fail(r, 409, "case_purged", in_body ? "case_number" : NULL,
 		    "this case's personal data has been purged");
 	else if (strstr(key, "\"ended\"") != NULL)
 		api_fail(r, 409, "invalid_transition", NULL, seal ==
@@ -221,35 +287,71 @@ mutate_key_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 	db_job_free(j);
 }
 
-/* Look up the case's data key to seal a note; the mutation follows. */
+/* A string member of a body, or NULL. */
+static const char *
+mutate_member(struct json_object *body, const char *name)
+{
+	struct json_object *v;
+
+	if (body == NULL || !json_object_object_get_ex(body, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/*
+ * Look up the data key of the case the mutation adds to, to seal under it;
+ * the mutation follows.  An agency's key comes from case_key (by case
+ * number or assignment), an operator's or gateway's from work_key (by case
+ * number, of the path or a call's body, or by the report's receipt id).
+ */
 static void
 mutate_key(struct mctx *m)
 {
 	struct request *r = m->mc_req;
-	const char *number = NULL, *assignment = NULL;
+	enum seal seal = m->mc_mu->mu_seal;
+	const char *p[3] = { NULL, NULL, NULL };
 	char client[24];
 	struct dbjob *j;
+	int i;
 
-	if (m->mc_mu->mu_seal == SEAL_CASE_NOTE)
-		number = m->mc_target;
-	else
-		assignment = m->mc_target;
+	switch (seal) {
+	case SEAL_ASSIGNMENT_NOTE:
+		p[1] = m->mc_target;
+		break;
+	case SEAL_SUPPLEMENT:
+		p[1] = m->mc_target;
+		break;
+	case SEAL_FRESH:
+		p[0] = mutate_member(m->mc_body, "case_number");
+		break;
+	case SEAL_CHILD:
+		p[2] = "true";
+		/* FALLTHROUGH */
+	default:
+		p[0] = m->mc_target;
+		break;
+	}
 	snprintf(client, sizeof(client), "%lld", r->rq_client);
-	j = db_job_new(STMT_CASE_KEY, 0, mutate_key_done, m);
-	if (j != NULL && (db_job_param(j, 0, client, strlen(client)) == -1 ||
-	    (number != NULL && db_job_param(j, 1, number, strlen(number)) ==
-	    -1) || (assignment != NULL && db_job_param(j, 2, assignment,
-	    strlen(assignment)) == -1))) {
+	j = db_job_new(seal == SEAL_CASE_NOTE || seal == SEAL_ASSIGNMENT_NOTE ?
+	    STMT_CASE_KEY : STMT_WORK_KEY, 0, mutate_key_done, m);
+	if (j != NULL && db_job_param(j, 0, client, strlen(client)) == -1) {
 		db_job_free(j);
 		j = NULL;
 	}
+	for (i = 0; j != NULL && i < 3; i++)
+		if (p[i] != NULL && db_job_param(j, i + 1, p[i],
+		    strlen(p[i])) == -1) {
+			db_job_free(j);
+			j = NULL;
+		}
 	if (j == NULL) {
 		mctx_free(m);
 		idem_release(r);
 		api_unavailable(r, "the database is unavailable; retry later");
 		return;
 	}
-	j->dj_nparams = 3;	/* unset ones are SQL NULL */
+	j->dj_nparams = stmt_nparams(j->dj_stmt);	/* unset: SQL NULL */
 	if (api_submit(r, j, REQ_SEALING) == -1)
 		mctx_free(m);	/* answered: the request and its slot are gone */
 }
@@ -407,23 +509,42 @@ mutate_start(struct request *r, struct evhttp_request *req,
 		return;
 	}
 	/* The hash is of the body as received, before sealing. */
-	m->mc_sealed = mu->mu_seal == SEAL_CALL || mu->mu_seal == SEAL_REPORT;
-	if (m->mc_sealed)
-		request_enter_state(r, REQ_SEALING);
 	if (protect_request_hash(mu->mu_name, target, data, len,
-	    m->mc_hash) == -1 || (m->mc_sealed &&
-	    protect_submission(body, mu->mu_seal == SEAL_REPORT) == -1)) {
+	    m->mc_hash) == -1) {
 		log_errorx("event=seal_failed id=%s", r->rq_id);
 		mctx_free(m);
 		idem_release(r);
 		api_fail(r, 500, "internal", NULL, "internal error");
 		return;
 	}
-	if ((mu->mu_seal == SEAL_CASE_NOTE ||
-	    mu->mu_seal == SEAL_ASSIGNMENT_NOTE) && mutate_has_note(body))
-		mutate_key(m);
-	else
+	switch (mu->mu_seal) {
+	case SEAL_FRESH:
+		if (mutate_member(body, "case_number") != NULL)
+			break;		/* a call on a case: its key */
+		request_enter_state(r, REQ_SEALING);
+		if (protect_submission(body, mu->mu_kind, NULL) == -1) {
+			log_errorx("event=seal_failed id=%s", r->rq_id);
+			mctx_free(m);
+			idem_release(r);
+			api_fail(r, 500, "internal", NULL, "internal error");
+			return;
+		}
+		m->mc_sealed = 1;
 		mutate_send(m);
+		return;
+	case SEAL_CASE_NOTE:
+	case SEAL_ASSIGNMENT_NOTE:
+	case SEAL_CENTRE_NOTE:
+		if (mutate_has_note(body))
+			break;
+		/* FALLTHROUGH */
+	case SEAL_NONE:
+		mutate_send(m);
+		return;
+	default:
+		break;
+	}
+	mutate_key(m);
 }
 
 /* Remember the configuration (the body limit, the request deadline). */

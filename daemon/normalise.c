@@ -82,10 +82,14 @@ normalise(const char *kind, const char *a1, const char *a2, char *out,
 				return -1;
 		/*
 		 * Written internationally, a landline loses its trunk 0
-		 * (+86 10 1234 5678 is 010-12345678); a mobile number is 11
-		 * digits from 1.  Put the 0 back so both forms match.
+		 * (+86 10 1234 5678 is 010-12345678), though some write it
+		 * kept (+86 (0)10 1234 5678, 0086 0571 ...): no number after
+		 * +86 starts with 0, so a leading 0 is that trunk 0.  A mobile
+		 * number is 11 digits from 1.  Put the 0 back where it is
+		 * missing, so that every form matches.
 		 */
-		if (intl && *n > 0 && !(*n == 11 && out[0] == '1')) {
+		if (intl && *n > 0 && out[0] != '0' &&
+		    !(*n == 11 && out[0] == '1')) {
 			if (*n + 2 > outlen)
 				return -1;
 			memmove(out + 1, out, *n + 1);

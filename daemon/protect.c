@@ -1,10 +1,12 @@
 /*
  * Personal data in and out of the database.  A submission's personal
- * fields are sealed (AES-256-GCM, crypto.c) under a fresh data key before
- * the body goes to SQL, with keyed digests of its identifiers for linking;
- * a case view comes back with sealed values and the case's wrapped data
- * key, and is opened here just before it is answered.  Plain personal data
- * therefore exists only in this process's memory, never in the database.
+ * fields are sealed (AES-256-GCM, crypto.c) before the body goes to SQL,
+ * under a fresh data key or, for new data on an existing case, under the
+ * case's, with keyed digests of its identifiers for linking and lookups; a
+ * case view (or a caller's history) comes back with sealed values and the
+ * wrapped data keys, and is opened here just before it is answered.  Plain
+ * personal data therefore exists only in this process's memory, never in
+ * the database.
  */
 #include <sys/stat.h>
 
@@ -29,12 +31,11 @@ static const struct sealed_field call_fields[] = {
 	{ { "caller_phone" }, "call.caller_phone" },
 	{ { "summary" }, "call.summary" },
 	{ { "open_case", "narrative" }, "case.narrative" },
-	{ { "open_case", "child", "name" }, "child.name" },
-	{ { "open_case", "child", "birth_date" }, "child.birth_date" },
-	{ { "open_case", "child", "id_number" }, "child.id_number" },
-	{ { "open_case", "child", "phone" }, "child.phone" },
-	{ { "open_case", "child", "school" }, "child.school" },
-	{ { "open_case", "child", "address" }, "child.address" },
+	{ { NULL }, NULL },
+};
+
+static const struct sealed_field case_fields[] = {
+	{ { "narrative" }, "case.narrative" },
 	{ { NULL }, NULL },
 };
 
@@ -45,12 +46,22 @@ static const struct sealed_field report_fields[] = {
 	{ { "institution", "name" }, "institution.name" },
 	{ { "narrative" }, "case.narrative" },
 	{ { "actions_taken" }, "report.actions_taken" },
-	{ { "child", "name" }, "child.name" },
-	{ { "child", "birth_date" }, "child.birth_date" },
-	{ { "child", "id_number" }, "child.id_number" },
-	{ { "child", "phone" }, "child.phone" },
-	{ { "child", "school" }, "child.school" },
-	{ { "child", "address" }, "child.address" },
+	{ { NULL }, NULL },
+};
+
+/* A correction of the child has no field but the child's. */
+static const struct sealed_field no_fields[] = {
+	{ { NULL }, NULL },
+};
+
+/* The child's personal fields, in whatever body its child object is. */
+static const struct sealed_field child_fields[] = {
+	{ { "name" }, "child.name" },
+	{ { "birth_date" }, "child.birth_date" },
+	{ { "id_number" }, "child.id_number" },
+	{ { "phone" }, "child.phone" },
+	{ { "school" }, "child.school" },
+	{ { "address" }, "child.address" },
 	{ { NULL }, NULL },
 };
 
@@ -240,53 +251,143 @@ key_json(const struct dek *d, const unsigned char wrapped[WRAPPED_LEN])
 	return k;
 }
 
+/* What is sealed in a body of each kind besides its child's fields
+ * (child_fields), and where its child is. */
+static const struct {
+	const struct sealed_field	*pk_fields;
+	const char			*pk_child[3];	/* NULL-ended; {NULL}: the
+							   body itself */
+} protect_kinds[] = {
+	[PROTECT_CALL] = { call_fields, { "open_case", "child", NULL } },
+	[PROTECT_REPORT] = { report_fields, { "child", NULL } },
+	[PROTECT_CASE] = { case_fields, { "child", NULL } },
+	[PROTECT_CHILD] = { no_fields, { NULL } },
+};
+
+/* The child object of a body of this kind, or NULL. */
+static struct json_object *
+child_of(struct json_object *body, enum protect_kind kind)
+{
+	const char *const *p = protect_kinds[kind].pk_child;
+	struct json_object *v = body;
+
+	for (; *p != NULL; p++)
+		if (!json_object_object_get_ex(v, *p, &v) ||
+		    !json_object_is_type(v, json_type_object))
+			return NULL;
+	return v;
+}
+
 /*
- * Seal a validated POST /v1/calls or /v1/reports body in place: every
- * personal field becomes base64 ciphertext under a fresh data key, "$key"
- * carries that key wrapped, and "$digests" the keyed digests of the
- * child's ID number, name with birth date, and the caller's phone.
+ * The keyed digests of a submission's identifiers: the child's ID number
+ * and name with birth date, the caller's phone.  A correction of the child
+ * (PROTECT_CHILD) makes its name and birth date digest from the corrected
+ * value and the case's other one (old: the values work_key gave, opened).
+ */
+static struct json_object *
+digests_of(struct json_object *body, enum protect_kind kind,
+    struct json_object *old)
+{
+	struct json_object *child = child_of(body, kind), *d;
+	const char *name, *birth;
+
+	if ((d = json_object_new_object()) == NULL)
+		return NULL;
+	name = str_member(child, "name");
+	birth = str_member(child, "birth_date");
+	if (kind == PROTECT_CHILD && (name != NULL || birth != NULL)) {
+		if (name == NULL)
+			name = str_member(old, "name");
+		if (birth == NULL)
+			birth = str_member(old, "birth_date");
+	}
+	if (add_digest(d, "child_id", "id", str_member(child, "id_number"),
+	    NULL) == -1 ||
+	    add_digest(d, "child_name_birth", "name_birth", name, birth) == -1 ||
+	    (kind == PROTECT_CALL && add_digest(d, "caller_phone", "phone",
+	    str_member(body, "caller_phone"), NULL) == -1)) {
+		json_object_put(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int	unwrap_json(struct json_object *, struct dek *);
+static void	open_all(struct json_object *, const struct dek *, int);
+
+/*
+ * Seal a validated body in place: every personal field becomes base64
+ * ciphertext, "$digests" carries the keyed digests of its identifiers.
+ * Without a key, under a fresh data key, which "$key" carries wrapped; with
+ * one (the JSON text work_key returned: an existing case's), under that
+ * case's key.
  */
 int
-protect_submission(struct json_object *body, int report)
+protect_submission(struct json_object *body, enum protect_kind kind,
+    const char *key)
 {
 	const struct sealed_field *f;
-	struct json_object *obj, *child = NULL, *digests, *k;
+	struct json_object *obj, *child, *digests, *k = NULL, *old = NULL;
 	unsigned char wrapped[WRAPPED_LEN];
 	struct dek d;
 	const char *last;
 	int rc = -1;
 
-	protect_refresh();
-	if (pr_keys == NULL || dek_new(pr_keys, &d, wrapped) == -1)
-		return -1;
-	if ((digests = json_object_new_object()) == NULL)
+	memset(&d, 0, sizeof(d));
+	if (key == NULL) {
+		protect_refresh();
+		if (pr_keys == NULL || dek_new(pr_keys, &d, wrapped) == -1)
+			return -1;
+	} else if ((k = json_tokener_parse(key)) == NULL ||
+	    unwrap_json(k, &d) == -1)
 		goto out;
-	if (report) {
-		if (!json_object_object_get_ex(body, "child", &child))
-			child = NULL;
-	} else if (!json_object_object_get_ex(body, "open_case", &obj) ||
-	    !json_object_object_get_ex(obj, "child", &child))
-		child = NULL;
-	if (add_digest(digests, "child_id", "id", str_member(child,
-	    "id_number"), NULL) == -1 ||
-	    add_digest(digests, "child_name_birth", "name_birth",
-	    str_member(child, "name"), str_member(child, "birth_date")) == -1 ||
-	    (!report && add_digest(digests, "caller_phone", "phone",
-	    str_member(body, "caller_phone"), NULL) == -1)) {
-		json_object_put(digests);
+	else if (json_object_object_get_ex(k, "child", &old))
+		open_all(old, &d, 1);
+	if ((digests = digests_of(body, kind, old)) == NULL)
 		goto out;
-	}
 	json_object_object_add(body, "$digests", digests);
-	for (f = report ? report_fields : call_fields; f->sf_name != NULL; f++)
+	for (f = protect_kinds[kind].pk_fields; f->sf_name != NULL; f++)
 		if ((obj = path_get(body, f->sf_path, &last)) != NULL &&
 		    seal_member(obj, last, &d, f->sf_name) == -1)
 			goto out;
-	if ((k = key_json(&d, wrapped)) == NULL)
-		goto out;
-	json_object_object_add(body, "$key", k);
+	if ((child = child_of(body, kind)) != NULL)
+		for (f = child_fields; f->sf_name != NULL; f++)
+			if ((obj = path_get(child, f->sf_path, &last)) != NULL &&
+			    seal_member(obj, last, &d, f->sf_name) == -1)
+				goto out;
+	if (key == NULL) {
+		if ((obj = key_json(&d, wrapped)) == NULL)
+			goto out;
+		json_object_object_add(body, "$key", obj);
+	}
 	rc = 0;
 out:
 	dek_clear(&d);
+	/* The opened old values go with k; the plain text json-c freed is
+	 * not cleansed, as with every body json-c parsed. */
+	json_object_put(k);
+	return rc;
+}
+
+/*
+ * The keyed digest of an identifier a client looks up, as hex; -1 if it
+ * normalises to nothing or the keys are missing.
+ */
+int
+protect_lookup_digest(const char *kind, const char *a1, const char *a2,
+    char out[2 * DIGEST_LEN + 1])
+{
+	struct json_object *d, *v;
+	int rc = -1;
+
+	if ((d = json_object_new_object()) == NULL)
+		return -1;
+	if (pr_keys != NULL && add_digest(d, "x", kind, a1, a2) == 0 &&
+	    json_object_object_get_ex(d, "x", &v)) {
+		snprintf(out, 2 * DIGEST_LEN + 1, "%s", json_object_get_string(v));
+		rc = 0;
+	}
+	json_object_put(d);
 	return rc;
 }
 
@@ -356,12 +457,17 @@ protect_note(struct json_object *body, const char *key)
 	return rc;
 }
 
-/* Replace every {"$enc", "f"} under v with its plain text. */
+/*
+ * Replace every {"$enc", "f"} under v with its plain text, under the data
+ * key d (have_key: d is one), or, below an object that carries a "$key" of
+ * its own (a caller's earlier calls: one key each), under that key.
+ */
 static void
 open_all(struct json_object *v, const struct dek *d, int have_key)
 {
 	struct json_object *e, *f, *repl;
 	struct json_object_iter it;
+	struct dek own;
 	unsigned char *ct;
 	char *pt;
 	size_t clen, plen;
@@ -375,6 +481,14 @@ open_all(struct json_object *v, const struct dek *d, int have_key)
 	}
 	if (!json_object_is_type(v, json_type_object))
 		return;
+	if (json_object_object_get_ex(v, "$key", &e)) {
+		memset(&own, 0, sizeof(own));
+		have_key = unwrap_json(e, &own) == 0;
+		json_object_object_del(v, "$key");
+		open_all(v, &own, have_key);
+		dek_clear(&own);
+		return;
+	}
 	json_object_object_foreachC(v, it) {
 		if (json_object_is_type(it.val, json_type_array)) {
 			open_all(it.val, d, have_key);
@@ -413,28 +527,23 @@ open_all(struct json_object *v, const struct dek *d, int have_key)
 }
 
 /*
- * Open a case view from the database: unwrap "$key", replace each sealed
- * value with its text (or {"unreadable": true}), drop "$key".  Returns
- * malloc'd JSON text, or NULL.
+ * Open a case view (or a caller's history) from the database: unwrap each
+ * "$key", replace each sealed value below it with its text (or
+ * {"unreadable": true}), drop the keys.  Returns malloc'd JSON text, or
+ * NULL.
  */
 char *
 protect_view(const char *json)
 {
-	struct json_object *v, *k;
+	struct json_object *v;
 	struct dek d;
 	const char *s;
 	char *out;
-	int have_key = 0;
 
 	if ((v = json_tokener_parse(json)) == NULL)
 		return NULL;
 	memset(&d, 0, sizeof(d));
-	if (json_object_object_get_ex(v, "$key", &k)) {
-		have_key = unwrap_json(k, &d) == 0;
-		json_object_object_del(v, "$key");
-	}
-	open_all(v, &d, have_key);
-	dek_clear(&d);
+	open_all(v, &d, 0);
 	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	out = s ? strdup(s) : NULL;

@@ -46,6 +46,7 @@ struct route {
 static int	route_case_number(const char *);
 static int	route_uuid(const char *);
 static int	route_receipt(const char *);
+static int	route_phone(const char *);
 
 static const struct route_id id_case = { route_case_number, "no such case" };
 static const struct route_id id_assignment = { route_uuid,
@@ -55,10 +56,13 @@ static const struct route_id id_access = { route_uuid,
 static const struct route_id id_receipt = { route_receipt, "no such report" };
 static const struct route_id id_console = { static_name_valid,
     "no such console file" };
+static const struct route_id id_phone = { route_phone,
+    "no such caller: the number must be a phone number" };
 
 #define OPERATOR	ROLE_BIT(ROLE_OPERATOR)
 #define GATEWAY		ROLE_BIT(ROLE_GATEWAY)
 #define AGENCY		ROLE_BIT(ROLE_AGENCY)
+#define NOT_OPERATOR	"only an operator of a hotline centre may use this endpoint"
 
 static const struct route routes[] = {
 	{ ROUTE_GET, "/healthz", NULL, ROLES_PUBLIC, NULL, "healthz",
@@ -71,10 +75,31 @@ static const struct route routes[] = {
 	    NULL, &mutate_reports },
 	{ ROUTE_GET, "/v1/reports/*/status", &id_receipt, GATEWAY, NULL,
 	    "report_status", api_report_status, NULL },
+	{ ROUTE_POST, "/v1/reports/*/supplements", &id_receipt, GATEWAY,
+	    NULL, "report_supplements", NULL, &mutate_supplements },
+	{ ROUTE_GET, "/v1/cases", NULL, OPERATOR, NOT_OPERATOR, "cases",
+	    caseload_list, NULL },
+	{ ROUTE_POST, "/v1/cases", NULL, OPERATOR, NOT_OPERATOR, "cases",
+	    NULL, &mutate_case_open },
 	{ ROUTE_GET, "/v1/cases/*", &id_case, ROLES_ANY, NULL, "case",
 	    api_case, NULL },
 	{ ROUTE_POST, "/v1/cases/*/events", &id_case, AGENCY, NULL, "case",
 	    NULL, &mutate_events },
+	{ ROUTE_POST, "/v1/cases/*/notes", &id_case, OPERATOR, NOT_OPERATOR,
+	    "case_work", NULL, &mutate_notes },
+	{ ROUTE_POST, "/v1/cases/*/risk", &id_case, OPERATOR, NOT_OPERATOR,
+	    "case_work", NULL, &mutate_risk },
+	{ ROUTE_POST, "/v1/cases/*/categories", &id_case, OPERATOR,
+	    NOT_OPERATOR, "case_work", NULL, &mutate_categories },
+	{ ROUTE_POST, "/v1/cases/*/child", &id_case, OPERATOR, NOT_OPERATOR,
+	    "case_work", NULL, &mutate_child },
+	{ ROUTE_POST, "/v1/cases/*/links", &id_case, OPERATOR | AGENCY,
+	    "only an operator or an agency links cases", "case_work", NULL,
+	    &mutate_links },
+	{ ROUTE_GET, "/v1/callers/*/history", &id_phone, OPERATOR,
+	    NOT_OPERATOR, "lookup", caseload_caller, NULL },
+	{ ROUTE_GET, "/v1/children/cases", NULL, OPERATOR, NOT_OPERATOR,
+	    "lookup", caseload_child, NULL },
 	{ ROUTE_POST, "/v1/cases/*/access-requests", &id_case, AGENCY, NULL,
 	    "case", NULL, &mutate_access },
 	{ ROUTE_GET, "/v1/cases/*/access-log", &id_case, ROLES_ANY, NULL,
@@ -117,6 +142,15 @@ route_receipt(const char *s)
 	return strlen(s) == RECEIPT_LEN && s[0] == 'R' &&
 	    strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") ==
 	    RECEIPT_LEN - 1;
+}
+
+/* Check a caller's number (validate.c decodes a leading %2B). */
+static int
+route_phone(const char *s)
+{
+	char phone[ROUTE_ID_MAX];
+
+	return validate_phone_param(s, phone, sizeof(phone)) == 0;
 }
 
 /* Check an assignment or access request id (a UUID). */
@@ -266,10 +300,12 @@ route_query_int(const char *v, long max)
 
 /*
  * Read a GET's query string against its parameters, in their order: a
- * word must be one of qa_words and a text pass qa_check (else 400
- * invalid_value), a number be within [qa_min, qa_max] (else 400
- * out_of_range); others are ignored.  Fills qa_word (NULL when absent)
- * and qa_num (-1 when absent).  -1 when the request was answered.
+ * word must be one of qa_words (else 400 invalid_value), a number within
+ * [qa_min, qa_max] (else 400 out_of_range), a text must fit qa_buf and
+ * pass qa_check if it has one (else 400 invalid_value; without a check,
+ * 400 too_long if it does not fit, and its handler checks the rest);
+ * others are ignored.  Fills qa_word and qa_text (NULL when absent) and
+ * qa_num (-1 when absent).  -1 when the request was answered.
  */
 int
 route_query(struct request *r, struct evhttp_request *req,
@@ -289,24 +325,25 @@ route_query(struct request *r, struct evhttp_request *req,
 	for (i = 0; i < nq; i++) {
 		q[i].qa_word = NULL;
 		q[i].qa_num = -1;
+		q[i].qa_text = NULL;
 		if ((v = evhttp_find_header(&params, q[i].qa_name)) == NULL)
 			continue;
-		if (q[i].qa_words != NULL) {
+		if (q[i].qa_buf != NULL) {
+			if (strlen(v) < q[i].qa_buflen && (q[i].qa_check ==
+			    NULL || q[i].qa_check(v) == 0)) {
+				memcpy(q[i].qa_buf, v, strlen(v) + 1);
+				q[i].qa_text = q[i].qa_buf;
+				continue;
+			}
+			api_fail(r, 400, q[i].qa_check != NULL ?
+			    "invalid_value" : "too_long", q[i].qa_name,
+			    q[i].qa_rule);
+		} else if (q[i].qa_words != NULL) {
 			for (k = 0; q[i].qa_words[k] != NULL; k++)
 				if (strcmp(v, q[i].qa_words[k]) == 0)
 					break;
 			if ((q[i].qa_word = q[i].qa_words[k]) != NULL)
 				continue;
-			api_fail(r, 400, "invalid_value", q[i].qa_name,
-			    q[i].qa_rule);
-		} else if (q[i].qa_check != NULL) {
-			if (strlen(v) < sizeof(q[i].qa_text) &&
-			    q[i].qa_check(v) == 0) {
-				snprintf(q[i].qa_text, sizeof(q[i].qa_text),
-				    "%s", v);
-				q[i].qa_word = q[i].qa_text;
-				continue;
-			}
 			api_fail(r, 400, "invalid_value", q[i].qa_name,
 			    q[i].qa_rule);
 		} else {

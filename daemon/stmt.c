@@ -20,6 +20,14 @@ struct stmt_def {
 	int		 sd_seals;
 };
 
+/*
+ * The escalations an escalation statement made: the assignments its
+ * transaction inserted (only an escalation inserts one there), read after
+ * the function in FROM has run.
+ */
+#define ESCALATED_COUNT	"pg_stat_get_xact_tuples_inserted(" \
+	    "'hotline.assignments'::regclass)"
+
 static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_INTAKE_CALL] = { "intake_call", "select status, "
 	    "response::text, replayed, code from "
@@ -32,7 +40,8 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	[STMT_CASE_VIEW] = { "case_view", "select "
 	    "hotline.case_view($1::bigint, $2::text)::text", 2 },
 	[STMT_CLIENT_LIST] = { "client_list", "select id, name, role, "
-	    "agency_id, cert_sha256, revoked from hotline.client_list()", 0 },
+	    "agency_id, cert_sha256, revoked, centre from "
+	    "hotline.client_identities()", 0 },
 	[STMT_IDEM_EXPIRE] = { "idem_expire", "select "
 	    "hotline.idempotency_expire($1::interval)", 1 },
 	[STMT_QUEUE_LIST] = { "queue_list", "select status, response::text, "
@@ -61,14 +70,14 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "hotline.supervision_record_list($1::bigint, $2::timestamptz, "
 	    "$3::bigint, $4::integer)", 4 },
 	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
-	    "extract(epoch from next_due) from "
+	    "extract(epoch from next_due), " ESCALATED_COUNT " from "
 	    "hotline.escalate_due($1::integer)", 1 },
 	[STMT_CLOCK_NEXT_DUE] = { "clock_next_due", "select "
 	    "extract(epoch from hotline.clock_next_due())", 0 },
 	[STMT_CLOCK_DUE_IDS] = { "clock_due_ids", "select "
 	    "unnest(hotline.clock_due_ids($1::integer))", 1 },
 	[STMT_ESCALATE_CLOCKS] = { "escalate_clocks", "select handled, "
-	    "extract(epoch from next_due) from "
+	    "extract(epoch from next_due), " ESCALATED_COUNT " from "
 	    "hotline.escalate_clocks($1::bigint[])", 1 },
 	[STMT_CLOCK_SET_ASIDE] = { "clock_set_aside", "select "
 	    "hotline.clock_set_aside($1::bigint, $2::text)", 2 },
@@ -94,6 +103,44 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "$2::text)", 2 },
 	[STMT_SCHEMA_VERSION] = { "schema_version", "select "
 	    "hotline.schema_version()", 0 },
+	[STMT_CASE_OPEN] = { "case_open", "select status, response::text, "
+	    "replayed, code from "
+	    "hotline.case_open($1::bigint, $2::text, $3::bytea, $4::jsonb)",
+	    4, 1 },
+	[STMT_WORK_KEY] = { "work_key", "select hotline.work_key($1::bigint, "
+	    "$2::text, $3::text, coalesce($4::boolean, false))::text", 4 },
+	[STMT_CASE_NOTE] = { "case_note_add", "select status, "
+	    "response::text, replayed, code from "
+	    "hotline.case_note_add($1::bigint, $2::text, $3::bytea, $4::text, "
+	    "$5::jsonb)", 5 },
+	[STMT_CASE_RISK] = { "case_risk_set", "select status, "
+	    "response::text, replayed, code from "
+	    "hotline.case_risk_set($1::bigint, $2::text, $3::bytea, $4::text, "
+	    "$5::jsonb)", 5 },
+	[STMT_CASE_CATEGORIES] = { "case_categories_add", "select status, "
+	    "response::text, replayed, code from "
+	    "hotline.case_categories_add($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	[STMT_CASE_CHILD] = { "case_child_correct", "select status, "
+	    "response::text, replayed, code from "
+	    "hotline.case_child_correct($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	[STMT_CASE_LINK] = { "case_link", "select status, response::text, "
+	    "replayed, code from hotline.case_link($1::bigint, $2::text, "
+	    "$3::bytea, $4::text, $5::jsonb)", 5 },
+	[STMT_REPORT_SUPPLEMENT] = { "report_supplement", "select status, "
+	    "response::text, replayed, code from "
+	    "hotline.report_supplement($1::bigint, $2::text, $3::bytea, "
+	    "$4::text, $5::jsonb)", 5 },
+	[STMT_CASE_LIST] = { "case_list", "select status, response::text, "
+	    "code from hotline.case_list($1::bigint, $2::text, $3::integer, "
+	    "$4::timestamptz, $5::text, $6::integer)", 6 },
+	[STMT_CALLER_HISTORY] = { "caller_history", "select status, "
+	    "response::text, code from hotline.caller_history($1::bigint, "
+	    "$2::text)", 2 },
+	[STMT_CHILD_CASES] = { "child_cases", "select status, "
+	    "response::text, code from hotline.child_cases($1::bigint, "
+	    "$2::text, $3::text)", 3 },
 };
 
 /* Check that every statement of the enum has its SQL; 0 if so. */

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "hotlined.h"
@@ -39,7 +40,7 @@ static const char *const caller_types[] = { "child_self", "about_child",
     "unknown", NULL };
 static const char *const dispositions[] = { "counselled", "information",
     "referred", "silent", "hang_up", "prank", "abusive", "case_opened",
-    NULL };
+    "follow_up", NULL };
 static const char *const genders[] = { "female", "male", "unknown", NULL };
 static const char *const professions[] = { "teacher", "kindergarten_staff",
     "doctor", "nurse", "social_worker", "hotel_staff", "community_worker",
@@ -92,6 +93,11 @@ static const struct field case_fields[] = {
 };
 static const struct schema case_schema = SCHEMA(case_fields);
 
+static int	call_case_number_rule(struct json_object *, int, const char *,
+		    struct api_error *);
+static int	call_open_case_rule(struct json_object *, int, const char *,
+		    struct api_error *);
+
 static const struct field call_fields[] = {
 	TIMESTAMP("started_at", REQUIRED),
 	TIMESTAMP_AFTER("ended_at", REQUIRED, "started_at", CALL_MAX_SECONDS),
@@ -101,7 +107,8 @@ static const struct field call_fields[] = {
 	OBJECT("topic", OPTIONAL, topic_schema),
 	TEXT("summary", OPTIONAL, TEXT_SUMMARY_MAX),
 	ENUM("disposition", REQUIRED, dispositions),
-	OBJECT_WHEN("open_case", case_schema, "disposition", "case_opened"),
+	FORMAT_RULE("case_number", format_case_number, call_case_number_rule),
+	OBJECT_RULE("open_case", case_schema, call_open_case_rule),
 };
 static const struct schema call_schema = SCHEMA(call_fields);
 
@@ -156,6 +163,60 @@ static const struct field transfer_fields[] = {
 };
 static const struct schema transfer_schema = SCHEMA(transfer_fields);
 
+/* An operator's note on a case, and a report's supplement: one text. */
+static const struct field note_fields[] = {
+	TEXT("text", REQUIRED, TEXT_SUMMARY_MAX),
+};
+static const struct schema note_schema = SCHEMA(note_fields);
+
+/* A case's risk re-graded, with the reason. */
+static const struct field risk_fields[] = {
+	INT("risk_level", REQUIRED, RISK_MIN, RISK_MAX),
+	TEXT("reason", REQUIRED, TEXT_SUMMARY_MAX),
+};
+static const struct schema risk_schema = SCHEMA(risk_fields);
+
+/* Categories added to a case. */
+static const struct field categories_fields[] = {
+	ARRAY("categories", REQUIRED, 1, CATEGORIES_MAX, pair_item),
+	TEXT("reason", OPTIONAL, TEXT_SUMMARY_MAX),
+};
+static const struct schema categories_schema = SCHEMA(categories_fields);
+
+/* The child's details corrected: any of the child's fields but its region
+ * (which routed the case and is in its number), and why. */
+static const struct field child_fix_fields[] = {
+	TEXT("name", OPTIONAL, TEXT_NAME_MAX),
+	ENUM("gender", OPTIONAL, genders),
+	INT("age", OPTIONAL, 0, AGE_MAX),
+	DATE("birth_date", OPTIONAL),
+	FORMAT("id_number", OPTIONAL, format_id_number),
+	FORMAT("phone", OPTIONAL, format_phone),
+	TEXT("school", OPTIONAL, TEXT_SCHOOL_MAX),
+	TEXT("address", OPTIONAL, TEXT_ADDRESS_MAX),
+	TEXT("reason", OPTIONAL, TEXT_SUMMARY_MAX),
+};
+static const struct schema child_fix_schema = SCHEMA(child_fix_fields);
+
+/* Another case about the same child. */
+static const struct field link_fields[] = {
+	FORMAT("case_number", REQUIRED, format_case_number),
+};
+static const struct schema link_schema = SCHEMA(link_fields);
+
+/* GET /v1/cases's since=, and GET /v1/children/cases's parameters, checked
+ * as the fields of a body would be. */
+static const struct field since_fields[] = {
+	TIMESTAMP("since", REQUIRED),
+};
+static const struct schema since_schema = SCHEMA(since_fields);
+static const struct field child_lookup_fields[] = {
+	FORMAT("id_number", OPTIONAL, format_id_number),
+	TEXT("name", OPTIONAL, TEXT_NAME_MAX),
+	DATE("birth_date", OPTIONAL),
+};
+static const struct schema child_lookup_schema = SCHEMA(child_lookup_fields);
+
 /* POST /v1/cases/{n}/access-requests: why, and for how many hours. */
 #define PURPOSE_MAX	500
 #define ACCESS_HOURS_MAX 720
@@ -166,11 +227,199 @@ static const struct field access_fields[] = {
 static const struct schema access_schema = SCHEMA(access_fields);
 
 
+/* Return nonzero if obj has a string member name equal to value. */
+static int
+member_is(struct json_object *obj, const char *name, const char *value)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(obj, name, &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    strcmp(json_object_get_string(v), value) == 0;
+}
+
+/* A call's case_number: required when the call follows a case up. */
+static int
+call_case_number_rule(struct json_object *call, int present, const char *path,
+    struct api_error *err)
+{
+	if (!present && member_is(call, "disposition", "follow_up"))
+		return check_fail(err, "missing_field", path,
+		    "is required when disposition is follow_up");
+	return 0;
+}
+
+/*
+ * A call's open_case: only when the call opened a case, and then unless
+ * case_number names the case it opened (POST /v1/cases during the call);
+ * never both.
+ */
+static int
+call_open_case_rule(struct json_object *call, int present, const char *path,
+    struct api_error *err)
+{
+	int opened = member_is(call, "disposition", "case_opened");
+
+	if (present && !opened)
+		return check_fail(err, "inconsistent", path,
+		    "is allowed only when disposition is case_opened");
+	if (present && json_object_object_get_ex(call, "case_number", NULL))
+		return check_fail(err, "inconsistent", path, "is not sent "
+		    "with case_number: a call opens a case or names one");
+	if (!present && opened &&
+	    !json_object_object_get_ex(call, "case_number", NULL))
+		return check_fail(err, "inconsistent", path, "is required when "
+		    "disposition is case_opened, unless case_number names the "
+		    "case opened during the call");
+	return 0;
+}
+
 /* Check a POST /v1/calls body. */
 int
 validate_call(struct json_object *body, time_t now, struct api_error *err)
 {
 	return check_body(body, &call_schema, now, err);
+}
+
+/* Check a POST /v1/cases body: the case an operator opens during a call. */
+int
+validate_case_open(struct json_object *body, time_t now,
+    struct api_error *err)
+{
+	return check_body(body, &case_schema, now, err);
+}
+
+/* Check a POST /v1/cases/{n}/notes body. */
+int
+validate_note(struct json_object *body, time_t now, struct api_error *err)
+{
+	return check_body(body, &note_schema, now, err);
+}
+
+/* Check a POST /v1/cases/{n}/risk body. */
+int
+validate_risk(struct json_object *body, time_t now, struct api_error *err)
+{
+	return check_body(body, &risk_schema, now, err);
+}
+
+/* Check a POST /v1/cases/{n}/categories body. */
+int
+validate_categories(struct json_object *body, time_t now,
+    struct api_error *err)
+{
+	return check_body(body, &categories_schema, now, err);
+}
+
+/* Check a POST /v1/cases/{n}/child body: at least one detail corrected. */
+int
+validate_child(struct json_object *body, time_t now, struct api_error *err)
+{
+	size_t i;
+
+	if (check_body(body, &child_fix_schema, now, err) == -1)
+		return -1;
+	for (i = 0; i < child_fix_schema.n; i++)
+		if (strcmp(child_fix_fields[i].name, "reason") != 0 &&
+		    json_object_object_get_ex(body, child_fix_fields[i].name,
+		    NULL))
+			return 0;
+	error_set(err, 400, "empty", NULL, "a correction changes at least one "
+	    "of the child's details");
+	return -1;
+}
+
+/* Check a POST /v1/cases/{n}/links body. */
+int
+validate_link(struct json_object *body, time_t now, struct api_error *err)
+{
+	return check_body(body, &link_schema, now, err);
+}
+
+/* Check a POST /v1/reports/{receipt}/supplements body. */
+int
+validate_supplement(struct json_object *body, time_t now,
+    struct api_error *err)
+{
+	return check_body(body, &note_schema, now, err);
+}
+
+/* Check query parameters as the members of a body with this schema
+ * (absent ones NULL). */
+static int
+validate_query(const struct schema *sc, const char *const *values, time_t now,
+    struct api_error *err)
+{
+	struct json_object *o;
+	size_t i;
+	int rc;
+
+	if ((o = json_object_new_object()) == NULL) {
+		error_set(err, 500, "internal", NULL, "internal error");
+		return -1;
+	}
+	for (i = 0; i < sc->n; i++)
+		if (values[i] != NULL)
+			json_object_object_add(o, sc->fields[i].name,
+			    json_object_new_string(values[i]));
+	rc = check_body(o, sc, now, err);
+	json_object_put(o);
+	return rc;
+}
+
+/* Check GET /v1/cases's since=. */
+int
+validate_since(const char *since, time_t now, struct api_error *err)
+{
+	const char *v[] = { since };
+
+	return validate_query(&since_schema, v, now, err);
+}
+
+/* Check GET /v1/children/cases's parameters: an ID number, or a name with
+ * a birth date. */
+int
+validate_child_lookup(const char *id_number, const char *name,
+    const char *birth_date, time_t now, struct api_error *err)
+{
+	const char *v[] = { id_number, name, birth_date };
+
+	if (validate_query(&child_lookup_schema, v, now, err) == -1)
+		return -1;
+	if (id_number != NULL && (name != NULL || birth_date != NULL))
+		return check_fail(err, "inconsistent", name != NULL ? "name" :
+		    "birth_date", "is not sent with id_number: look a child up "
+		    "by one identifier at a time");
+	if (id_number == NULL && name == NULL && birth_date == NULL)
+		return check_fail(err, "missing_field", "id_number",
+		    "is required, or name and birth_date");
+	if (id_number == NULL && name == NULL)
+		return check_fail(err, "missing_field", "name",
+		    "is required with birth_date");
+	if (id_number == NULL && birth_date == NULL)
+		return check_fail(err, "missing_field", "birth_date",
+		    "is required with name");
+	return 0;
+}
+
+/* A caller's number as a path component: "%2B" stands for its '+'. */
+int
+validate_phone_param(const char *s, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (strncasecmp(s, "%2B", 3) == 0) {
+		if (outlen < 2)
+			return -1;
+		out[0] = '+';
+		s += 3;
+		n = 1;
+	} else
+		n = 0;
+	if (strlen(s) >= outlen - n || strchr(s, '%') != NULL)
+		return -1;
+	memcpy(out + n, s, strlen(s) + 1);
+	return format_phone.valid(out, 0) ? 0 : -1;
 }
 
 /* Check a POST /v1/reports body. */

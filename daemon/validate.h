@@ -44,8 +44,10 @@ struct field {
 	const struct field	*item;		/* F_ARRAY: each item */
 	const char		*after;		/* F_TIMESTAMP: not before it */
 	long			 span;		/* and at most span s later */
-	const char		*when;		/* present exactly when this */
-	const char		*when_is;	/* sibling has this value */
+	/* A rule tying the field to earlier ones, checked when the field is
+	 * reached, present or not: 0, or -1 with err filled. */
+	int			(*rule)(struct json_object *obj, int present,
+				    const char *path, struct api_error *err);
 };
 
 struct schema {
@@ -76,16 +78,17 @@ struct instant {
 #define DATE(n, r)	{ .name = (n), .type = F_DATE, .required = (r) }
 #define OBJECT(n, r, s)	{ .name = (n), .type = F_OBJECT, .required = (r), \
 			  .sub = &(s) }
-#define OBJECT_WHEN(n, s, sibling, value) { .name = (n), .type = F_OBJECT, \
-			  .required = OPTIONAL, .sub = &(s), \
-			  .when = (sibling), .when_is = (value) }
+#define OBJECT_RULE(n, s, fn) { .name = (n), .type = F_OBJECT, \
+			  .required = OPTIONAL, .sub = &(s), .rule = (fn) }
+#define FORMAT_RULE(n, f, fn) { .name = (n), .type = F_FORMAT, \
+			  .required = OPTIONAL, .format = &(f), .rule = (fn) }
 #define ARRAY(n, r, lo, hi, it) { .name = (n), .type = F_ARRAY, \
 			  .required = (r), .min = (lo), .max = (hi), \
 			  .item = &(it) }
 
 /* format.c */
 extern const struct format format_region, format_phone, format_id_number,
-	    format_code, format_language, format_agency;
+	    format_code, format_language, format_agency, format_case_number;
 int	 format_digits(const char *, size_t n);
 int	 format_date(const char *, int *year, long *days);
 long	 format_today(time_t now);

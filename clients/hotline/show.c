@@ -75,6 +75,12 @@ static const struct label_row labels[] = {
 	{ LABEL_EVENT, "access_approved", "批准查阅" },
 	{ LABEL_EVENT, "access_denied", "驳回查阅" },
 	{ LABEL_EVENT, "purged", "个人信息已销毁" },
+	{ LABEL_EVENT, "call_logged", "来电记录" },
+	{ LABEL_EVENT, "risk_changed", "风险调整" },
+	{ LABEL_EVENT, "categories_added", "增加类别" },
+	{ LABEL_EVENT, "child_corrected", "更正儿童信息" },
+	{ LABEL_EVENT, "case_linked", "关联案件" },
+	{ LABEL_EVENT, "supplement", "报告补充" },
 	{ LABEL_OUTCOME, "accepted", "受案" },
 	{ LABEL_OUTCOME, "case_opened", "立案" },
 	{ LABEL_OUTCOME, "declined", "不予立案" },
@@ -105,11 +111,14 @@ static const struct label_row labels[] = {
 	{ LABEL_DISPOSITION, "prank", "恶作剧" },
 	{ LABEL_DISPOSITION, "abusive", "辱骂" },
 	{ LABEL_DISPOSITION, "case_opened", "开案" },
+	{ LABEL_DISPOSITION, "follow_up", "回访" },
 	{ LABEL_NOTICE, "prosecution", "移送审查起诉告知" },
 	{ LABEL_BASIS, "admin", "管理员" },
+	{ LABEL_BASIS, "centre", "本中心" },
 	{ LABEL_BASIS, "creator", "登记人" },
 	{ LABEL_BASIS, "primary", "主办" },
 	{ LABEL_BASIS, "access_request", "查阅申请" },
+	{ LABEL_BASIS, "lookup", "查询" },
 };
 
 /* Categories and subcategories as seeded (sql/002_reference.sql). */

@@ -1,9 +1,11 @@
 /*
  * hotlinectl clients: the API's clients, each a certificate registered
- * under a name with a role (and, for an agency's client, its agency).  The
+ * under a name with a role (and, for an agency's client, its agency; for an
+ * operator seat, its hotline centre).  The
  * certificate's SHA-256 fingerprint is computed here from its PEM file,
  * as the daemon computes it from the handshake.  The database's
- * client_add() refuses a name or a certificate already registered, and
+ * client_add() and client_add_seat() refuse a name or a certificate
+ * already registered, and
  * every change wakes the daemons' identity caches (NOTIFY hotline_clients),
  * so running daemons follow within moments.
  */
@@ -33,12 +35,13 @@ static int	clients_revoke(struct ctl_ctx *, char **);
 
 const struct ctl_entry clients_add_entry = {
 	.ce_name = "clients add",
-	.ce_args = "<name> <role> [<agency>] <cert.pem>",
+	.ce_args = "<name> <role> [<agency> | --centre <region>] <cert.pem>",
 	.ce_nargs = 3,
-	.ce_optargs = 1,
+	.ce_optargs = 2,
 	.ce_flags = 0,
 	.ce_help = "register a client certificate under a new name: role "
-	    "operator, gateway or admin, or agency with its agency's code",
+	    "gateway or admin, agency with its agency's code, or operator "
+	    "with its hotline centre's region code",
 	.ce_check = clients_add_check,
 	.ce_exec = clients_add,
 };
@@ -59,8 +62,8 @@ const struct ctl_entry clients_list_entry = {
 	.ce_args = "",
 	.ce_nargs = 0,
 	.ce_flags = 0,
-	.ce_help = "every client: name, role, agency, approver, certificate "
-	    "fingerprint, when revoked",
+	.ce_help = "every client: name, role, agency, centre, approver, "
+	    "certificate fingerprint, when revoked",
 	.ce_exec = clients_list,
 };
 
@@ -82,6 +85,7 @@ struct client_new {
 	const char	*cn_name;
 	const char	*cn_role;
 	const char	*cn_agency;	/* NULL unless role agency */
+	const char	*cn_centre;	/* NULL unless role operator */
 	const char	*cn_cert;	/* the PEM file */
 	int		 cn_approver;
 };
@@ -114,8 +118,9 @@ client_role_ok(const char *role)
 }
 
 /*
- * Read the arguments of clients add (name, role, the agency if four, the
- * certificate) into cn and check them; 0, or -1 with the reason told.
+ * Read the arguments of clients add (name, role, the agency if four,
+ * --centre and the region if five, the certificate) into cn and check
+ * them; 0, or -1 with the reason told.
  */
 static int
 client_new_parse(char **args, int approver, struct client_new *cn)
@@ -128,6 +133,7 @@ client_new_parse(char **args, int approver, struct client_new *cn)
 	cn->cn_name = args[0];
 	cn->cn_role = args[1];
 	cn->cn_agency = n == 4 ? args[2] : NULL;
+	cn->cn_centre = n == 5 ? args[3] : NULL;
 	cn->cn_cert = args[n - 1];
 	cn->cn_approver = approver;
 	if (cn->cn_name[0] == '-') {
@@ -140,6 +146,17 @@ client_new_parse(char **args, int approver, struct client_new *cn)
 		complain("%s: a client's name is 1 to %d letters, digits, '.', "
 		    "'_' or '-', starting with a letter or a digit", cmd,
 		    CLIENT_NAME_MAX);
+		return -1;
+	}
+	if (n == 5 && strcmp(args[2], "--centre") != 0) {
+		complain("%s: no option %s here: hotlinectl clients add <name> "
+		    "operator --centre <region> <cert.pem>", cmd, args[2]);
+		return -1;
+	}
+	if (n == 4 && strcmp(args[2], "--centre") == 0) {
+		complain("%s: --centre needs the centre's region code: "
+		    "hotlinectl clients add <name> operator --centre <region> "
+		    "<cert.pem>", cmd);
 		return -1;
 	}
 	if (!client_role_ok(cn->cn_role)) {
@@ -159,7 +176,26 @@ client_new_parse(char **args, int approver, struct client_new *cn)
 	}
 	if (strcmp(cn->cn_role, "agency") != 0 && cn->cn_agency != NULL) {
 		complain("%s: role %s belongs to no agency: hotlinectl clients "
-		    "add <name> %s <cert.pem>", cmd, cn->cn_role, cn->cn_role);
+		    "add <name> %s%s <cert.pem>", cmd, cn->cn_role, cn->cn_role,
+		    strcmp(cn->cn_role, "operator") == 0 ?
+		    " --centre <region>" : "");
+		return -1;
+	}
+	if (strcmp(cn->cn_role, "operator") == 0 && cn->cn_centre == NULL) {
+		complain("%s: an operator seat belongs to a hotline centre: "
+		    "hotlinectl clients add <name> operator --centre <region> "
+		    "<cert.pem>", cmd);
+		return -1;
+	}
+	if (strcmp(cn->cn_role, "operator") != 0 && cn->cn_centre != NULL) {
+		complain("%s: only an operator seat belongs to a centre", cmd);
+		return -1;
+	}
+	if (cn->cn_centre != NULL && (strlen(cn->cn_centre) != 6 ||
+	    strspn(cn->cn_centre, "0123456789") != 6 ||
+	    cn->cn_centre[0] == '0')) {
+		complain("%s: a centre is a region code: six digits, not "
+		    "starting with 0", cmd);
 		return -1;
 	}
 	return 0;
@@ -249,18 +285,29 @@ client_register(struct ctl_ctx *cx, char **args, int approver)
 
 	if (client_new_parse(args, approver, &cn) == -1)
 		return EXIT_USAGE;
-	p[0] = cn.cn_name;
-	p[1] = cn.cn_role;
-	p[2] = cn.cn_agency;
-	p[3] = cx->cx_fpr;
-	p[4] = approver ? "true" : "false";
-	res = db_exec("select hotline.client_add($1, $2, $3, $4, $5)", 5, p);
+	if (cn.cn_centre != NULL) {
+		p[0] = cn.cn_name;
+		p[1] = cn.cn_centre;
+		p[2] = cx->cx_fpr;
+		res = db_exec("select hotline.client_add_seat($1, $2, $3)", 3, p);
+	} else {
+		p[0] = cn.cn_name;
+		p[1] = cn.cn_role;
+		p[2] = cn.cn_agency;
+		p[3] = cx->cx_fpr;
+		p[4] = approver ? "true" : "false";
+		res = db_exec("select hotline.client_add($1, $2, $3, $4, $5)", 5,
+		    p);
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 		if (state == NULL)
 			state = "";
-		if (strcmp(state, "23503") == 0)
+		if (strcmp(state, "23503") == 0 && cn.cn_centre != NULL)
+			complain("clients add: no region has the code \"%s\"",
+			    cn.cn_centre);
+		else if (strcmp(state, "23503") == 0)
 			complain("clients add: no agency has the code \"%s\"",
 			    cn.cn_agency);
 		else if (strcmp(state, "23505") == 0 && constraint != NULL &&
@@ -277,14 +324,16 @@ client_register(struct ctl_ctx *cx, char **args, int approver)
 		return EXIT_FAILED;
 	}
 	PQclear(res);
-	printf("clients: added %s, role %s%s%s%s, certificate sha256 %s\n",
+	printf("clients: added %s, role %s%s%s%s%s%s, certificate sha256 %s\n",
 	    cn.cn_name, cn.cn_role, cn.cn_agency != NULL ? ", agency " : "",
 	    cn.cn_agency != NULL ? cn.cn_agency : "",
+	    cn.cn_centre != NULL ? ", centre " : "",
+	    cn.cn_centre != NULL ? cn.cn_centre : "",
 	    approver ? ", approver" : "", cx->cx_fpr);
 	return EXIT_OK;
 }
 
-/* clients add <name> <role> [<agency>] <cert.pem> */
+/* clients add <name> <role> [<agency> | --centre <region>] <cert.pem> */
 static int
 clients_add(struct ctl_ctx *cx, char **args)
 {
@@ -302,7 +351,7 @@ clients_add_approver(struct ctl_ctx *cx, char **args)
 static int
 clients_list(struct ctl_ctx *cx, char **args)
 {
-	static const char *const head[] = { "name", "role", "agency",
+	static const char *const head[] = { "name", "role", "agency", "centre",
 	    "approver", "sha256", "revoked" };
 	enum { NCOLS = sizeof(head) / sizeof(head[0]) };
 	PGresult *res;
@@ -310,10 +359,10 @@ clients_list(struct ctl_ctx *cx, char **args)
 
 	(void)cx;
 	(void)args;
-	if ((res = db_query("clients list: client_roster", "select name, role, "
-	    "agency, case when approver then 'yes' end, cert_sha256, "
-	    "to_char(revoked_at at time zone 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') from hotline.client_roster()",
+	if ((res = db_query("clients list: client_directory", "select name, "
+	    "role, agency, centre, case when approver then 'yes' end, "
+	    "cert_sha256, to_char(revoked_at at time zone 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') from hotline.client_directory()",
 	    0, NULL)) == NULL)
 		return EXIT_FAILED;
 	table_print(res, head, NCOLS);

@@ -157,25 +157,29 @@ ctl_usage(FILE *f)
 
 /*
  * The command the arguments name, or NULL; *nwords is the number of its
- * words.  Without one the usage goes to stderr: the lines of the commands
- * that share the most leading words with the arguments (keys retire
- * without its kid), or all of it.
+ * words.  Of two that fit, the one with more words (clients add --approver
+ * before clients add).  Without one the usage goes to stderr: the lines of
+ * the commands that share the most leading words with the arguments (keys
+ * retire without its kid), or all of it.
  */
 static const struct ctl_entry *
 ctl_find(int argc, char **argv, int *nwords)
 {
-	const struct ctl_entry *ce;
+	const struct ctl_entry *ce, *found = NULL;
 	int i, m, best = 0, shown = 0, exact;
 
+	*nwords = 0;
 	for (i = 0; ctl_table[i] != NULL; i++) {
 		m = ctl_match(ctl_table[i], argc, argv, &exact);
-		if (exact) {
+		if (exact && (found == NULL || m > *nwords)) {
+			found = ctl_table[i];
 			*nwords = m;
-			return ctl_table[i];
 		}
 		if (m > best)
 			best = m;
 	}
+	if (found != NULL)
+		return found;
 	if (best == 0) {
 		ctl_usage(stderr);
 		return NULL;

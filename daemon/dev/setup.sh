@@ -43,7 +43,7 @@ for k in $kinds; do
 	approvers+=("$k-320102-approver")
 done
 agencies+=(police-340102)	# 瑶海区: its police alone
-bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
+bash "$here/pki.sh" "$var/pki" console console2 console-b gateway gateway2 admin revoked \
     unregistered "${agencies[@]}" "${approvers[@]}"
 
 # The demo clients are registered as an administrator registers clients,
@@ -52,13 +52,13 @@ bash "$here/pki.sh" "$var/pki" console console2 gateway gateway2 admin revoked \
 ctl="$root/build/hotlinectl"
 [ -x "$ctl" ] || { echo "setup: $ctl is missing: run make first" >&2; exit 1; }
 registered=$("$ctl" clients list)
-register() {	# [--approver] name role [agency]
+register() {	# [--approver] name role [agency | --centre region]
 	local approver=() known
 	if [ "$1" = --approver ]; then
 		approver=(--approver)
 		shift
 	fi
-	known=$(awk -v n="$1" '$1 == n { print $5 }' <<<"$registered")
+	known=$(awk -v n="$1" '$1 == n { print $6 }' <<<"$registered")
 	if [ -z "$known" ]; then
 		"$ctl" clients add "${approver[@]}" "$@" "$var/pki/$1.crt" >/dev/null
 	elif [ "$known" != "$(bash "$here/fingerprint.sh" "$var/pki/$1.crt")" ]; then
@@ -67,12 +67,15 @@ register() {	# [--approver] name role [agency]
 		exit 1
 	fi
 }
-register console operator
-register console2 operator
+# Two seats of the Nanjing 12355 centre (320100), one of the Suzhou centre
+# (320500), which sees nothing of Nanjing's.
+register console operator --centre 320100
+register console2 operator --centre 320100
+register console-b operator --centre 320500
 register gateway gateway
 register gateway2 gateway
 register admin admin
-register revoked operator
+register revoked operator --centre 320100
 for a in "${agencies[@]}"; do register "$a" agency "$a"; done
 # One approver of access requests per agency of 320102.
 for a in "${approvers[@]}"; do register --approver "$a" agency "${a%-approver}"; done

@@ -1,10 +1,11 @@
 -- Demo data (not a migration): Jiangsu province 320000, Nanjing city 320100
 -- and its districts 玄武区 320102 and 秦淮区 320104, and one agency of every
--- kind for the city and each district (code <kind>-<region>).  A district
--- agency's parent is the city agency of the same kind; city agencies have no
--- parent.  Beside them 合肥市瑶海区 340102 with its police alone, the default
--- office (Nanjing's coordination office) and a rule of 秦淮区's own.
--- Idempotent: re-running brings the rows back to these values.
+-- kind for the city and each district (code <kind>-<region>); Suzhou city
+-- 320500, the region of a second 12355 centre (no agencies of its own).  A
+-- district agency's parent is the city agency of the same kind; city
+-- agencies have no parent.  Beside them 合肥市瑶海区 340102 with its police
+-- alone, the default office (Nanjing's coordination office) and a rule of
+-- 秦淮区's own.  Idempotent: re-running brings the rows back to these values.
 set role hotline_owner;
 set search_path = hotline, pg_temp;
 
@@ -13,6 +14,7 @@ insert into regions (code, name, parent_code) values
 	('320100', '南京市', '320000'),
 	('320102', '玄武区', '320100'),
 	('320104', '秦淮区', '320100'),
+	('320500', '苏州市', '320000'),
 	('340000', '安徽省', null),
 	('340100', '合肥市', '340000'),
 	('340102', '瑶海区', '340100')

@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for the request-body path: the strict JSON parser and
  * every body validator (calls, reports, events, transfers, access
- * requests).  A tree the parser accepts must serialise and parse again; a
+ * requests, cases opened during a call, an operator's notes, risk levels,
+ * categories and corrections of the child, links, supplements).  A tree the parser accepts must serialise and parse again; a
  * body a validator refuses must be refused with a client error and a
  * code; nothing may crash, leak or trip the sanitizers.
  *   make fuzz-body      (clang with libFuzzer; FUZZ_SECONDS, default 60)
@@ -22,6 +23,13 @@ static int (*const validators[])(struct json_object *, time_t,
 	validate_event,
 	validate_transfer,
 	validate_access_request,
+	validate_case_open,
+	validate_note,
+	validate_risk,
+	validate_categories,
+	validate_child,
+	validate_link,
+	validate_supplement,
 };
 
 int

@@ -442,7 +442,7 @@ def personal_report(region="320102", child=None):
 
 
 PERSONAL_FIELDS = {"name", "phone", "caller_phone", "id_number", "school", "address", "narrative",
-                   "summary", "actions_taken", "birth_date"}
+                   "summary", "actions_taken", "birth_date", "text", "reason"}
 
 
 def personal_values(body):
@@ -544,10 +544,15 @@ def make_expired_client_cert(name):
     return name
 
 
-def register_client(name, role):
-    """Register (or re-activate) a certificate made by make_client_cert."""
-    psql("select hotline.client_upsert(:'a0', :'a1', null, :'a2')", name, role,
-         fingerprint(pki(name + ".crt")))
+def register_client(name, role, centre="320100"):
+    """Register (or re-activate) a certificate made by make_client_cert; an
+    operator as a seat of a centre (the demo's Nanjing centre by default)."""
+    if role == "operator":
+        psql("select hotline.client_upsert_seat(:'a0', :'a1', :'a2')", name, centre,
+             fingerprint(pki(name + ".crt")))
+    else:
+        psql("select hotline.client_upsert(:'a0', :'a1', null, :'a2')", name, role,
+             fingerprint(pki(name + ".crt")))
 
 
 def new_server_cert(dest, cn):

@@ -50,9 +50,9 @@ def a_client_added_with_hotlinectl_is_let_in_listed_and_revoked(daemon):
     ok = wait_until(lambda: c.post("/v1/reports", example("reports.self-harm.valid.json"),
                                    new_key())[0] == 201, 3, 0.1)
     check(ok, "within moments the new gateway's report is 201")
-    check(listed(name) == [name, "gateway", "-", "-", fpr, "-"],
-          "clients list shows it: role, no agency, not an approver, its fingerprint, not revoked",
-          listed(name))
+    check(listed(name) == [name, "gateway", "-", "-", "-", fpr, "-"],
+          "clients list shows it: role, no agency, no centre, not an approver, its fingerprint,"
+          " not revoked", listed(name))
     code, out = hotlinectl("clients", "revoke", name)
     check(code == 0 and name in out, "hotlinectl clients revoke revokes it", out)
     got = wait_until(lambda: refused_as(daemon, name, "client_revoked"), 2, 0.05)
@@ -61,7 +61,7 @@ def a_client_added_with_hotlinectl_is_let_in_listed_and_revoked(daemon):
     check(is_error(st, b, 403, "client_revoked"),
           "on the connection it opened before, too", (st, b))
     row = listed(name)
-    check(row is not None and lib.TIMESTAMP.match(row[5]) is not None,
+    check(row is not None and lib.TIMESTAMP.match(row[6]) is not None,
           "clients list shows when it was revoked", row)
 
 
@@ -74,7 +74,7 @@ def an_approver_added_with_hotlinectl_works_its_agencys_queue(daemon):
     c = Client(daemon, name)
     ok = wait_until(lambda: c.get("/v1/queue")[0] == 200, 3, 0.1)
     check(ok, "within moments it reads its agency's queue (200)")
-    check(listed(name) == [name, "agency", "education-320102", "yes",
+    check(listed(name) == [name, "agency", "education-320102", "-", "yes",
                            fingerprint(pki(name + ".crt")), "-"],
           "clients list shows its agency and that it approves", listed(name))
     check(psql("select c.approver, a.code from hotline.clients c join hotline.agencies a"
@@ -82,6 +82,28 @@ def an_approver_added_with_hotlinectl_works_its_agencys_queue(daemon):
           "the clients table holds it as its agency's approver")
     code, out = hotlinectl("clients", "revoke", name)
     check(code == 0, "and it can be revoked", out)
+
+
+@test
+def a_seat_added_with_its_centre_works_that_centres_cases(daemon):
+    name = lib.make_client_cert("adm-seat-" + uuid.uuid4().hex[:8])
+    fpr = fingerprint(pki(name + ".crt"))
+    code, out = hotlinectl("clients", "add", name, "operator", "--centre", "320100",
+                           pki(name + ".crt"))
+    check(code == 0 and "centre 320100" in out and fpr in out,
+          "hotlinectl clients add NAME operator --centre REGION registers a seat of the centre",
+          out)
+    check(listed(name) == [name, "operator", "-", "320100", "-", fpr, "-"],
+          "clients list shows its centre", listed(name))
+    number = lib.log_call(daemon)["case_number"]       # opened by console, of centre 320100
+    c = Client(daemon, name)
+    ok = wait_until(lambda: c.get("/v1/cases/" + number)[0] == 200, 3, 0.1)
+    check(ok, "within moments the new seat reads a case another seat of its centre opened")
+    check(listed("console")[3] == "320100" and listed("console-b")[3] == "320500",
+          "the demo's seats are listed with their centres (320100, and 320500 for console-b)",
+          (listed("console"), listed("console-b")))
+    code, out = hotlinectl("clients", "revoke", name)
+    check(code == 0, "and the seat can be revoked", out)
 
 
 @test
@@ -99,19 +121,25 @@ def bad_registrations_are_refused_with_a_clear_message_and_change_nothing(daemon
          "role gateway belongs to no agency", "a gateway with an agency"),
         (("clients", "add", "--approver", "x-" + fresh, "operator", crt), 2,
          "no option --approver here", "an operator as an approver"),
-        (("clients", "add", "x-" + fresh, "operator", pki(fresh + ".key")), 2,
+        (("clients", "add", "x-" + fresh, "operator", crt), 2,
+         "an operator seat belongs to a hotline centre", "an operator without its centre"),
+        (("clients", "add", "x-" + fresh, "admin", "--centre", "320100", crt), 2,
+         "only an operator seat belongs to a centre", "an admin with a centre"),
+        (("clients", "add", "x-" + fresh, "gateway", pki(fresh + ".key")), 2,
          "not a certificate", "a private key for a certificate"),
-        (("clients", "add", "x-" + fresh, "operator", pki("ca.crt")), 2,
+        (("clients", "add", "x-" + fresh, "gateway", pki("ca.crt")), 2,
          "a CA's certificate, not a client's", "the CA's certificate"),
-        (("clients", "add", "x-" + fresh, "operator", pki(expired + ".crt")), 2,
+        (("clients", "add", "x-" + fresh, "gateway", pki(expired + ".crt")), 2,
          "the certificate has expired", "an expired certificate"),
-        (("clients", "add", "console", "operator", crt), 1,
+        (("clients", "add", "console", "operator", "--centre", "320100", crt), 1,
          "a client named console exists", "a name already registered"),
-        (("clients", "add", "revoked", "operator", crt), 1,
+        (("clients", "add", "revoked", "operator", "--centre", "320100", crt), 1,
          "a client named revoked exists", "the name of a revoked client"),
-        (("clients", "add", "x-" + fresh, "operator", pki("console.crt")), 1,
-         "this certificate is registered to another client",
+        (("clients", "add", "x-" + fresh, "operator", "--centre", "320100",
+          pki("console.crt")), 1, "this certificate is registered to another client",
          "a certificate registered to another client"),
+        (("clients", "add", "x-" + fresh, "operator", "--centre", "999900", crt), 1,
+         'no region has the code "999900"', "a centre that is no region"),
         (("clients", "add", "x-" + fresh, "agency", "police-999999", crt), 1,
          'no agency has the code "police-999999"', "an unknown agency"),
         (("clients", "revoke", "nobody-" + fresh), 1, "no client named nobody-" + fresh,

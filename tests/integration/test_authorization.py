@@ -240,3 +240,61 @@ def only_live_assignments_act_and_see_in_full(daemon):
     st, h, v = Client(daemon, "police-320104").get("/v1/cases/" + n)
     check(st == 200 and v["access"] == "full" and v["report"]["reporter"]["name"].startswith("报告人"),
           "the receiving police do", v.get("access"))
+
+
+@test
+def a_centre_works_only_its_own_cases(daemon):
+    st, h, made = Client(daemon, "console").post(
+        "/v1/cases", example("cases.bullying-with-injury.valid.json"), new_key())
+    n = made["case_number"] if st == 201 else "2026-320104-99999999"
+    b = file_report(daemon, "reports.sexual-abuse.valid.json")
+    receipt = b["receipt_id"]
+    matrix = []
+
+    def expect(who, method, path, body, want):
+        c = Client(daemon, who)
+        st, h, r = c.get(path) if method == "GET" else c.post(path, body, new_key())
+        matrix.append((who, method, path, want, st))
+        return st == want
+    note = {"text": "（测试）授权矩阵"}
+    rows = [
+        # another centre's seat: the case does not exist for it
+        ("console-b", "GET", "/v1/cases/" + n, None, 404),
+        ("console-b", "POST", "/v1/cases/%s/notes" % n, note, 404),
+        ("console-b", "POST", "/v1/cases/%s/risk" % n, {"risk_level": 1, "reason": "x"}, 404),
+        ("console-b", "POST", "/v1/cases/%s/categories" % n,
+         {"categories": [{"category": "legal", "subcategory": "legal_aid"}]}, 404),
+        ("console-b", "POST", "/v1/cases/%s/child" % n, {"age": 9}, 404),
+        ("console-b", "POST", "/v1/cases/%s/links" % n, {"case_number": n}, 404),
+        # an agency on the case works it through its own endpoints only
+        ("police-320104", "POST", "/v1/cases/%s/notes" % n, note, 403),
+        ("police-320104", "POST", "/v1/cases/%s/risk" % n, {"risk_level": 1, "reason": "x"},
+         403),
+        ("police-320104", "POST", "/v1/cases/%s/categories" % n,
+         {"categories": [{"category": "legal", "subcategory": "legal_aid"}]}, 403),
+        ("police-320104", "POST", "/v1/cases/%s/child" % n, {"age": 9}, 403),
+        ("police-320104", "POST", "/v1/cases", example("cases.bullying-with-injury.valid.json"),
+         403),
+        ("police-320104", "GET", "/v1/cases", None, 403),
+        ("police-320104", "GET", "/v1/callers/13800000001/history", None, 403),
+        ("police-320104", "GET", "/v1/children/cases?id_number=320102201503120025", None, 403),
+        ("police-320102", "POST", "/v1/cases/%s/links" % n, {"case_number": n}, 404),
+        # a gateway, an admin: no operator's endpoint
+        ("gateway", "POST", "/v1/cases", example("cases.bullying-with-injury.valid.json"), 403),
+        ("gateway", "GET", "/v1/cases", None, 403),
+        ("gateway", "POST", "/v1/cases/%s/notes" % n, note, 403),
+        ("gateway", "POST", "/v1/cases/%s/links" % n, {"case_number": n}, 403),
+        ("gateway", "GET", "/v1/callers/13800000001/history", None, 403),
+        ("admin", "POST", "/v1/cases", example("cases.bullying-with-injury.valid.json"), 403),
+        ("admin", "GET", "/v1/children/cases?id_number=320102201503120025", None, 403),
+        # supplements: the filing gateway only
+        ("gateway2", "POST", "/v1/reports/%s/supplements" % receipt, note, 404),
+        ("console", "POST", "/v1/reports/%s/supplements" % receipt, note, 403),
+        ("police-320102", "POST", "/v1/reports/%s/supplements" % receipt, note, 403),
+        # and the centre itself
+        ("console2", "POST", "/v1/cases/%s/notes" % n, note, 201),
+        ("gateway", "POST", "/v1/reports/%s/supplements" % receipt, note, 201),
+    ]
+    bad = [r for r in rows if not expect(*r)]
+    check(st == 201 and not bad, "the operators' authorization matrix holds (%d role x endpoint x"
+          " object cases)" % len(rows), [m for m in matrix if m[3] != m[4]])

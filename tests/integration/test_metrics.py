@@ -24,7 +24,8 @@ FAMILIES = [
     "hotlined_db_roundtrip_seconds", "hotlined_db_connection_failures_total",
     "hotlined_long_poll_waiters", "hotlined_identity_reloads_total", "hotlined_identity_clients",
     "hotlined_key_reloads_total", "hotlined_escalation_passes_total",
-    "hotlined_clocks_handled_total", "hotlined_clocks_set_aside_total",
+    "hotlined_clocks_handled_total", "hotlined_clocks_escalated_total",
+    "hotlined_clocks_set_aside_total",
     "hotlined_clocks_next_due_timestamp_seconds", "hotlined_db_connections",
     "hotlined_db_queue_jobs", "hotlined_escalation_last_pass_timestamp_seconds",
     "hotlined_clocks_overdue_seconds"]
@@ -211,6 +212,7 @@ def identity_and_key_reloads_are_counted(daemon):
 @test(limit=60)
 def the_escalation_loop_reports_its_passes_and_clocks(daemon):
     handled = value(daemon, "hotlined_clocks_handled_total")
+    escalated = value(daemon, "hotlined_clocks_escalated_total")
     passes = value(daemon, "hotlined_escalation_passes_total", result="ok")
     t0 = time.time()
     with ShortDeadlines(ack=2):
@@ -219,6 +221,10 @@ def the_escalation_loop_reports_its_passes_and_clocks(daemon):
           "the case's acknowledge deadline is missed")
     check(wait_until(lambda: value(daemon, "hotlined_clocks_handled_total") >= handled + 2, 5),
           "its warning and its missed deadline count in clocks_handled_total (+2 at least)")
+    made = [e for e in history(number) if e["kind"] == "escalated"]
+    check(made and value(daemon, "hotlined_clocks_escalated_total") >= escalated + len(made),
+          "the escalation it made counts in clocks_escalated_total (+%d at least)" % len(made),
+          (escalated, value(daemon, "hotlined_clocks_escalated_total")))
     check(value(daemon, "hotlined_escalation_passes_total", result="ok") > passes,
           "the passes that handled them are counted")
     last = value(daemon, "hotlined_escalation_last_pass_timestamp_seconds")

@@ -1,7 +1,9 @@
 """A year's volume: the database holds 100,000+ cases, their assignments and
 hundreds of thousands of clocks (tests/volume/fill.sql); the agency actions,
-the procuratorate's lists and the handling of a due clock look rows up by
-key, whatever the tables hold; a burst of thousands of clocks falling due at once all fire, with one
+the procuratorate's lists, an operator's work on its centre's cases (the
+caseload, lookups, notes, re-grading, links, calls on a case, a case opened
+during a call) and the handling of a due clock look rows up by key,
+whatever the tables hold; a burst of thousands of clocks falling due at once all fire, with one
 daemon and with two; a clock whose handling fails on its own is set aside
 and the others go on.
 
@@ -14,6 +16,7 @@ import re
 import subprocess
 import time
 
+from . import lib
 from .lib import (PSQL, ROOT, Client, Daemon, check, file_report, new_key, pki, psql, scalar, test,
                   wait_until)
 
@@ -197,6 +200,87 @@ def agency_actions_look_rows_up_by_key(daemon):
                                                  "reason": "属地管辖"}, new_key()))
     check(st == 201, "and transfer it", (st, r))
     print("# agency actions at %s cases (ms): %s" % (
+        scalar("select count(*) from hotline.cases"),
+        " ".join("%s=%.0f" % kv for kv in times.items())))
+
+
+@test(limit=300)
+def an_operators_work_looks_rows_up_by_key(daemon):
+    seat = Client(daemon, "console")
+    st, h, made = seat.post("/v1/cases", lib.example("cases.suicide-in-progress.valid.json"),
+                            new_key())
+    check(st == 201, "the seat opens a case in its centre's year of cases", (st, made))
+    n = made.get("case_number", "none")
+    client, centre, gateway = psql("select c.id, c.centre, g.id from hotline.clients c,"
+                                   " hotline.clients g where c.name = 'console'"
+                                   " and g.name = 'gateway'")[0]
+    other = scalar("select case_number from hotline.cases where centre = :'a0' and"
+                   " case_number <> :'a1' order by id desc limit 1", centre, n)
+    middle = scalar("select case_number from hotline.cases where centre = :'a0'"
+                    " order by id limit 1 offset 20000", centre)
+    phone = scalar("select encode(sha256('fill-phone-7'::bytea), 'hex')")
+    child = scalar("select encode(i.digest, 'hex') from hotline.identifiers i join hotline.cases c"
+                   " on c.id = i.case_id where c.centre = :'a0' and i.kind = 'id'"
+                   " order by c.id limit 1 offset 30000", centre)
+    receipt = scalar("select r.receipt_id from hotline.reports r order by r.case_id desc limit 1")
+    sealed = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+    key = ('{"uid": "6f1c8e2a-0000-4000-8000-000000000009", "kid": "kvol", "wrapped": "%s"}'
+           % ("q6ur" * 20))
+    scope = "centre:%s" % centre
+    for what, who, sql in [
+            ("the caseload", scope, "select * from hotline.case_list(%s, null, null, null, null,"
+             " 50)" % client),
+            ("its open cases", scope, "select * from hotline.case_list(%s, 'open', null, null,"
+             " null, 50)" % client),
+            ("its cases at risk 1", scope, "select * from hotline.case_list(%s, null, 1, null,"
+             " null, 50)" % client),
+            ("its cases of the last three days", scope, "select * from hotline.case_list(%s,"
+             " null, null, now() - interval '3 days', null, 50)" % client),
+            ("a page deep in it", scope, "select * from hotline.case_list(%s, null, null, null,"
+             " '%s', 50)" % (client, middle)),
+            ("a caller's history", scope, "select * from hotline.caller_history(%s, '%s')"
+             % (client, phone)),
+            ("a child by ID number", scope, "select * from hotline.child_cases(%s, 'id', '%s')"
+             % (client, child)),
+            ("the case view", scope, "select hotline.case_view(%s, '%s')" % (client, n)),
+            ("the work key", scope, "select hotline.work_key(%s, '%s', null, true)"
+             % (client, n)),
+            ("a note", scope, "select * from hotline.case_note_add(%s, 'v1', '\\x00', '%s',"
+             " '{\"text\": \"%s\"}')" % (client, n, sealed)),
+            ("a risk raised", scope, "select * from hotline.case_risk_set(%s, 'v2', '\\x00',"
+             " '%s', '{\"risk_level\": 1, \"reason\": \"%s\"}')" % (client, other, sealed)),
+            ("categories added", scope, "select * from hotline.case_categories_add(%s, 'v3',"
+             " '\\x00', '%s', '{\"categories\": [{\"category\": \"legal\","
+             " \"subcategory\": \"legal_aid\"}]}')" % (client, n)),
+            ("a correction of the child", scope, "select * from hotline.case_child_correct(%s,"
+             " 'v4', '\\x00', '%s', '{\"age\": 9, \"name\": \"%s\"}')" % (client, n, sealed)),
+            ("a link", scope, "select * from hotline.case_link(%s, 'v5', '\\x00', '%s',"
+             " '{\"case_number\": \"%s\"}')" % (client, n, other)),
+            ("a call on the case", "intake", "select * from hotline.intake_call(%s, 'v6',"
+             " '\\x00', '{\"started_at\": \"2026-11-02T09:00:00+08:00\", \"ended_at\":"
+             " \"2026-11-02T09:05:00+08:00\", \"caller_type\": \"child_self\","
+             " \"disposition\": \"follow_up\", \"case_number\": \"%s\", \"$digests\":"
+             " {\"caller_phone\": \"%s\"}}')" % (client, n, phone)),
+            ("a case opened during a call", "intake", "select * from hotline.case_open(%s, 'v7',"
+             " '\\x00', '{\"categories\": [{\"category\": \"psychological\","
+             " \"subcategory\": \"suicidal\"}], \"risk_level\": 1, \"child\":"
+             " {\"region_code\": \"330102\"}, \"narrative\": \"%s\", \"$key\": %s}')"
+             % (client, sealed, key)),
+            ("a supplement to a report", "client:%s" % gateway, "select * from"
+             " hotline.report_supplement(%s, 'v8', '\\x00', '%s', '{\"text\": \"%s\"}')"
+             % (gateway, receipt, sealed))]:
+        plans, bad, errors = seq_scans(who, sql)
+        check(plans > 1 and not bad and not errors,
+              "%s: none of its %d statements scans a big table whole" % (what, plans),
+              "\n".join(bad + errors))
+    times = {}
+    for name, path in (("caseload", "/v1/cases?limit=50"), ("open", "/v1/cases?state=open"),
+                       ("caller", "/v1/callers/13800000004/history"), ("case", "/v1/cases/" + n)):
+        t0 = time.monotonic()
+        st, h, r = seat.get(path)
+        times[name] = (time.monotonic() - t0) * 1000
+        check(st == 200, "the seat reads %s through the daemon" % path, (st, str(r)[:300]))
+    print("# an operator's reads at %s cases (ms): %s" % (
         scalar("select count(*) from hotline.cases"),
         " ".join("%s=%.0f" % kv for kv in times.items())))
 

@@ -92,6 +92,13 @@ def copy_tree(dest):
             continue
         os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
         shutil.copy2(os.path.join(ROOT, rel), os.path.join(dest, rel), follow_symlinks=False)
+    # A repository of its own that reads the tree's objects (never writes
+    # them): the release checks look up released files at their commits.
+    common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["git", "init", "-q", dest], check=True)
+    with open(os.path.join(dest, ".git", "objects", "info", "alternates"), "w") as f:
+        f.write(os.path.join(common, "objects") + "\n")
     if os.path.isdir(os.path.join(ROOT, "build")):
         # Objects keep their times, so only what a mutant changes is rebuilt.
         shutil.copytree(os.path.join(ROOT, "build"), os.path.join(dest, "build"),

@@ -28,7 +28,7 @@ declare
 	msg text;
 begin
 	foreach op in array array[
-	    'select hotline.client_add(''t-new-gw'', ''operator'', null, repeat(''45'', 32))',
+	    'select hotline.client_add(''t-new-gw'', ''admin'', null, repeat(''45'', 32))',
 	    'select hotline.client_add(''t-gone'', ''gateway'', null, repeat(''45'', 32))',
 	    'select hotline.client_add(''t-other'', ''gateway'', null, repeat(''12'', 32))',
 	    'select hotline.client_add(''t-other'', ''agency'', ''police-999999'', repeat(''45'', 32))',
@@ -89,9 +89,60 @@ select pg_temp.tap(r.agency is null and not r.approver and r.revoked_at is not n
     'client_roster shows when a client was revoked')
 from hotline.client_roster() r where r.name = 't-gone';
 
+-- ------------------------------------------------------------ operator seats and their centres
+select hotline.client_add_seat('t-seat', '320100', repeat('5e', 32)) as seat \gset
+select pg_temp.tap(role = 'operator' and centre = '320100' and agency_id is null and not approver
+    and cert_sha256 = repeat('5e', 32), 'client_add_seat registers an operator seat of a centre')
+from hotline.clients where id = :seat;
+select pg_temp.tap(r.role = 'operator' and r.centre = '320100' and r.agency is null,
+    'client_directory shows each operator''s centre')
+from hotline.client_directory() r where r.name = 't-seat';
+select pg_temp.tap((select count(*) from hotline.client_directory()) = (select count(*) from hotline.clients)
+    and not exists (select 1 from hotline.client_directory() where (role = 'operator') <> (centre is not null)),
+    'client_directory lists every client, a centre for every operator and no other');
+create temporary table seat_refused (n serial, what text, state text, constraint_name text,
+    message text);
+do $$
+declare
+	op text;
+	st text;
+	cn text;
+	msg text;
+begin
+	foreach op in array array[
+	    'select hotline.client_add_seat(''t-seat'', ''320100'', repeat(''6e'', 32))',
+	    'select hotline.client_add_seat(''t-seat2'', ''320100'', repeat(''5e'', 32))',
+	    'select hotline.client_add_seat(''t-seat2'', ''999999'', repeat(''6e'', 32))',
+	    'select hotline.client_add(''t-seat2'', ''operator'', null, repeat(''6e'', 32))',
+	    'update hotline.clients set centre = null where name = ''t-seat''',
+	    'update hotline.clients set centre = ''320100'' where name = ''t-new-gw'''] loop
+		begin
+			execute op;
+			insert into seat_refused (what) values (op);
+		exception when others then
+			get stacked diagnostics st = returned_sqlstate, cn = constraint_name,
+			    msg = message_text;
+			insert into seat_refused (what, state, constraint_name, message)
+			    values (op, st, cn, msg);
+		end;
+	end loop;
+end $$;
+select pg_temp.tap(string_agg(coalesce(state, 'accepted') || ':' || coalesce(constraint_name, ''), ','
+	order by n) = '23505:clients_name_key,23505:clients_cert_sha256_key,23503:,'
+	'23514:clients_operator_centre,23514:clients_operator_centre,23514:clients_operator_centre',
+    'a seat''s name and certificate are new, its centre a region; an operator never lacks a centre, '
+    'and no other client has one',
+    string_agg(what || ' -> ' || coalesce(state, 'accepted') || ' ' || coalesce(message, ''), '; '))
+from seat_refused;
+select hotline.client_upsert_seat('t-seat', '320500', repeat('7e', 32)) = :seat as same \gset
+select pg_temp.tap(:'same'::boolean and centre = '320500' and cert_sha256 = repeat('7e', 32),
+    'client_upsert_seat re-keys and moves a seat, keeping its id')
+from hotline.clients where id = :seat;
+
 -- ------------------------------------------------------------ privileges
 select pg_temp.tap(not has_function_privilege('hotlined', f, 'execute')
     and not has_function_privilege('public', f, 'execute'),
     format('%s is an administrator''s only (not hotlined''s, not PUBLIC''s)', f))
 from unnest(array['hotline.client_add(text,text,text,text,boolean)',
-    'hotline.client_roster()']) f;
+    'hotline.client_roster()', 'hotline.client_add_seat(text,text,text)',
+    'hotline.client_upsert_seat(text,text,text)', 'hotline.client_directory()']) f;

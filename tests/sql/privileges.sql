@@ -112,6 +112,8 @@ where n.nspname = 'hotline' and (p.proacl is null
 select pg_temp.tap(count(*) = 0, 'the admin functions are not granted to hotlined',
     string_agg(f, ', '))
 from unnest(array['hotline.client_upsert(text,text,text,text,boolean)', 'hotline.client_revoke(text)',
+    'hotline.client_add_seat(text,text,text)', 'hotline.client_upsert_seat(text,text,text)',
+    'hotline.client_directory()',
     'hotline.case_history_verify(text)', 'hotline.audit_verify(text)', 'hotline.case_purge(text)',
     'hotline.retention_plan()', 'hotline.retention_purge()', 'hotline.data_key_counts()',
     'hotline.data_key_pending(text,integer)', 'hotline.data_key_rewrap(text,text,text,bytea)',
@@ -161,7 +163,9 @@ select pg_temp.tap(count(*) = 0, 'every function of the schema has a comment',
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 where n.nspname = 'hotline' and obj_description(p.oid, 'pg_proc') is null;
 select pg_temp.tap(string_agg(c.relname || '.' || a.attname, ',' order by c.relname, a.attname)
-    = 'calls.caller_phone,calls.summary,case_notes.text,cases.narrative,children.address,children.birth_date,'
+    = 'calls.caller_phone,calls.summary,case_notes.text,cases.narrative,child_corrections.address,'
+      'child_corrections.birth_date,child_corrections.id_number,child_corrections.name,'
+      'child_corrections.phone,child_corrections.school,children.address,children.birth_date,'
       'children.id_number,children.name,children.phone,children.school,reports.actions_taken,'
       'reports.institution_name,reports.reporter_id_number,reports.reporter_name,reports.reporter_phone'
     and bool_and(a.atttypid = 'hotline.sealed'::regtype),
@@ -174,17 +178,17 @@ select pg_temp.tap(count(*) = 0, 'no text column of a table with case data can h
 from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = 'hotline' and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
     and a.atttypid = 'text'::regtype
-    and c.relname in ('cases', 'children', 'calls', 'reports', 'case_notes')
+    and c.relname in ('cases', 'children', 'calls', 'reports', 'case_notes', 'child_corrections')
     and a.attname not in ('case_number', 'source', 'region_code', 'status', 'gender', 'caller_type',
 	'language', 'topic_category', 'topic_subcategory', 'disposition', 'dek_kid', 'receipt_id',
-	'reporter_profession', 'institution_type', 'institution_region');
-select pg_temp.tap(count(*) = 13 and bool_and(c.relrowsecurity and c.relforcerowsecurity),
+	'reporter_profession', 'institution_type', 'institution_region', 'centre');
+select pg_temp.tap(count(*) = 15 and bool_and(c.relrowsecurity and c.relforcerowsecurity),
     'row-level security is enabled and forced on every table with case data',
     string_agg(c.relname || ':' || c.relrowsecurity || '/' || c.relforcerowsecurity, ', '))
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = 'hotline' and c.relname in ('cases', 'children', 'case_categories', 'reports',
     'case_events', 'case_notes', 'assignments', 'identifiers', 'access_requests', 'access_log',
-    'calls', 'clocks', 'supervision_records');
+    'calls', 'clocks', 'supervision_records', 'child_corrections', 'case_links');
 
 -- ------------------------------------------------------------ client_list, expiry
 set role hotlined;
@@ -279,13 +283,13 @@ from hotline.case_events e join hotline.case_events p on p.case_id = e.case_id a
 where e.seq = 2 and e.case_id = (select id from hotline.cases where case_number = :'hcase');
 
 -- ------------------------------------------------------------ admin functions and constraints
-select hotline.client_upsert('t-colons', 'operator', null,
+select hotline.client_upsert('t-colons', 'gateway', null,
     upper(regexp_replace(repeat('ab', 32), '(..)(?!$)', '\1:', 'g'))) as colons \gset
 select pg_temp.tap(:colons = (select id from hotline.clients where cert_sha256 = repeat('ab', 32)),
     'client_upsert takes a fingerprint as openssl prints it (colons, upper case)');
 select hotline.client_revoke('t-colons') \g /dev/null
 select revoked_at is not null as was_revoked from hotline.clients where name = 't-colons' \gset
-select hotline.client_upsert('t-colons', 'operator', null, repeat('ab', 32)) \g /dev/null
+select hotline.client_upsert('t-colons', 'gateway', null, repeat('ab', 32)) \g /dev/null
 select pg_temp.tap(:'was_revoked'::boolean and revoked_at is null, 'registering a revoked client again re-instates it')
 from hotline.clients where name = 't-colons';
 create temporary table refused (what text, state text);

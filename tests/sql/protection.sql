@@ -271,7 +271,8 @@ select hotline.client_upsert('t-edu-a', 'agency', 'education-320102', repeat('1'
     hotline.client_upsert('t-proc-a', 'agency', 'procuratorate-320102', repeat('3', 64), true) as proc_a,
     hotline.client_upsert('t-health-a', 'agency', 'health-320102', repeat('4', 64), true) as health_appr \gset
 create temporary table scopes as select id as client_id, case role when 'admin' then 'admin'
-    when 'agency' then 'agency:' || agency_id else 'client:' || id end as scope from hotline.clients;
+    when 'agency' then 'agency:' || agency_id when 'operator' then 'centre:' || centre
+    else 'client:' || id end as scope from hotline.clients;
 grant select on scopes to hotlined;
 -- Each wrapper sets its transaction's scope first, as the daemon does.
 create function pg_temp.scope_of(p_client bigint) returns text language sql stable as
@@ -519,17 +520,20 @@ insert into out select 'al', * from pg_temp.call(:op, 'al-1', :'call_case');
 reset role;
 select response->>'case_number' as al_no from out where k = 'al' \gset
 select pg_temp.logged_view(w, 'al', c, :'al_no') from (values ('op', :op), ('op2', :op2),
-    ('police', :police), ('proc', :proc), ('edu', :edu), ('gw', :gw), ('admin', :adm),
-    ('admin2', :adm)) v (w, c) \g /dev/null
+    ('opb', :opb), ('police', :police), ('proc', :proc), ('edu', :edu), ('gw', :gw),
+    ('admin', :adm), ('admin2', :adm)) v (w, c) \g /dev/null
 select pg_temp.tap(string_agg(who || ':' || access || ':' || added, ',' order by who collate "C")
-	= 'admin:full:1,admin2:full:1,edu:none:0,gw:none:0,op:full:1,op2:none:0,police:full:1,proc:redacted:0',
+	= 'admin:full:1,admin2:full:1,edu:none:0,gw:none:0,op:full:1,op2:full:1,opb:none:0,'
+	'police:full:1,proc:redacted:0',
     'every full view adds exactly one access-log row, a redacted or refused view none',
     string_agg(who || ':' || access || ':' || added, ',' order by who))
 from logged where which = 'al';
 select pg_temp.tap(string_agg(k.name || ':' || l.basis || ':' || coalesce(g.code, '-') || ':' || l.reporter,
 	',' order by k.name, l.id)
-	= 't-admin:admin:-:false,t-admin:admin:-:false,t-op:creator:-:false,t-police:primary:police-320102:false',
-    'each row names the client, its agency and the basis (a call case has no reporter to read)',
+	= 't-admin:admin:-:false,t-admin:admin:-:false,t-op:centre:-:false,t-op2:centre:-:false,'
+	't-police:primary:police-320102:false',
+    'each row names the client, its agency and the basis (a call case has no reporter to read; '
+    'an operator reads as a seat of the centre that opened the case)',
     string_agg(k.name || ':' || l.basis, ','))
 from hotline.access_log l join hotline.cases c on c.id = l.case_id join hotline.clients k on k.id = l.client_id
 left join hotline.agencies g on g.id = l.agency_id where c.case_number = :'al_no';
@@ -543,7 +547,7 @@ reset role;
 select pg_temp.tap(status = 200 and response->>'case_number' = :'al_no'
     and (select string_agg(r->>'client' || ':' || (r->>'basis'), ',' order by r->>'client', r->>'at')
 	from jsonb_array_elements(response->'reads') r)
-	= 't-admin:admin,t-admin:admin,t-op:creator,t-police:primary'
+	= 't-admin:admin,t-admin:admin,t-op:centre,t-op2:centre,t-police:primary'
     and (select status = 200 and response->'reads' @> jsonb_build_array(jsonb_build_object('client', 't-edu',
 	'basis', 'access_request', 'access_request_id', :'ar_req', 'purpose', '核实学生安置情况（测试）',
 	'agency', 'education-320102', 'reporter', false)) from out where k = 'al-ar')

@@ -26,8 +26,8 @@ select pg_temp.tap(string_agg(kind, ' ' order by kind)
     'seven agency kinds') from hotline.agency_kinds;
 select pg_temp.tap(string_agg(code || '<' || coalesce(parent_code, '-') || ':' || name, ' ' order by code)
     = '320000<-:江苏省 320100<320000:南京市 320102<320100:玄武区 320104<320100:秦淮区'
-      ' 340000<-:安徽省 340100<340000:合肥市 340102<340100:瑶海区',
-    'demo regions: Jiangsu, Nanjing, 玄武区 and 秦淮区, and Anhui, Hefei and 瑶海区, with their parents')
+      ' 320500<320000:苏州市 340000<-:安徽省 340100<340000:合肥市 340102<340100:瑶海区',
+    'demo regions: Jiangsu, Nanjing, 玄武区 and 秦淮区, Suzhou (a second hotline centre), and Anhui, Hefei and 瑶海区, with their parents')
 from hotline.regions;
 select pg_temp.tap(count(*) = 22
     and count(*) filter (where a.code = a.kind || '-' || a.region_code) = 22

@@ -199,10 +199,14 @@ admin -c "drop database if exists $fresh" >/dev/null 2>&1
 # Test clients (fake fingerprints: the SHA-256 of the name, or one repeated
 # hex digit where a test needs to know it).
 "${PSQL[@]}" >/dev/null <<'SQL' || { echo "not ok - register the test clients"; exit 1; }
+-- Two seats of the Nanjing centre, one of Suzhou's.
+select hotline.client_upsert_seat(n, c, coalesce(f, encode(sha256(convert_to(n, 'UTF8')), 'hex')))
+from (values
+	('t-op', '320100', repeat('a', 64)),
+	('t-op2', '320100', null),
+	('t-opb', '320500', null)) s (n, c, f);
 select hotline.client_upsert(n, r, a, coalesce(f, encode(sha256(convert_to(n, 'UTF8')), 'hex')))
 from (values
-	('t-op', 'operator', null, repeat('a', 64)),
-	('t-op2', 'operator', null, null),
 	('t-gw', 'gateway', null, repeat('b', 64)),
 	('t-gw2', 'gateway', null, repeat('c', 64)),
 	('t-gw3', 'gateway', null, null),
@@ -298,7 +302,7 @@ rm -f "$first"
 
 # 2. Any change to clients notifies hotline_clients (the daemons' cache).
 out=$("${PSQL[@]}" -c "listen hotline_clients" \
-    -c "select hotline.client_upsert('t-notify', 'operator', null, repeat('9', 64))" 2>&1)
+    -c "select hotline.client_upsert('t-notify', 'gateway', null, repeat('9', 64))" 2>&1)
 grep -q 'notification "hotline_clients" received' <<<"$out"
 tap $? "registering a client sends NOTIFY hotline_clients" "$out"
 out=$("${PSQL[@]}" -c "listen hotline_clients" -c "select hotline.client_revoke('t-notify')" 2>&1)

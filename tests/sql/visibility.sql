@@ -17,7 +17,7 @@ create temporary table seen (who text, which text, visible boolean, view jsonb);
 grant all on seen to hotlined;
 set role hotlined;
 insert into seen select w.n, c.n, v is not null, v
-from (values ('op', :op), ('op2', :op2), ('gw', :gw), ('gw2', :gw2), ('admin', :adm),
+from (values ('op', :op), ('op2', :op2), ('opb', :opb), ('gw', :gw), ('gw2', :gw2), ('admin', :adm),
 	('police', :police), ('police4', :police4), ('proc', :proc), ('edu', :edu), ('gone', :gone),
 	('gw3', :gw3)) w (n, id)
 cross join (values ('call', :'call_no'), ('report', :'report_no'), ('gw3', :'gw3_no')) c (n, number)
@@ -25,8 +25,8 @@ cross join lateral hotline.case_view(w.id, c.number) v;
 reset role;
 
 select pg_temp.tap((select string_agg(who, ',' order by who) from seen where which = 'call' and visible)
-    = 'admin,op,police,proc',
-    'a call case: its operator, an admin and the agencies assigned to it (another operator, gateways, other agencies: no)',
+    = 'admin,op,op2,police,proc',
+    'a call case: every seat of its centre, an admin and the agencies assigned to it (another centre''s operator, gateways, other agencies: no)',
     (select string_agg(who, ',' order by who) from seen where which = 'call' and visible));
 select pg_temp.tap((select string_agg(who, ',' order by who) from seen where which = 'report' and visible)
     = 'admin,edu,gw,police,proc',
@@ -50,7 +50,7 @@ create function pg_temp.enc(p text, f text) returns jsonb language sql immutable
 $$;
 \set rchild '{"name":"测试儿童丙","gender":"female","age":9,"region_code":"320104"}'
 select pg_temp.tap((select array_agg(k order by k) from jsonb_object_keys(view) k)
-    = '{$key,access,assignments,case_number,categories,child,created_at,history,narrative,region_code,related_cases,report,risk_level,source,status}'
+    = '{$key,access,assignments,case_number,categories,child,created_at,history,linked_cases,narrative,region_code,related_cases,report,risk_level,source,status}'
     and view->>'access' = 'full'
     and view->>'source' = 'report' and view->>'status' = 'open' and view->'risk_level' = '2'
     and view->>'region_code' = '320102' and view->>'case_number' = :'report_no'
@@ -76,7 +76,7 @@ select pg_temp.tap(view->'report' = jsonb_build_object('receipt_id',
     view->>'report')
 from seen where who = 'gw' and which = 'report';
 select pg_temp.tap((select array_agg(k order by k) from jsonb_object_keys(view) k)
-    = '{$key,access,assignments,calls,case_number,categories,child,created_at,history,narrative,region_code,related_cases,risk_level,source,status}'
+    = '{$key,access,assignments,calls,case_number,categories,child,created_at,history,linked_cases,narrative,region_code,related_cases,risk_level,source,status}'
     and view->>'source' = 'call'
     and view->'calls' = jsonb_build_array(jsonb_build_object('call_id',
 	(select response->>'call_id' from out where k = 'call'), 'started_at', '2026-11-01T01:00:00Z',
@@ -90,7 +90,8 @@ from seen where who = 'op' and which = 'call';
 select pg_temp.tap(view->'history'->0 = jsonb_build_object('seq', 1, 'at', view->'created_at',
 	'kind', 'created', 'actor', :gw)
     and (select bool_and((select bool_and(k in ('seq', 'at', 'kind', 'actor', 'assignment', 'agency',
-	'clock', 'outcome', 'from', 'to', 'role', 'level', 'access_request', 'note')) from jsonb_object_keys(h) k))
+	'clock', 'outcome', 'from', 'to', 'role', 'level', 'access_request', 'note', 'categories', 'fields',
+	'call', 'disposition', 'linked', 'was')) from jsonb_object_keys(h) k))
 	from jsonb_array_elements(view->'history') h)
     and view->>'history' not like '%测试%' and view->>'history' not like '%1380000%',
     'the history starts with created by the gateway and holds no personal data', view->>'history')

@@ -708,6 +708,11 @@ test_normalise(void)
 	    "a landline written with +86 gets its trunk 0 back");
 	CHECK(norm("phone", "010-12345678", NULL, N, "01012345678"),
 	    "a landline keeps its area code");
+	CHECK(norm("phone", "+86 (0)10 1234 5678", NULL, N, "01012345678") &&
+	    norm("phone", "+8601012345678", NULL, N, "01012345678") &&
+	    norm("phone", "0086 0571 8888 6666", NULL, N, "057188886666"),
+	    "a landline written with +86 or 0086 and its trunk 0 kept is the "
+	    "same number (not 001012345678)");
 	CHECK(norm("phone", "8613800138000", NULL, N, "8613800138000") &&
 	    norm("phone", "+1 415 555 0100", NULL, N, "14155550100"),
 	    "86 without + or 00, and other countries, are kept");

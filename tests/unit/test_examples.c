@@ -15,12 +15,26 @@
 #include "hotlined.h"
 #include "unit.h"
 
-enum { CALLS, REPORTS, EVENTS, NENDPOINTS };
-static const char *const endpoints[NENDPOINTS] = { "calls.", "reports.",
-    "events." };
-/* Valid and invalid examples per endpoint, at least. */
-static const int min_valid[NENDPOINTS] = { 6, 6, 6 };
-static const int min_invalid[NENDPOINTS] = { 12, 12, 6 };
+/* Every endpoint with a body: its examples' prefix, its validator, and how
+ * many valid and invalid examples it has at least. */
+static const struct {
+	const char	*ep_prefix;
+	int		(*ep_validate)(struct json_object *, time_t,
+			    struct api_error *);
+	int		 ep_valid, ep_invalid;
+} endpoints[] = {
+	{ "calls.", validate_call, 6, 12 },
+	{ "reports.", validate_report, 6, 12 },
+	{ "events.", validate_event, 6, 6 },
+	{ "cases.", validate_case_open, 3, 6 },
+	{ "notes.", validate_note, 2, 3 },
+	{ "risk.", validate_risk, 2, 3 },
+	{ "categories.", validate_categories, 2, 3 },
+	{ "child.", validate_child, 2, 3 },
+	{ "links.", validate_link, 1, 3 },
+	{ "supplements.", validate_supplement, 2, 3 },
+};
+#define NENDPOINTS	((int)(sizeof(endpoints) / sizeof(endpoints[0])))
 
 /* Read a whole file; NULL on failure. */
 static char *
@@ -100,7 +114,8 @@ endpoint_of(const char *name)
 	int i;
 
 	for (i = 0; i < NENDPOINTS; i++)
-		if (strncmp(name, endpoints[i], strlen(endpoints[i])) == 0)
+		if (strncmp(name, endpoints[i].ep_prefix,
+		    strlen(endpoints[i].ep_prefix)) == 0)
 			return i;
 	return -1;
 }
@@ -146,7 +161,8 @@ main(int argc, char *argv[])
 	struct dirent **list;
 	struct api_error err;
 	const char *dir = argc > 1 ? argv[1] : "proto/examples", *name;
-	int valid[NENDPOINTS] = { 0 }, invalid[NENDPOINTS] = { 0 };
+	int valid[sizeof(endpoints) / sizeof(endpoints[0])] = { 0 };
+	int invalid[sizeof(endpoints) / sizeof(endpoints[0])] = { 0 };
 	int i, n, ep, rc, listed = 0;
 	time_t now = timegm(&tm);	/* 2026-11-22T12:00:00+08:00 */
 
@@ -172,9 +188,7 @@ main(int argc, char *argv[])
 			continue;
 		}
 		memset(&err, 0, sizeof(err));
-		rc = ep == CALLS ? validate_call(body, now, &err) :
-		    ep == REPORTS ? validate_report(body, now, &err) :
-		    validate_event(body, now, &err);
+		rc = endpoints[ep].ep_validate(body, now, &err);
 		json_object_put(body);
 		if (ends_with(name, ".valid.json")) {
 			valid[ep]++;
@@ -198,8 +212,9 @@ main(int argc, char *argv[])
 	    "every entry of expected.json is an invalid example (%d of %d)",
 	    listed, json_object_object_length(expected));
 	for (ep = 0; ep < NENDPOINTS; ep++)
-		CHECK(valid[ep] >= min_valid[ep] && invalid[ep] >= min_invalid[ep],
-		    "%s examples: %d valid, %d invalid", endpoints[ep],
+		CHECK(valid[ep] >= endpoints[ep].ep_valid &&
+		    invalid[ep] >= endpoints[ep].ep_invalid,
+		    "%s examples: %d valid, %d invalid", endpoints[ep].ep_prefix,
 		    valid[ep], invalid[ep]);
 	json_object_put(expected);
 	UNIT_EXIT();

@@ -31,7 +31,7 @@
 static const char *const commands[] = { "audit verify", "keys list",
     "keys rotate", "keys rewrap", "keys retire <kid>", "purge --dry-run",
     "purge", "purge --case <number>", "access-log <case>",
-    "clients add <name> <role> [<agency>] <cert.pem>",
+    "clients add <name> <role> [<agency> | --centre <region>] <cert.pem>",
     "clients add --approver <name> agency <agency> <cert.pem>",
     "clients list", "clients revoke <name>", NULL };
 #define NODB	"host=/nonexistent/socket dbname=x"	/* unreachable */
@@ -201,13 +201,14 @@ test_usage(void)
 	    "audit verify with an argument it does not take");
 	CHECK(run("clients", "add", "x", "operator", NULL) == 2 &&
 	    strcmp(err, "usage: hotlinectl clients add <name> <role> "
-	    "[<agency>] <cert.pem>\n       hotlinectl clients add --approver "
+	    "[<agency> | --centre <region>] <cert.pem>\n"
+	    "       hotlinectl clients add --approver "
 	    "<name> agency <agency> <cert.pem>\n") == 0,
 	    "clients add without its certificate: the usage lines of both "
 	    "clients add");
-	CHECK(run("clients", "add", "x", "agency", "a", "b", "c", NULL) == 2 &&
-	    strstr(err, "usage: hotlinectl clients add <name>") != NULL,
-	    "nor with five arguments");
+	CHECK(run("clients", "add", "x", "agency", "a", "b", "c", "d", NULL) ==
+	    2 && strstr(err, "usage: hotlinectl clients add <name>") != NULL,
+	    "nor with six arguments");
 	CHECK(run("clients", NULL) == 2 &&
 	    strstr(err, "hotlinectl clients list\n") != NULL &&
 	    strstr(err, "hotlinectl clients revoke <name>\n") != NULL &&
@@ -270,23 +271,42 @@ test_clients_add(void)
 	CHECK(refused("no option --approver here", "--approver", "x",
 	    "operator", crt, NULL), "--approver without an agency: exit 2, "
 	    "the option named");
-	CHECK(refused("a client's name is 1 to 64", "two words", "operator",
+	CHECK(refused("a client's name is 1 to 64", "two words", "gateway",
 	    crt, NULL, NULL), "a name with a space: exit 2");
-	CHECK(refused("not a certificate", "x", "operator", key, NULL, NULL),
+	CHECK(refused("an operator seat belongs to a hotline centre", "x",
+	    "operator", crt, NULL, NULL), "an operator without its centre: "
+	    "exit 2, the form with --centre named");
+	CHECK(refused("only an operator seat belongs to a centre", "x",
+	    "gateway", "--centre", "320100", crt), "a gateway with a centre: "
+	    "exit 2");
+	CHECK(refused("a centre is a region code", "x", "operator", "--centre",
+	    "32010", crt) && refused("a centre is a region code", "x",
+	    "operator", "--centre", "032100", crt), "a centre that is not a "
+	    "region code: exit 2");
+	CHECK(refused("no option --center here", "x", "operator", "--center",
+	    "320100", crt), "a misspelt option: exit 2, the option named");
+	CHECK(refused("--centre needs the centre's region code", "x",
+	    "operator", "--centre", crt, NULL), "--centre without its region: "
+	    "exit 2");
+	CHECK(refused("not a certificate", "x", "gateway", key, NULL, NULL),
 	    "a private key instead of a certificate: exit 2");
-	CHECK(refused("not a certificate", "x", "operator",
+	CHECK(refused("not a certificate", "x", "gateway",
 	    file("notes.pem", "not a certificate\n", 0644), NULL, NULL),
 	    "a text file: exit 2");
-	CHECK(refused("No such file", "x", "operator", "/nonexistent/x.pem",
+	CHECK(refused("No such file", "x", "gateway", "/nonexistent/x.pem",
 	    NULL, NULL), "a file that does not exist: exit 2");
-	CHECK(refused("not a regular file", "x", "operator", "/dev/zero", NULL,
+	CHECK(refused("not a regular file", "x", "gateway", "/dev/zero", NULL,
 	    NULL), "a device, which it does not read on and on: exit 2");
-	CHECK(refused("a CA's certificate, not a client's", "x", "operator",
+	CHECK(refused("a CA's certificate, not a client's", "x", "gateway",
 	    ca, NULL, NULL), "a CA's certificate: exit 2");
-	CHECK(run("-d", NODB, "clients", "add", "x", "operator", crt, NULL) ==
+	CHECK(run("-d", NODB, "clients", "add", "x", "gateway", crt, NULL) ==
 	    2 && strstr(err, "cannot connect to the database") != NULL &&
 	    out[0] == '\0', "a client's certificate passes the checks and "
 	    "meets the unreachable database: exit 2");
+	CHECK(run("-d", NODB, "clients", "add", "x", "operator", "--centre",
+	    "320100", crt, NULL) == 2 && strstr(err, "cannot connect to the "
+	    "database") != NULL && out[0] == '\0', "so does an operator seat "
+	    "with its centre");
 }
 
 static void

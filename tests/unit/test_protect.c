@@ -60,7 +60,7 @@ submission_kid(void)
 	struct json_object *body = json_object_new_object(), *k, *v;
 
 	kid[0] = '\0';
-	if (protect_submission(body, 1) == 0 &&
+	if (protect_submission(body, PROTECT_REPORT, NULL) == 0 &&
 	    json_object_object_get_ex(body, "$key", &k) &&
 	    json_object_object_get_ex(k, "kid", &v))
 		snprintf(kid, sizeof(kid), "%s", json_object_get_string(v));

@@ -28,6 +28,12 @@ upgraded to the current migrations, and the current daemon serves it.
    status, replays a response the release stored under an
    Idempotency-Key, catches up on the deadline missed during the upgrade,
    and takes new reports.
+7. The release's operators belong to a centre by the migration's rule
+   (sql/014_centres.sql: the city of an operator's first case, else the
+   centre most operators got), their cases and calls to it: another seat
+   of the centre reads the release's call case, follows it up with a call
+   on it, lists it in the caseload and finds the release's calls by the
+   caller's number.
 
 Prints TAP lines and "# N passed, M failed in Xs"; exits 1 if any failed.
 """
@@ -48,7 +54,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from integration import lib  # noqa: E402
 from integration.lib import (Client, Daemon, ShortDeadlines, assignment_of, check,  # noqa: E402
                              example_json, file_report, free_port, history, log_call, new_key,
-                             personal_report, psql, queue, view, wait_until)
+                             personal_report, psql, queue, scalar, view, wait_until)
 
 # Every table whose rows an upgrade must keep as they were.
 TABLES = ["clients", "agencies", "cases", "children", "case_categories", "reports", "calls",
@@ -392,6 +398,38 @@ def fill(d):
     return seen
 
 
+def operators(cur, seen):
+    """The release's operators and their work, in centres (step 7)."""
+    got = dict(psql("select name, centre from hotline.clients where role = 'operator'"))
+    check(got and got.get("console") == "320100" and set(got.values()) == {"320100"},
+          "every operator of the release has a centre: console the city of its first case"
+          " (320100), the seats without a case the centre most operators got", got)
+    number = seen["c"]["case_number"]
+    check(psql("select centre from hotline.cases where case_number = :'a0'", number)
+          == [["320100"]] and scalar("select count(*) from hotline.calls where centre is null")
+          == "0", "the release's call case and every call belong to their operator's centre")
+    st, h, v = view(cur, "console2", number)
+    check(st == 200 and v["access"] == "full" and len(v["calls"]) == 1,
+          "another seat of the centre (console2) reads the release's call case in full",
+          (st, v))
+    st, h, r = Client(cur, "console2").post("/v1/calls", {
+        "started_at": "2026-11-02T09:00:00+08:00", "ended_at": "2026-11-02T09:10:00+08:00",
+        "caller_type": "about_child", "caller_phone": "13800000001",
+        "summary": "（测试）升级后的回访", "disposition": "follow_up", "case_number": number},
+        new_key())
+    st2, h, v = view(cur, "console", number)
+    check(st == 201 and r.get("earlier_calls", {}).get("count", 0) >= 1
+          and [c["disposition"] for c in v.get("calls", [])] == ["case_opened", "follow_up"],
+          "and logs a follow-up call on it, which the release's seat sees beside its own call"
+          " (the caller known from the release's digests)", (st, r, v.get("calls")))
+    st, h, lst = Client(cur, "console").get("/v1/cases?limit=200")
+    check(st == 200 and number in [c["case_number"] for c in lst["cases"]],
+          "the centre's caseload lists the release's case", lst)
+    st, h, hist = Client(cur, "console2").get("/v1/callers/13800000001/history")
+    check(st == 200 and hist["total"] >= 2 and number in [c["case_number"] for c in hist["cases"]],
+          "the caller's number finds the release's calls and the new one", hist)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--var", required=True, help="the directory for the release's environment")
@@ -521,6 +559,7 @@ def main():
               " the upgrade is recorded once and escalated", missed)
         st, h, r = Client(cur, "gateway").post("/v1/reports", personal_report(), new_key())
         check(st == 201, "the current daemon files new reports", (st, r))
+        operators(cur, seen)
         check(cur.stop() == 0, "the current daemon stops cleanly")
         rc, out = audit(args.ctl)
         check(rc == 0 and "every chain intact" in out, "every chain is intact at the end", out)

@@ -1,9 +1,10 @@
 -- Fill a database with a year's volume of work, set-based, as the superuser:
--- :n mandatory-report cases (default 100000) and as many calls that opened no
--- case, spread round robin over the counties :counties (default the four of
--- 杭州市 (330100) below; a code not among them is added under 杭州市 with its
--- seven agencies, so that -v counties=330108 puts every case in one county's
--- queues), each case with its
+-- :n cases (default 100000), one in two a mandatory report and the others
+-- opened by the hotline seat 'console' (its centre's caseload), and as many
+-- calls that opened no case (that seat's centre's calls), spread round robin
+-- over the counties :counties (default the four of 杭州市 (330100) below; a
+-- code not among them is added under 杭州市 with its seven agencies, so that
+-- -v counties=330108 puts every case in one county's queues), each case with its
 -- three assignments (county police primary, procuratorate supervise,
 -- education inform), the primary's three service clocks and the case's
 -- history (hash-chained by the usual trigger).  Four in five cases are open,
@@ -68,21 +69,25 @@ from (select g as i,
 	c.list[1 + g % cardinality(c.list)] as region,
 	(1 + (g / 7) % 4)::smallint as risk,
 	g % 5 = 0 as closed,
+	g % 2 = 0 as by_call,
 	now() - (g % 300) * interval '1 day' - (g % 1440) * interval '1 minute' as created_at,
 	nextval('case_number_seq') as n
     from generate_series(1, :n) g, (select string_to_array(:'counties', ',') as list) c) x;
 
+-- A case opened by the seat belongs to its centre (the cases_centre trigger).
 insert into cases (case_number, source, region_code, risk_level, status, created_by, created_at,
     closed_at, narrative, dek_uid, dek_kid, dek_wrapped)
-select f.case_number, 'report', f.region, f.risk, case when f.closed then 'closed' else 'open' end,
-    t.created_by, f.created_at, case when f.closed then f.created_at + interval '20 days' end,
+select f.case_number, case when f.by_call then 'call' else 'report' end, f.region, f.risk,
+    case when f.closed then 'closed' else 'open' end,
+    case when f.by_call then o.id else t.created_by end, f.created_at,
+    case when f.closed then f.created_at + interval '20 days' end,
     t.narrative, t.dek_uid, t.dek_kid, t.dek_wrapped
-from fill f, cases t where t.case_number = :'template';
+from fill f, cases t, clients o where t.case_number = :'template' and o.name = 'console';
 
 -- Half the open cases' primaries are acknowledged, chosen by a digest of the
 -- index so that the choice does not follow the county round robin.
 create temp table filled as
-select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i,
+select c.id, c.region_code, c.created_at, c.status = 'closed' as closed, f.i, f.by_call,
     md5(f.i::text) < '8' as acked
 from cases c join fill f on c.case_number = f.case_number;
 create index on filled (id);
@@ -105,7 +110,7 @@ select f.id, t.client_id,
     t.institution_name, t.institution_type, f.region_code, t.situations, t.suspected,
     f.created_at - interval '1 hour', f.created_at, false, t.actions_taken
 from filled f, reports t join cases tc on tc.id = t.case_id
-where tc.case_number = :'template';
+where tc.case_number = :'template' and not f.by_call;
 
 insert into case_categories (case_id, category, subcategory)
 select f.id, 'abuse', (array['physical_abuse', 'sexual_abuse', 'neglect', 'domestic_violence'])[1 + f.i % 4]
@@ -155,11 +160,10 @@ analyze assignments;
 insert into case_events (case_id, seq, at, kind, actor, data)
 select e.case_id, e.seq, e.at, e.kind, e.actor, e.data from (
 	select f.id as case_id, 1 as seq, f.created_at as at, 'created' as kind,
-	    t.created_by as actor, jsonb_build_object('source', 'report', 'risk_level', c.risk_level,
+	    c.created_by as actor, jsonb_build_object('source', c.source, 'risk_level', c.risk_level,
 	    'categories', jsonb_build_array(jsonb_build_object('category', k.category,
 	    'subcategory', k.subcategory))) as data
-	from filled f join cases c on c.id = f.id join case_categories k on k.case_id = f.id,
-	    cases t where t.case_number = :'template'
+	from filled f join cases c on c.id = f.id join case_categories k on k.case_id = f.id
 	union all
 	select a.case_id, 1 + row_number() over (partition by a.case_id order by a.id), a.created_at,
 	    'assigned', null, jsonb_build_object('assignment', a.assignment_id, 'agency', g.code,
@@ -182,12 +186,13 @@ from filled f join assignments a on a.case_id = f.id and a.role = 'supervise'
 join agencies p on p.code = 'police-' || f.region_code
 where f.i % 20 = 3;
 
--- The idempotency records of the reports of the last 8 days (older keys expire).
+-- The idempotency records of the last 8 days (older keys expire).
 insert into idempotency (client_id, key, endpoint, request_hash, status, response, created_at)
-select t.created_by, 'fill-' || f.id, 'reports', sha256(('fill-' || f.id)::bytea), 201,
+select c.created_by, 'fill-' || f.id, case when f.by_call then 'cases' else 'reports' end,
+    sha256(('fill-' || f.id)::bytea), 201,
     jsonb_build_object('case_number', c.case_number), f.created_at
-from filled f join cases c on c.id = f.id, cases t
-where t.case_number = :'template' and f.created_at > now() - interval '8 days';
+from filled f join cases c on c.id = f.id
+where f.created_at > now() - interval '8 days';
 
 -- As many calls that opened no case (silent, hang-up, counselled, ...).
 insert into calls (client_id, started_at, ended_at, caller_type, caller_phone, language,
