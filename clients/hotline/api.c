@@ -364,8 +364,9 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 /*
  * Make a request, retrying as the module comment says; the reply is kept
  * in ar (the caller clears it).  EXIT_OK for a 2xx answer; EXIT_REFUSED
- * (printed, and the daemon's JSON on stdout with --json) for any other;
- * EXIT_UNAVAILABLE if no answer came in time.
+ * (printed, and the daemon's JSON on stdout with --json) for any other,
+ * but a 403 forbidden to a probe (not printed: the caller asks another
+ * endpoint); EXIT_UNAVAILABLE if no answer came in time.
  */
 int
 api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
@@ -373,7 +374,7 @@ api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
 	struct http_reply rp;
 	struct json_object *body = NULL;
 	char fresh[UUID_LEN + 1], what[HTTP_WHY_MAX + 64];
-	const char *key = NULL;
+	const char *key = NULL, *code;
 	int rc;
 
 	memset(ar, 0, sizeof(*ar));
@@ -406,9 +407,26 @@ api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
 		}
 		return EXIT_OK;
 	}
+	if (ac->ac_probe && ar->ar_status == 403 && (code =
+	    api_error_code(ar->ar_json)) != NULL &&
+	    strcmp(code, "forbidden") == 0)
+		return EXIT_REFUSED;
 	api_print_json(h, ar);
 	api_refused(ar);
 	return EXIT_REFUSED;
+}
+
+/* Hold one Idempotency-Key for the command's POSTs (--key's, else a fresh
+ * one), so that two requests of one command share it. */
+void
+api_key_hold(struct hl *h)
+{
+	static char fresh[UUID_LEN + 1];
+
+	if (h->h_key == NULL) {
+		api_new_key(fresh);
+		h->h_key = fresh;
+	}
 }
 
 /* GET a path. */
@@ -420,33 +438,54 @@ api_get(struct hl *h, const char *path, struct api_reply *ar)
 	return api_do(h, &ac, ar);
 }
 
+/* Make a POST's body of a JSON object (NULL: none); it lasts as long as
+ * the object. */
+void
+api_body(struct api_call *ac, struct json_object *body)
+{
+	ac->ac_method = "POST";
+	ac->ac_body = NULL;
+	ac->ac_len = 0;
+	if (body != NULL) {
+		ac->ac_body = json_object_to_json_string_ext(body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		ac->ac_len = strlen(ac->ac_body);
+	}
+}
+
 /* POST a JSON body (NULL: none) to a path. */
 int
 api_post(struct hl *h, const char *path, struct json_object *body,
     struct api_reply *ar)
 {
-	struct api_call ac = { .ac_method = "POST", .ac_path = path };
+	struct api_call ac = { .ac_path = path };
 
-	if (body != NULL) {
-		ac.ac_body = json_object_to_json_string_ext(body,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		ac.ac_len = strlen(ac.ac_body);
-	}
+	api_body(&ac, body);
 	return api_do(h, &ac, ar);
 }
 
-/* GET a path and show its answer: the JSON as it came with --json, else
- * through show. */
+/* Make a request and show its answer: the JSON as it came with --json,
+ * else through show. */
 int
-api_read(struct hl *h, const char *path, void (*show)(struct json_object *))
+api_show(struct hl *h, const struct api_call *ac,
+    void (*show)(struct json_object *))
 {
 	struct api_reply ar;
 	int rc;
 
-	if ((rc = api_get(h, path, &ar)) == EXIT_OK && !api_print_json(h, &ar))
+	if ((rc = api_do(h, ac, &ar)) == EXIT_OK && !api_print_json(h, &ar))
 		show(ar.ar_json);
 	api_reply_clear(&ar);
 	return rc;
+}
+
+/* GET a path and show its answer (as api_show). */
+int
+api_read(struct hl *h, const char *path, void (*show)(struct json_object *))
+{
+	struct api_call ac = { .ac_method = "GET", .ac_path = path };
+
+	return api_show(h, &ac, show);
 }
 
 /* GET the path a format makes with one argument (as api_path) and show

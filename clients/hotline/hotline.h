@@ -10,9 +10,11 @@
  *   show.c    output: labels of codes, times, columns of UTF-8 text
  *   work.c    an agency's work: queue, watch, ack, outcomes, notes, transfer
  *   supervise.c a procuratorate's: supervision records, the overdue list
+ *   operator.c an operator's: caseload, lookups, re-grading, categories,
+ *             the child corrected, links
  *   view.c    reading: a case, a report's milestones, the daemon's version
  *   access.c  access requests: ask, list, approve, deny; the access log
- *   submit.c  filing calls and reports
+ *   submit.c  filing calls (on a case too), cases, reports, supplements
  */
 #ifndef HOTLINE_H
 #define HOTLINE_H
@@ -31,7 +33,7 @@
 
 /* Limits. */
 #define CMD_ARGS_MAX		4	/* positional arguments of a command */
-#define CMD_FLAGS_MAX		6	/* flags of a command */
+#define CMD_FLAGS_MAX		10	/* flags of a command */
 #define IDEM_KEY_MAX		128	/* Idempotency-Key characters */
 #define URL_PATH_MAX		1024	/* a request's path and query */
 #define HTTP_BODY_MAX		(16 * 1024 * 1024)	/* response bytes */
@@ -117,6 +119,7 @@ struct api_call {
 	size_t		 ac_len;
 	double		 ac_wait;	/* s the daemon may hold it (long poll) */
 	int		 ac_forever;	/* retry without a time limit (watch) */
+	int		 ac_probe;	/* a 403 forbidden is not printed */
 };
 
 /* The answer to a request (api.c). */
@@ -145,6 +148,7 @@ enum label_kind {
 	LABEL_DISPOSITION,
 	LABEL_NOTICE,		/* a feedback's notice */
 	LABEL_BASIS,		/* of a reading in the access log */
+	LABEL_CALLER,		/* a call's caller_type */
 };
 
 /* Columns of text printed aligned (show.c). */
@@ -180,11 +184,15 @@ void	 http_reply_clear(struct http_reply *);
 /* api.c */
 int	 api_do(struct hl *, const struct api_call *, struct api_reply *);
 int	 api_get(struct hl *, const char *, struct api_reply *);
+int	 api_show(struct hl *, const struct api_call *,
+	    void (*)(struct json_object *));
 int	 api_read(struct hl *, const char *, void (*)(struct json_object *));
 int	 api_read_at(struct hl *, const char *, const char *,
 	    void (*)(struct json_object *));
 int	 api_post(struct hl *, const char *, struct json_object *,
 	    struct api_reply *);
+void	 api_body(struct api_call *, struct json_object *);
+void	 api_key_hold(struct hl *);
 void	 api_reply_clear(struct api_reply *);
 int	 api_path(char *, size_t, const char *, const char *, const char *);
 int	 api_param(char *, size_t, const char *, const char *);
@@ -226,16 +234,28 @@ void	 work_print_assignments(struct json_object *);
 char	*work_word(const char *);
 void	 work_add(struct json_object *, const char *, const char *);
 int	 work_event(struct hl *, const char *, struct json_object *);
+int	 work_record(struct hl *, const char *, const char *,
+	    struct json_object *, const char *, int *,
+	    void (*)(struct json_object *));
 
 /* supervise.c */
 extern const struct cmd_entry cmd_supervise_entry;
 extern const struct cmd_entry cmd_overdue_entry;
 extern const struct cmd_entry cmd_records_entry;
 
+/* operator.c */
+extern const struct cmd_entry cmd_cases_entry;
+extern const struct cmd_entry cmd_lookup_entry;
+extern const struct cmd_entry cmd_regrade_entry;
+extern const struct cmd_entry cmd_categorise_entry;
+extern const struct cmd_entry cmd_correct_entry;
+extern const struct cmd_entry cmd_link_entry;
+
 /* view.c */
 extern const struct cmd_entry cmd_case_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_version_entry;
+void	 view_assignments(struct json_object *);
 
 /* access.c */
 extern const struct cmd_entry cmd_request_entry;
@@ -246,5 +266,6 @@ extern const struct cmd_entry cmd_access_log_entry;
 
 /* submit.c */
 extern const struct cmd_entry cmd_submit_entry;
+extern const struct cmd_entry cmd_supplement_entry;
 
 #endif /* HOTLINE_H */

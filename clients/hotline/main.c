@@ -39,6 +39,13 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_deny_entry,
 	&cmd_access_log_entry,
 	&cmd_submit_entry,
+	&cmd_cases_entry,
+	&cmd_lookup_entry,
+	&cmd_regrade_entry,
+	&cmd_categorise_entry,
+	&cmd_correct_entry,
+	&cmd_link_entry,
+	&cmd_supplement_entry,
 	&cmd_status_entry,
 	&cmd_version_entry,
 	NULL

@@ -119,6 +119,9 @@ static const struct label_row labels[] = {
 	{ LABEL_BASIS, "primary", "主办" },
 	{ LABEL_BASIS, "access_request", "查阅申请" },
 	{ LABEL_BASIS, "lookup", "查询" },
+	{ LABEL_CALLER, "child_self", "儿童本人" },
+	{ LABEL_CALLER, "about_child", "代为求助" },
+	{ LABEL_CALLER, "unknown", "不明" },
 };
 
 /* Categories and subcategories as seeded (sql/002_reference.sql). */

@@ -1,11 +1,11 @@
 /*
  * Reading: a case as the viewer may see it (categories, risk, the child as
  * far as it is shown, the narrative, the report or calls, clocks with the
- * time left, assignments, the history in order, related cases), a
- * reporter's milestones by receipt, and the daemon's version.  Whatever
- * the daemon withholds, could not decrypt or has purged is said so; a
- * history item's members the client does not know are printed as they
- * are.
+ * time left, assignments, the history in order, linked and related
+ * cases), a reporter's milestones by receipt, and the daemon's version.
+ * Whatever the daemon withholds, could not decrypt or has purged is said
+ * so; a history item's members the client does not know are printed as
+ * they are.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,8 +195,8 @@ view_calls(struct json_object *calls)
 		show_time(to, sizeof(to), jstr(c, "ended_at"));
 		printf("  %s - %s  %s  %s\n", from, to + (strncmp(from, to,
 		    11) == 0 ? 11 : 0), label(LABEL_DISPOSITION,
-		    jstr(c, "disposition")), jstr(c, "caller_type") != NULL ?
-		    jstr(c, "caller_type") : "");
+		    jstr(c, "disposition")), label(LABEL_CALLER,
+		    jstr(c, "caller_type")));
 		view_field("  caller", jget(c, "caller_phone"));
 		view_field("  summary", jget(c, "summary"));
 	}
@@ -232,7 +232,7 @@ view_clocks(char *buf, size_t len, struct json_object *clocks, time_t now)
 }
 
 /* The assignments of a case, with their clocks. */
-static void
+void
 view_assignments(struct json_object *list)
 {
 	struct json_object *a;
@@ -306,14 +306,20 @@ view_item_details(char *buf, size_t len, struct json_object *c,
 		{ "supervision", LABEL_SUPERVISION, " %s" },
 		{ "notice", LABEL_NOTICE, " %s" },
 		{ "clock", LABEL_CLOCK, " %s" },
+		{ "disposition", LABEL_DISPOSITION, " %s" },
 		{ "recipient", -1, " → %s" },
+		{ "linked", -1, " ↔ %s" },
 		{ "cause", -1, " (after %s)" },
 		{ "level", -1, " level %s" },
+		{ "call", -1, " call %s" },
 	};
 	static const char *const skip[] = { "seq", "at", "kind", "actor",
-	    "assignment", "from", "to", "note", NULL };
+	    "assignment", "from", "to", "note", "categories", "fields", "was",
+	    NULL };
 	const char *s, *k, *from, *to;
-	char vb[128];
+	char vb[128], list[512];
+	struct json_object *v;
+	size_t j;
 	size_t i, n = 0;
 	int other;
 
@@ -330,8 +336,20 @@ view_item_details(char *buf, size_t len, struct json_object *c,
 			s = view_cause(s);
 		n += (size_t)snprintf(buf + n, len - n, known[i].fmt, s);
 	}
-	if ((from = jstr(e, "from")) != NULL && (to = jstr(e, "to")) != NULL &&
-	    n < len) {
+	if ((v = jget(e, "categories")) != NULL && n < len) {
+		show_categories(list, sizeof(list), v);
+		n += (size_t)snprintf(buf + n, len - n, " %s", list);
+	}
+	for (j = 0, v = jget(e, "fields"); j < jlen(v) && n < len; j++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", j > 0 ? ", " :
+		    " ", json_object_get_string(jidx(v, j)));
+	if (json_object_is_type(jget(e, "from"), json_type_int) &&
+	    json_object_is_type(jget(e, "to"), json_type_int) && n < len) {
+		show_risk(vb, sizeof(vb), jget(e, "from"));
+		show_risk(list, sizeof(list), jget(e, "to"));
+		n += (size_t)snprintf(buf + n, len - n, " %s → %s", vb, list);
+	} else if ((from = jstr(e, "from")) != NULL &&
+	    (to = jstr(e, "to")) != NULL && n < len) {
 		s = view_assignment_agency(c, from);
 		k = view_assignment_agency(c, to);
 		n += (size_t)snprintf(buf + n, len - n, " %s → %s",
@@ -349,6 +367,37 @@ view_item_details(char *buf, size_t len, struct json_object *c,
 		n += (size_t)snprintf(buf + n, len - n, " %s %s", k,
 		    s != NULL ? s : "");
 	}
+}
+
+/* The values a correction replaced, under its history item: "was: name
+ * 测试, age 9", or what stands for them ("was (withheld)"). */
+static void
+view_was(struct json_object *was)
+{
+	static const char *const marks[] = { "withheld", "unreadable",
+	    "purged" };
+	const char *s;
+	char line[1024], vb[128];
+	size_t i, n;
+
+	if (was == NULL)
+		return;
+	n = (size_t)snprintf(line, sizeof(line), "was");
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (jget(was, marks[i]) != NULL) {
+			snprintf(line + n, sizeof(line) - n, " %s",
+			    view_value(vb, sizeof(vb), was));
+			show_text(stdout, line, 7);
+			return;
+		}
+	json_object_object_foreach(was, key, val) {
+		if (n >= sizeof(line))
+			break;
+		s = view_value(vb, sizeof(vb), val);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s %s",
+		    n > 3 ? "," : "", key, s != NULL ? s : "");
+	}
+	show_text(stdout, line, 7);
 }
 
 /* The history of a case, in order. */
@@ -379,6 +428,7 @@ view_history(struct json_object *c, struct json_object *history)
 		if ((note = jget(e, "note")) != NULL &&
 		    (s = view_value(vb, sizeof(vb), note)) != NULL)
 			show_text(stdout, s, 7);
+		view_was(jget(e, "was"));
 	}
 	free(items);
 }
@@ -414,6 +464,31 @@ view_related(struct json_object *related)
 	table_clear(&t);
 }
 
+/* Cases linked to this one by hand. */
+static void
+view_linked(struct json_object *linked)
+{
+	struct json_object *l;
+	struct table t;
+	char at[64], risk[32];
+	size_t i;
+
+	if (jlen(linked) == 0)
+		return;
+	printf("linked cases\n");
+	table_init(&t, 4);
+	t.tb_indent = 2;
+	for (i = 0; i < jlen(linked); i++) {
+		l = jidx(linked, i);
+		show_time(at, sizeof(at), jstr(l, "linked_at"));
+		show_risk(risk, sizeof(risk), jget(l, "risk_level"));
+		table_add(&t, jstr(l, "case_number"), risk,
+		    label(LABEL_CASE_STATUS, jstr(l, "status")), at);
+	}
+	table_print(&t, stdout);
+	table_clear(&t);
+}
+
 /* A case, for people. */
 static void
 view_print_case(struct json_object *c)
@@ -443,6 +518,7 @@ view_print_case(struct json_object *c)
 	view_calls(jget(c, "calls"));
 	view_assignments(jget(c, "assignments"));
 	view_history(c, jget(c, "history"));
+	view_linked(jget(c, "linked_cases"));
 	view_related(jget(c, "related_cases"));
 }
 

@@ -22,6 +22,7 @@
 #include "hotline.h"
 
 #define WATCH_GAP_MIN	1.0	/* s between two polls at least */
+#define WORK_COLUMNS	9	/* of a table of assignments */
 
 static int	cmd_queue(struct hl *, const struct cmd_args *);
 static int	cmd_ack(struct hl *, const struct cmd_args *);
@@ -78,7 +79,8 @@ const struct cmd_entry cmd_note_entry = {
 	.ce_args = "<case> <text>",
 	.ce_nargs = 2,
 	.ce_opts = CMD_POST,
-	.ce_help = "add a note to a case's history",
+	.ce_help = "add a note to a case's history (an agency on its case, an "
+	    "operator on its centre's)",
 	.ce_exec = cmd_note,
 };
 
@@ -153,22 +155,25 @@ void
 work_assignment_head(struct table *t)
 {
 	table_add(t, "RISK", "CASE", "AGENCY", "ROLE", "STATE", "CATEGORIES",
-	    "NEXT CLOCK", "ASSIGNMENT");
+	    "NEXT CLOCK", "ASSIGNMENT", "CASE UPDATED");
 }
 
 /* One assignment as a row of that table. */
 void
 work_assignment_row(struct table *t, struct json_object *a, time_t now)
 {
-	char risk[32], cats[512], clock[96];
+	char risk[32], cats[512], clock[96], updated[64];
 
 	show_risk(risk, sizeof(risk), jget(a, "risk_level"));
 	show_categories(cats, sizeof(cats), jget(a, "categories"));
 	work_next_clock(clock, sizeof(clock), jget(a, "clocks"), now);
+	updated[0] = '\0';
+	if (jstr(a, "case_updated_at") != NULL)
+		show_time(updated, sizeof(updated), jstr(a, "case_updated_at"));
 	table_add(t, risk, jstr(a, "case_number"), jstr(a, "agency"),
 	    label(LABEL_ROLE, jstr(a, "role")),
 	    label(LABEL_STATE, jstr(a, "state")), cats, clock,
-	    jstr(a, "assignment_id"));
+	    jstr(a, "assignment_id"), updated);
 }
 
 /* Print the assignments of an answer as a table, or say there are none. */
@@ -184,7 +189,7 @@ work_print_assignments(struct json_object *answer)
 		printf("no assignments\n");
 		return;
 	}
-	table_init(&t, 8);
+	table_init(&t, WORK_COLUMNS);
 	work_assignment_head(&t);
 	for (i = 0; i < jlen(list); i++)
 		work_assignment_row(&t, jidx(list, i), now);
@@ -234,7 +239,7 @@ work_print_new(struct hl *h, struct json_object *before,
 	size_t i;
 	int head = !*headed && !h->h_json;
 
-	table_init(&t, 8);
+	table_init(&t, WORK_COLUMNS);
 	if (head)
 		work_assignment_head(&t);
 	for (i = 0; i < jlen(now_list); i++) {
@@ -381,44 +386,64 @@ work_event_what(struct json_object *body)
 	return label(LABEL_EVENT, jstr(body, "type"));
 }
 
-/* POST an event to a case's history (the body is taken) and say what was
- * recorded. */
+/*
+ * POST to a path a format makes with a case number (the body is taken) and
+ * say what was recorded, as what, and the assignment it changed; then
+ * more(answer) if given.  A probe's 403 forbidden is not printed
+ * (*forbidden says it came): the caller asks another endpoint.
+ */
 int
-work_event(struct hl *h, const char *number, struct json_object *body)
+work_record(struct hl *h, const char *fmt, const char *number,
+    struct json_object *body, const char *what, int *forbidden,
+    void (*more)(struct json_object *))
 {
+	struct api_call ac = { .ac_probe = forbidden != NULL };
 	struct api_reply ar;
 	struct json_object *a;
 	char path[URL_PATH_MAX], changed[256];
-	char *saved = strdup(work_event_what(body));
+	char *saved = strdup(what);
 	int rc;
 
-	if (saved == NULL || api_path(path, sizeof(path),
-	    "/v1/cases/%s/events", number, NULL) == -1) {
+	if (saved == NULL || api_path(path, sizeof(path), fmt, number,
+	    NULL) == -1) {
 		free(saved);
 		json_object_put(body);
 		return EXIT_USAGE;
 	}
-	rc = api_post(h, path, body, &ar);
+	ac.ac_path = path;
+	api_body(&ac, body);
+	rc = api_do(h, &ac, &ar);
 	json_object_put(body);
+	if (forbidden != NULL)
+		*forbidden = rc == EXIT_REFUSED && ar.ar_status == 403;
 	if (rc == EXIT_OK && !api_print_json(h, &ar)) {
+		changed[0] = '\0';
 		if ((a = jget(ar.ar_json, "assignment")) != NULL)
 			snprintf(changed, sizeof(changed), "; assignment %s: %s",
 			    jstr(a, "assignment_id") != NULL ?
 			    jstr(a, "assignment_id") : "-",
 			    label(LABEL_STATE, jstr(a, "state")));
-		else
-			snprintf(changed, sizeof(changed), " (without an "
-			    "assignment)");
 		printf("case %s: %s recorded as history item %d%s%s\n",
 		    jstr(ar.ar_json, "case_number") != NULL ?
 		    jstr(ar.ar_json, "case_number") : number, saved,
 		    json_object_get_int(jget(ar.ar_json, "seq")), changed,
 		    ar.ar_replayed ? " (replayed: done before under this key)" :
 		    "");
+		if (more != NULL)
+			more(ar.ar_json);
 	}
 	free(saved);
 	api_reply_clear(&ar);
 	return rc;
+}
+
+/* POST an event to a case's history (the body is taken) and say what was
+ * recorded. */
+int
+work_event(struct hl *h, const char *number, struct json_object *body)
+{
+	return work_record(h, "/v1/cases/%s/events", number, body,
+	    work_event_what(body), NULL, NULL);
 }
 
 /* outcome: an agency's outcome on a case. */
@@ -438,15 +463,31 @@ cmd_outcome(struct hl *h, const struct cmd_args *ca)
 	return work_event(h, ca->ca_argv[0], body);
 }
 
-/* note: a note in a case's history. */
+/*
+ * note: a note in a case's history.  An agency's is an event; an
+ * operator's goes to the notes of its centre's case.  The client does not
+ * know its role, so it asks as an agency first and, told its role may not
+ * (403, which consumes no key), as an operator, under the same key: a
+ * re-run with that key replays the note.
+ */
 static int
 cmd_note(struct hl *h, const struct cmd_args *ca)
 {
 	struct json_object *body = json_object_new_object();
+	const char *what = label(LABEL_EVENT, "note");
+	int rc, forbidden;
 
+	api_key_hold(h);
 	work_add(body, "type", "note");
 	work_add(body, "text", ca->ca_argv[1]);
-	return work_event(h, ca->ca_argv[0], body);
+	rc = work_record(h, "/v1/cases/%s/events", ca->ca_argv[0], body, what,
+	    &forbidden, NULL);
+	if (!forbidden)
+		return rc;
+	body = json_object_new_object();
+	work_add(body, "text", ca->ca_argv[1]);
+	return work_record(h, "/v1/cases/%s/notes", ca->ca_argv[0], body, what,
+	    NULL, NULL);
 }
 
 /* feedback: the police's feedback to the reporting unit, or its notice
