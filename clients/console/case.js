@@ -6,15 +6,20 @@
 // assignment, notes, feedback to the reporting unit (and the notice before
 // 移送审查起诉), a procuratorate's supervision records addressed to an agency
 // of its region (with or without an assignment), transfer, and a request to
-// see the personal data when the view is redacted.
+// see the personal data when the view is redacted, and a link to another
+// case about the same child (the live primary assignee). An operator of
+// the case's centre has its own work on it (casework.js), a later call on
+// the case among it.
 
 import { ApiError, get, newKey, post, seg } from './api.js';
-import { categoriesText, label, LABELS } from './labels.js';
+import { categoriesText, FIELDS, label, LABELS } from './labels.js';
+import { followUpForm, linkForm, operatorWork } from './casework.js';
+import { actionForm, val } from './form.js';
 import { datalist } from './reference.js';
 import { learnAgency, me } from './session.js';
 import {
-  add, choices, clearErrors, clocks, fieldName, fill, h, input, radioValue, risk, say, sealed,
-  showFieldError, statusLine, tag, tick, timeEl,
+  add, choices, clocks, fill, h, input, radioValue, risk, say, sealed, statusLine, tag, tick,
+  timeEl,
 } from './ui.js';
 
 // An assignment in these states has ended: its agency acts no more on it.
@@ -142,9 +147,20 @@ function historyDetails(c, e) {
   if (e.notice) parts.push(label('notice', e.notice));
   if (e.cause) parts.push(`因：${causeText(e.cause)}`);
   if (e.clock) parts.push(`时限：${label('clock', e.clock)}`);
-  if (e.from || e.to) parts.push(`${agencyOf(c, e.from)} → ${agencyOf(c, e.to)}`);
+  if (e.disposition) parts.push(label('disposition', e.disposition));
+  if (e.categories) parts.push(categoriesText(e.categories));
+  if (e.fields) parts.push(e.fields.map((f) => FIELDS[f] || f).join('、'));
+  if (typeof e.from === 'number') parts.push(`${label('risk', e.from)} → ${label('risk', e.to)}`);
+  else if (e.from || e.to) parts.push(`${agencyOf(c, e.from)} → ${agencyOf(c, e.to)}`);
   if (e.level !== undefined) parts.push(`第 ${e.level} 级`);
   return parts.join(' · ');
+}
+
+// The values a correction replaced (full access), or what stands for them.
+function wasText(was) {
+  if (was.withheld || was.purged || was.unreadable) return sealed(was);
+  return Object.entries(was).map(([k, v]) => [FIELDS[k] || k, '：', sealed(v)])
+    .flatMap((x, i) => (i > 0 ? ['；', ...x] : x));
 }
 
 // The history, in order.
@@ -153,7 +169,19 @@ function historySection(c) {
     h('ol', { class: 'history' }, (c.history || []).map((e) => h('li', null,
       timeEl(e.at), ' ', h('strong', null, label('event', e.kind)), ' ',
       h('span', null, historyDetails(c, e)),
-      e.note !== undefined ? h('p', { class: 'prose note' }, sealed(e.note)) : null))));
+      e.linked ? [' ', h('a', { href: `#/case/${encodeURIComponent(e.linked)}` }, e.linked)] :
+        null,
+      e.note !== undefined ? h('p', { class: 'prose note' }, sealed(e.note)) : null,
+      e.was !== undefined ? h('p', { class: 'prose note' }, '原值：', wasText(e.was)) : null))));
+}
+
+// Cases linked to this one by hand.
+function linkedSection(c) {
+  if (!c.linked_cases || c.linked_cases.length === 0) return null;
+  return h('section', { 'aria-labelledby': 'lnk-h' }, h('h2', { id: 'lnk-h' }, '人工关联案件'),
+    h('ul', null, c.linked_cases.map((o) => h('li', null,
+      h('a', { href: `#/case/${encodeURIComponent(o.case_number)}` }, o.case_number), ' ',
+      risk(o.risk_level), ' ', label('caseStatus', o.status), ' · 关联于 ', timeEl(o.linked_at)))));
 }
 
 // Related cases about the same child.
@@ -185,44 +213,6 @@ function accessLogSection(c, signal) {
     }
   });
   return box;
-}
-
-// A form that posts under its own Idempotency-Key and, once accepted,
-// reloads the case; the daemon's error is shown beside its field.
-function actionForm(title, fields, path, body, done, reload) {
-  let key = newKey();
-  const status = statusLine();
-  const form = h('form', { class: 'action', novalidate: true, autocomplete: 'off' },
-    h('h3', null, title), fields,
-    h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary' }, '提交'), status));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    clearErrors(form);
-    const button = form.querySelector('button[type="submit"]');
-    button.disabled = true;
-    say(status, '正在提交……');
-    try {
-      await post(path, body(form), key, {
-        onRetry: (e, n) => say(status, `${e.text}，正在第 ${n + 1} 次尝试……`),
-      });
-      key = newKey();
-      reload(done);
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-      const at = showFieldError(form, e);
-      say(status, `未成功：${e.field ? fieldName(e.field) + '：' : ''}${e.text}`, 'error');
-      if (at) at.focus();
-      button.disabled = false;
-    }
-  });
-  return form;
-}
-
-// The value of a control, or undefined when blank.
-function val(form, name) {
-  const el = form.elements.namedItem(name);
-  return el && el.value.trim() !== '' ? el.value : undefined;
 }
 
 // The outcome form of a primary assignment, offering what its state allows.
@@ -281,7 +271,8 @@ function noteForm(c, reload) {
   return actionForm('添加备注', [
     input('备注内容', { tag: 'textarea', name: 'text', rows: 3, maxlength: 4000 },
       { field: 'text', required: true }),
-  ], `/v1/cases/${seg(c.case_number)}/events`, (form) => ({ type: 'note', text: val(form, 'text') }),
+  ], `/v1/cases/${seg(c.case_number)}/events`,
+  (form) => ({ type: 'note', text: val(form, 'text') }),
   '备注已添加', reload);
 }
 
@@ -384,6 +375,7 @@ function workSection(c, reload) {
     if (a.role === 'primary') {
       forms.push(outcomeForm(c, a, reload));
       forms.push(feedbackForm(c, a, reload));
+      forms.push(linkForm(c, reload));
     } else if (a.state === 'acknowledged') {
       forms.push(closeForm(c, a, reload));
     }
@@ -438,16 +430,18 @@ export function casePage(main, number) {
           ['建档时间', timeEl(c.created_at)],
           ['结案时间', c.closed_at ? timeEl(c.closed_at) : undefined],
         ])),
-      workSection(c, load),
+      me.role === 'operator' ? operatorWork(c, load) : workSection(c, load),
       h('div', { class: 'case-body' },
         h('div', { class: 'col' }, childSection(c),
           h('section', { 'aria-labelledby': 'narr-h' }, h('h2', { id: 'narr-h' }, '情况描述'),
             h('p', { class: 'prose' }, sealed(c.narrative))),
-          reportSection(c), callsSection(c), relatedSection(c)),
+          reportSection(c), callsSection(c),
+          me.role === 'operator' && c.access === 'full' ?
+            h('section', { class: 'follow-up', 'aria-label': '追加来电' }, followUpForm(c, load)) :
+            null,
+          linkedSection(c), relatedSection(c)),
         h('div', { class: 'col' }, assignmentsSection(c), historySection(c),
           me.role === 'admin' ? accessLogSection(c, stop.signal) : null)));
-    // SLOT: follow-up calls on a case (operator endpoints' branch): an
-    // operator's "追加来电" form belongs here, after the calls.
     add(box, datalist('agencies', 'agencies'));
     tick(box);
   }

@@ -21,7 +21,9 @@ export const LABELS = {
     created: '建档', assigned: '分派', acknowledged: '接收', outcome: '处理结果', note: '备注',
     feedback: '反馈报告单位', supervision: '检察监督', transferred: '移送',
     clock_warning: '时限预警', clock_missed: '超时', escalated: '升级', returned: '升级撤回',
-    assignment_closed: '分派关闭', case_closed: '案件结案',
+    assignment_closed: '分派关闭', case_closed: '案件结案', call_logged: '来电记录',
+    risk_changed: '风险调整', categories_added: '增加类别', child_corrected: '更正儿童信息',
+    case_linked: '关联案件', supplement: '报告补充',
     access_requested: '申请查阅', access_approved: '批准查阅', access_denied: '驳回查阅',
     purged: '个人信息已销毁',
   },
@@ -38,11 +40,14 @@ export const LABELS = {
   supervision: { case_filing_supervision: '立案监督', procuratorial_suggestion: '检察建议' },
   accessState: { pending: '待审批', approved: '已批准', denied: '已驳回', expired: '已过期' },
   access: { full: '完整', redacted: '已脱敏', purged: '个人信息已销毁' },
-  basis: { admin: '管理员', creator: '登记人', primary: '主办', access_request: '查阅申请' },
+  basis: {
+    admin: '管理员', centre: '本中心', creator: '登记人', primary: '主办', access_request: '查阅申请',
+    lookup: '查询',
+  },
   source: { call: '热线来电', report: '强制报告' },
   disposition: {
     counselled: '心理疏导', information: '信息咨询', referred: '转介', silent: '无声来电',
-    hang_up: '挂断', prank: '恶作剧', abusive: '辱骂', case_opened: '开案',
+    hang_up: '挂断', prank: '恶作剧', abusive: '辱骂', case_opened: '开案', follow_up: '回访',
   },
   callerType: { child_self: '儿童本人', about_child: '代为求助', unknown: '不明' },
   gender: { female: '女', male: '男', unknown: '不详' },
@@ -114,7 +119,9 @@ export const FIELDS = {
   'open_case.narrative': '情况描述', type: '类型', outcome: '处理结果',
   police_case_number: '刑事案件编号', reason: '理由', supervision: '监督类型', text: '内容',
   target_agency: '接收机构', purpose: '查阅目的', hours: '查阅时长',
-  recipient_agency: '监督对象机构', notice: '告知事项',
+  recipient_agency: '监督对象机构', notice: '告知事项', case_number: '案件编号',
+  risk_level: '风险等级', categories: '类别', name: '姓名', gender: '性别', age: '年龄',
+  birth_date: '出生日期', id_number: '身份证号', phone: '联系电话', school: '学校', address: '住址',
 };
 
 // The label of a code in one table, or the code itself.

@@ -3,7 +3,9 @@
 // acknowledged, a long poll (GET /v1/queue?state=open&wait=) is held and
 // answered the moment a new assignment is made by any daemon; while some
 // do, the daemon answers such a poll at once, so the queue is read again
-// every POLL_MS instead. Each clock's time left ticks locally, in colour.
+// every POLL_MS instead. Each clock's time left ticks locally, in colour;
+// a case that learned something from outside its agencies (a call on it, an
+// operator's change, a supplement to the report) says when.
 // Also a procuratorate's two lists of its region, a page at a time (newest
 // first, "更多" follows the daemon's cursor): the overdue and escalated work,
 // by agency kind and state, and its own supervision records.
@@ -11,7 +13,9 @@
 import { ApiError, get, newKey, post, seg, sleep } from './api.js';
 import { categoriesText, label, LABELS } from './labels.js';
 import { learnAgency, me } from './session.js';
-import { clocks, fill, h, input, risk, say, statusLine, tag, tick, timeEl } from './ui.js';
+import {
+  clocks, fill, h, input, pagedList, risk, say, statusLine, tag, tick, timeEl,
+} from './ui.js';
 
 const LIST_LIMIT = 200;         // assignments shown
 const WAIT_S = 20;              // a long poll's wait= (under request_timeout - 5)
@@ -34,6 +38,8 @@ export function assignmentTable(list, { ack, fresh = new Set() } = {}) {
     h('td', null, risk(a.risk_level)),
     h('td', null, h('a', { href: `#/case/${encodeURIComponent(a.case_number)}` }, a.case_number),
       a.escalation_level > 0 ? h('span', { class: 'tag tag-warn' }, `升级 ${a.escalation_level}`) :
+        null,
+      a.case_updated_at ? h('span', { class: 'updated' }, ' 案件更新于 ', timeEl(a.case_updated_at)) :
         null),
     h('td', null, categoriesText(a.categories)),
     h('td', null, label('role', a.role)),
@@ -131,53 +137,6 @@ export function queuePage(main) {
   return () => stop.abort();
 }
 
-// A list read a page at a time: the first page again every SUPERVISION_MS
-// while no later page was asked for, the next (from the daemon's
-// next_cursor) appended on "更多". query() gives the path without its
-// cursor, draw(items) the list's element, items(answer) its items.
-function pagedList(box, status, { query, items, draw, signal }) {
-  let shown = [];
-  let cursor = null;
-  let paged = false;
-  const more = h('button', { type: 'button', class: 'small', hidden: true, onclick: async () => {
-    more.disabled = true;
-    paged = true;
-    await read(`${query()}&cursor=${seg(cursor)}`, true);
-    more.disabled = false;
-  } }, '更多');
-
-  // Read one page; append it to what is shown, or replace it.
-  async function read(path, append) {
-    try {
-      const res = await get(path, { signal });
-      shown = append ? shown.concat(items(res)) : items(res);
-      cursor = res.next_cursor || null;
-      fill(box, draw(shown), h('p', null, more));
-      more.hidden = cursor === null;
-      tick(box);
-      say(status, paged ? `已显示 ${shown.length} 条` : `每 ${SUPERVISION_MS / 1000} 秒刷新`);
-    } catch (e) {
-      if (e.name === 'AbortError') return;
-      if (!(e instanceof ApiError)) throw e;
-      say(status, `读取失败：${e.text}`, 'error');
-    }
-  }
-
-  // Start again from the first page (a filter changed).
-  function restart() {
-    paged = false;
-    return read(query(), false);
-  }
-
-  (async () => {
-    while (!signal.aborted) {
-      if (!paged) await read(query(), false);
-      await sleep(SUPERVISION_MS, signal).catch(() => {});
-    }
-  })();
-  return restart;
-}
-
 // The procuratorate's list of overdue and escalated work in its region:
 // live work by default, or one state; every kind of agency, or one.
 export function supervisionPage(main) {
@@ -192,7 +151,7 @@ export function supervisionPage(main) {
   main.append(h('h1', { tabindex: '-1' }, '超时与升级（检察监督）'),
     h('div', { class: 'toolbar' }, kind, state, status), box);
   const restart = pagedList(box, status, {
-    signal: stop.signal,
+    signal: stop.signal, refreshMs: SUPERVISION_MS,
     query: () => `/v1/supervision/overdue?limit=${PAGE_LIMIT}` +
       (value(kind) ? `&kind=${seg(value(kind))}` : '') +
       (value(state) ? `&state=${seg(value(state))}` : ''),
@@ -212,7 +171,7 @@ export function recordsPage(main) {
     h('p', { class: 'hint' }, '本院作出的立案监督、检察建议（在案件页面「检察监督」中记录）。'),
     h('div', { class: 'toolbar' }, status), box);
   pagedList(box, status, {
-    signal: stop.signal,
+    signal: stop.signal, refreshMs: SUPERVISION_MS,
     query: () => `/v1/supervision/records?limit=${PAGE_LIMIT}`,
     items: (res) => res.records || [],
     draw: (list) => (list.length === 0 ? h('p', { class: 'empty' }, '暂无监督记录。') :

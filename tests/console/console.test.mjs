@@ -285,7 +285,9 @@ async function main() {
       const text = await operator.locator('.case').innerText();
       check(text.includes('测试儿童甲') && text.includes('受案'),
         'the operator\'s case page shows the child and the police\'s 受案');
-      check(await operator.locator('.work').count() === 0, 'and offers an operator no agency work');
+      check(await operator.locator('.work h2').innerText() === '案件处理' &&
+        await operator.locator('form.action:has(h3:text-is("记录处理结果"))').count() === 0,
+      'and offers an operator the centre\'s work on it, not an agency\'s');
       await shot(operator, '07-case-operator');
     });
 
@@ -356,7 +358,8 @@ async function main() {
       await form.getByRole('button', { name: '提交' }).click();
       const item = prosecutor.locator('.history li:has-text("致 police-320102")');
       await item.waitFor();
-      check((await item.innerText()).includes('检察监督 procuratorate-320102 · 立案监督 · 致 police-320102') &&
+      const said = '检察监督 procuratorate-320102 · 立案监督 · 致 police-320102';
+      check((await item.innerText()).includes(said) &&
         (await item.innerText()).includes('请说明是否立案'),
       'then 立案监督 addressed to the county police is in the history with its text',
       await item.innerText());
@@ -429,6 +432,97 @@ async function main() {
       check(await operator.evaluate(() =>
         document.querySelector('input[name="disposition"]:checked')?.value) === 'information',
       'the disposition buttons are a radio group the arrow keys move through');
+    });
+
+    let opened = null;
+    const caller = '13900000077';
+    await step('the operator opens a case during the call, then logs the call on it', async () => {
+      await operator.goto(`${URL_BASE}/console/#/cases`);
+      await operator.goto(`${URL_BASE}/console/#/call`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      await choose(operator, 'disposition', '开案');
+      await choose(operator, 'caller_type', '儿童本人');
+      await operator.getByLabel('来电号码').fill(caller);
+      await choose(operator, 'open_case.categories', '自杀意念或行为');
+      await choose(operator, 'open_case.risk_level', '红（紧急）');
+      await operator.getByLabel('所在区县').fill('320102');
+      await operator.getByLabel('姓名').fill('测试儿童庚');
+      await operator.getByLabel('情况描述').fill('（测试）孩子在天台边来电，接线员稳住情绪的同时开案。');
+      await operator.getByRole('button', { name: '立即开案并分派' }).click();
+      const link = operator.locator('.open-now a.case-link');
+      await link.waitFor();
+      opened = await link.innerText();
+      const routed = await operator.locator('.open-now .routed').innerText();
+      check(/^\d{4}-320102-\d{8}$/.test(opened) && routed.includes('police-320102') &&
+        routed.includes('health-320102') &&
+        await operator.locator('textarea[name="narrative"]').isDisabled() &&
+        await operator.getByLabel('案件编号').inputValue() === opened,
+      'while the call goes on, the case is opened and routed (police and health), its section ' +
+        'fixed and the call set to be logged on it', `${opened}\n${routed}`);
+      await shot(operator, '17-case-opened-during-call');
+      await police.goto(`${URL_BASE}/console/#/queue`);
+      await police.locator(`tr:has(a:text-is("${opened}"))`).waitFor();
+      check(await operator.locator('.filed').isHidden(),
+        'the police have it in their queue before the call is logged');
+      await operator.keyboard.press('Control+Enter');
+      const filed = operator.locator('.filed a.case-link');
+      await filed.waitFor();
+      check(await filed.innerText() === opened, 'the call, once filed, is logged on that case',
+        await filed.innerText());
+      await police.reload();
+      const row = police.locator(`tr:has(a:text-is("${opened}"))`);
+      await row.waitFor();
+      check((await row.innerText()).includes('案件更新于'),
+        'and the police\'s queue says the case was updated (a call on it)', await row.innerText());
+      await shot(police, '18-queue-case-updated');
+    });
+
+    await step('the centre\'s case list shows it, and a follow-up call joins it', async () => {
+      await operator.getByRole('link', { name: '案件', exact: true }).click();
+      const row = operator.locator(`table.cases tr:has(a:text-is("${opened}"))`);
+      await row.waitFor();
+      const text = await row.innerText();
+      check(text.includes('1 红') && text.includes('办理中') && text.includes('police-320102') &&
+        /剩余/.test(text),
+      'the centre\'s case list shows the case: risk 1 红, open, its agencies, its first clock ' +
+        'ticking', text);
+      await shot(operator, '19-caseload');
+      await row.getByRole('link', { name: opened }).click();
+      await operator.waitForSelector('.case .summary');
+      const fold = operator.locator('details.fold:has(summary:text-is("追加来电（回访）"))');
+      await fold.locator('summary').click();
+      await choose(operator, 'caller_type', '儿童本人');
+      await fold.getByLabel('通话摘要').fill('（测试）孩子回电，情绪平稳。');
+      await fold.getByRole('button', { name: '提交' }).click();
+      await operator.locator('.status-ok:text-is("来电已记入本案")').waitFor();
+      const calls = await operator.locator('section:has(h2:text-is("来电")) tbody tr').count();
+      const history = await operator.locator('.history').innerText();
+      check(calls === 2 && history.includes('来电记录 回访'),
+        'a follow-up call logged from the case page joins it: two calls, and 来电记录 回访 in ' +
+          'the history', `${calls}\n${history}`);
+      await shot(operator, '20-case-follow-up');
+    });
+
+    await step('the next call from the number is looked up and logged on the case', async () => {
+      await operator.getByRole('link', { name: '来电登记' }).click();
+      await operator.waitForSelector('form.call-form');
+      await operator.getByLabel('来电号码').fill(caller);
+      await operator.getByRole('button', { name: '查询来电记录' }).click();
+      const box = operator.locator('.caller-history');
+      await box.locator('.notice').waitFor();
+      const text = await box.innerText();
+      check(text.includes('此前接过此号码来电 1 次') && text.includes(opened),
+        'looking the number up shows the centre\'s earlier call and its case', text);
+      await box.getByRole('button', { name: '本次来电记入此案（回访）' }).click();
+      check(await operator.locator('input[name="disposition"][value="follow_up"]').isChecked() &&
+        await operator.getByLabel('案件编号').inputValue() === opened,
+      'one press makes this call a follow-up on that case');
+      await shot(operator, '21-caller-lookup');
+      await choose(operator, 'caller_type', '儿童本人');
+      await operator.keyboard.press('Control+Enter');
+      const filed = operator.locator('.filed a.case-link');
+      await filed.waitFor();
+      check(await filed.innerText() === opened, 'and it is filed on the case');
     });
 
     for (const page of seen) {
