@@ -41,7 +41,8 @@ SRCS	 = daemon/hotlined.c daemon/api.c daemon/caseload.c daemon/check.c \
 	   daemon/mutate.c \
 	   daemon/normalise.c daemon/protect.c \
 	   daemon/queue.c daemon/request.c daemon/route.c daemon/server.c \
-	   daemon/static.c daemon/stmt.c daemon/tls.c daemon/validate.c
+	   daemon/static.c daemon/stats.c daemon/stmt.c daemon/tls.c \
+	   daemon/validate.c
 # What the unit tests link: everything but main().
 LIBSRCS	 = $(filter-out daemon/hotlined.c,$(SRCS))
 UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyfile \
@@ -51,7 +52,7 @@ UNITS	 = test_json test_validate test_config test_examples test_crypto test_keyf
 CTLSRCS	 = clients/hotlinectl/main.c clients/hotlinectl/audit.c \
 	   clients/hotlinectl/clients.c clients/hotlinectl/db.c \
 	   clients/hotlinectl/keys.c clients/hotlinectl/purge.c \
-	   clients/hotlinectl/table.c
+	   clients/hotlinectl/stats.c clients/hotlinectl/table.c
 CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
 # The command-line client (its own files only, built in build/obj/cli; a
 # sanitizer build in build/asan/obj/cli for the asan suite).

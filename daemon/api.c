@@ -39,7 +39,8 @@ api_unavailable(struct request *r, const char *message)
  * client may see (sql/005_protection.sql, 014_centres.sql): an operator
  * its centre's cases and calls, a gateway what it filed.  A submission by
  * an operator or gateway writes across tables ("intake").  An operator
- * without a centre sees nothing.
+ * without a centre sees nothing; a statistician sees no case row at all
+ * (statistics read their own tables, sql/021_stats.sql).
  */
 void
 api_scope(struct request *r, struct dbjob *j, int intake)
@@ -267,7 +268,10 @@ api_read(struct request *r, enum stmt stmt, db_done_cb done,
 		j = NULL;
 	}
 	for (i = 0; j != NULL && i < n; i++) {
-		if (ps[i] == NULL)
+		if (i + 1 >= DB_MAX_PARAMS) {
+			db_job_free(j);
+			j = NULL;
+		} else if (ps[i] == NULL)
 			j->dj_nparams = i + 2;	/* SQL NULL */
 		else if (db_job_param(j, i + 1, ps[i], strlen(ps[i])) == -1) {
 			db_job_free(j);
@@ -504,6 +508,51 @@ api_access_list(struct request *r, struct evhttp_request *req,
 	api_read(r, STMT_ACCESS_REQUEST_LIST, api_read_done, &q[0].qa_word, 1);
 }
 
+/* Check a statistics parameter: printable ASCII (the database checks the rest). */
+static int
+api_stats_text(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return -1;
+	return 0;
+}
+
+/*
+ * GET /v1/stats?from=&to=&region=&by=: the figures of a period.  The
+ * parameters go to the database as given (printable ASCII), which checks
+ * them for the API and hotlinectl alike.
+ */
+void
+api_stats(struct request *r, struct evhttp_request *req, const char *id)
+{
+	char from[STATS_ARG_MAX], to[STATS_ARG_MAX], region[STATS_ARG_MAX],
+	    by[STATS_ARG_MAX];
+	struct query_arg q[] = {
+		{ .qa_name = "from", .qa_check = api_stats_text,
+		    .qa_buf = from, .qa_buflen = sizeof(from),
+		    .qa_rule = "must be a date YYYY-MM-DD" },
+		{ .qa_name = "to", .qa_check = api_stats_text,
+		    .qa_buf = to, .qa_buflen = sizeof(to),
+		    .qa_rule = "must be a date YYYY-MM-DD" },
+		{ .qa_name = "region", .qa_check = api_stats_text,
+		    .qa_buf = region, .qa_buflen = sizeof(region),
+		    .qa_rule = "must be a region code of six digits" },
+		{ .qa_name = "by", .qa_check = api_stats_text,
+		    .qa_buf = by, .qa_buflen = sizeof(by),
+		    .qa_rule = "must be dimensions separated by commas" },
+	};
+	const char *ps[4];
+	size_t i;
+
+	(void)id;
+	if (route_query(r, req, q, sizeof(q) / sizeof(q[0])) == -1)
+		return;
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		ps[i] = q[i].qa_text;
+	api_read(r, STMT_STATS_VIEW, api_read_done, ps, 4);
+}
+
 /* The schema's version came back: answer it with the release. */
 static void
 api_version_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
@@ -543,7 +592,8 @@ api_init(struct event_base *base, const struct config *cf)
 {
 	api_cf = cf;
 	mutate_init(cf);
-	if (idem_init(base) == -1 || queue_init(base, cf) == -1)
+	if (idem_init(base) == -1 || queue_init(base, cf) == -1 ||
+	    stats_init(base) == -1)
 		return -1;
 	return 0;
 }
@@ -554,4 +604,5 @@ api_shutdown(void)
 {
 	idem_shutdown();
 	queue_shutdown();
+	stats_shutdown();
 }

@@ -68,6 +68,10 @@ struct event;
 #define IDEM_EXPIRE_S		3600	/* how often old keys are expired */
 #define IDEM_KEEP		"8 days"	/* keys are kept at least 7 days */
 #define INFLIGHT_BUCKETS	1024
+#define STATS_FIRST_S		2	/* s: first statistics refresh */
+#define STATS_REFRESH_S		10	/* s: then; a full batch: at once */
+#define STATS_BATCH		5000	/* queued changes counted at a time */
+#define STATS_ARG_MAX		128	/* bytes of a GET /v1/stats parameter */
 #define CLIENT_NAME_MAX		64	/* bytes of a client's name in logs */
 #define STATIC_NAME_MAX		63	/* bytes of a console file's name */
 #define STATIC_FILES_MAX	64	/* console files served */
@@ -142,7 +146,8 @@ enum role {
 	ROLE_OPERATOR,		/* 12355 hotline seat */
 	ROLE_GATEWAY,		/* mandatory-report mini-program backend */
 	ROLE_AGENCY,		/* an agency's system */
-	ROLE_ADMIN,		/* administrators and statisticians */
+	ROLE_ADMIN,		/* administrators */
+	ROLE_STATISTICIAN,	/* statistics only: counts, never a person */
 };
 
 /* Sets of roles a route admits (route.c). */
@@ -150,7 +155,8 @@ enum role {
 #define ROLES_PUBLIC	0u	/* no client certificate needed */
 #define ROLES_ANY	(ROLE_BIT(ROLE_NONE) | ROLE_BIT(ROLE_OPERATOR) | \
 			    ROLE_BIT(ROLE_GATEWAY) | ROLE_BIT(ROLE_AGENCY) | \
-			    ROLE_BIT(ROLE_ADMIN))	/* any registered client */
+			    ROLE_BIT(ROLE_ADMIN))	/* any registered client
+						   but a statistician */
 
 /* A client identity (cached in ident.c). */
 struct ident {
@@ -189,6 +195,8 @@ enum stmt {
 	STMT_ACCESS_REQUEST_LIST,
 	STMT_ACCESS_LOG_VIEW,
 	STMT_SCHEMA_VERSION,
+	STMT_STATS_VIEW,
+	STMT_STATS_REFRESH,
 	STMT_CASE_OPEN,
 	STMT_WORK_KEY,
 	STMT_CASE_NOTE,
@@ -444,6 +452,7 @@ void	 api_supervision_records(struct request *, struct evhttp_request *,
 void	 api_access_list(struct request *, struct evhttp_request *,
 	    const char *);
 void	 api_version(struct request *, struct evhttp_request *, const char *);
+void	 api_stats(struct request *, struct evhttp_request *, const char *);
 void	 api_read(struct request *, enum stmt, db_done_cb,
 	    const char *const *params, int n);
 void	 api_read_done(struct dbjob *, enum db_outcome, PGresult *, void *);
@@ -750,6 +759,9 @@ int	 server_drained(void);
 void	 server_replied(struct conn *);
 void	 server_shutdown(void);
 
+/* stats.c */
+int	 stats_init(struct event_base *);
+void	 stats_shutdown(void);
 /* static.c: the web console's files, held in memory */
 int	 static_init(const struct config *);
 int	 static_reload(void);

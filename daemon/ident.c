@@ -45,6 +45,8 @@ ident_role(const char *s)
 		return ROLE_AGENCY;
 	if (strcmp(s, "admin") == 0)
 		return ROLE_ADMIN;
+	if (strcmp(s, "statistician") == 0)
+		return ROLE_STATISTICIAN;
 	return ROLE_NONE;
 }
 

@@ -62,6 +62,8 @@ static const struct route_id id_phone = { route_phone,
 #define OPERATOR	ROLE_BIT(ROLE_OPERATOR)
 #define GATEWAY		ROLE_BIT(ROLE_GATEWAY)
 #define AGENCY		ROLE_BIT(ROLE_AGENCY)
+#define STATS		(ROLE_BIT(ROLE_STATISTICIAN) | ROLE_BIT(ROLE_ADMIN) | \
+			    AGENCY)
 #define NOT_OPERATOR	"only an operator of a hotline centre may use this endpoint"
 
 static const struct route routes[] = {
@@ -100,8 +102,8 @@ static const struct route routes[] = {
 	    NOT_OPERATOR, "lookup", caseload_caller, NULL },
 	{ ROUTE_GET, "/v1/children/cases", NULL, OPERATOR, NOT_OPERATOR,
 	    "lookup", caseload_child, NULL },
-	{ ROUTE_POST, "/v1/cases/*/access-requests", &id_case, AGENCY, NULL,
-	    "case", NULL, &mutate_access },
+	{ ROUTE_POST, "/v1/cases/*/access-requests", &id_case,
+	    AGENCY | ROLE_BIT(ROLE_ADMIN), NULL, "case", NULL, &mutate_access },
 	{ ROUTE_GET, "/v1/cases/*/access-log", &id_case, ROLES_ANY, NULL,
 	    "case", api_access_log, NULL },
 	{ ROUTE_GET, "/v1/queue", NULL, AGENCY, "only an agency has a queue",
@@ -122,6 +124,9 @@ static const struct route routes[] = {
 	    NULL, "access_requests", NULL, &mutate_deny },
 	{ ROUTE_GET, "/v1/version", NULL, ROLES_ANY, NULL, "version",
 	    api_version, NULL },
+	{ ROUTE_GET, "/v1/stats", NULL, STATS, "only statisticians, "
+	    "administrators and agencies read statistics", "stats", api_stats,
+	    NULL },
 	{ ROUTE_GET, "/console", NULL, ROLES_ANY, NULL, "static",
 	    static_get, NULL },
 	{ ROUTE_GET, "/console/**", &id_console, ROLES_ANY, NULL, "static",

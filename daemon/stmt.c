@@ -103,6 +103,11 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "$2::text)", 2 },
 	[STMT_SCHEMA_VERSION] = { "schema_version", "select "
 	    "hotline.schema_version()", 0 },
+	[STMT_STATS_VIEW] = { "stats_view", "select status, response::text, "
+	    "code from hotline.stats_view($1::bigint, $2::text, $3::text, "
+	    "$4::text, $5::text)", 5 },
+	[STMT_STATS_REFRESH] = { "stats_refresh", "select taken, more, busy "
+	    "from hotline.stats_refresh($1::integer)", 1 },
 	[STMT_CASE_OPEN] = { "case_open", "select status, response::text, "
 	    "replayed, code from "
 	    "hotline.case_open($1::bigint, $2::text, $3::bytea, $4::jsonb)",

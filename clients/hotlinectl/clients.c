@@ -40,8 +40,8 @@ const struct ctl_entry clients_add_entry = {
 	.ce_optargs = 2,
 	.ce_flags = 0,
 	.ce_help = "register a client certificate under a new name: role "
-	    "gateway or admin, agency with its agency's code, or operator "
-	    "with its hotline centre's region code",
+	    "gateway, admin or statistician, agency with its agency's code, "
+	    "or operator with its hotline centre's region code",
 	.ce_check = clients_add_check,
 	.ce_exec = clients_add,
 };
@@ -78,7 +78,7 @@ const struct ctl_entry clients_revoke_entry = {
 
 /* The roles the clients table allows. */
 static const char *const client_roles[] = { "operator", "gateway", "agency",
-    "admin", NULL };
+    "admin", "statistician", NULL };
 
 /* What clients add was asked to register. */
 struct client_new {
@@ -161,7 +161,7 @@ client_new_parse(char **args, int approver, struct client_new *cn)
 	}
 	if (!client_role_ok(cn->cn_role)) {
 		complain("%s: no role \"%s\": the roles are operator, gateway, "
-		    "agency and admin", cmd, cn->cn_role);
+		    "agency, admin and statistician", cmd, cn->cn_role);
 		return -1;
 	}
 	if (approver && strcmp(cn->cn_role, "agency") != 0) {

@@ -4,8 +4,8 @@
  * words, its arguments, whether it needs the key files, what it does and
  * its handler.  The table makes both the usage text and the dispatch.
  * The commands live by group: keys.c, purge.c, audit.c (and the access
- * log), clients.c; db.c holds the blocking libpq helpers they share,
- * table.c the printing of rows as aligned columns.
+ * log), clients.c, stats.c; db.c holds the blocking libpq helpers they
+ * share, table.c the printing of rows as aligned columns.
  */
 #ifndef HOTLINECTL_H
 #define HOTLINECTL_H
@@ -79,5 +79,8 @@ extern const struct ctl_entry keys_retire_entry;
 extern const struct ctl_entry purge_dry_run_entry;
 extern const struct ctl_entry purge_entry;
 extern const struct ctl_entry purge_case_entry;
+
+/* stats.c */
+extern const struct ctl_entry stats_entry;
 
 #endif /* HOTLINECTL_H */

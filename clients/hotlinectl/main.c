@@ -2,7 +2,8 @@
  * hotlinectl: the administrator's tool for hotlined.  Audits the case
  * histories, rotates and retires master keys (rewrapping data keys, never
  * touching ciphertexts), runs retention and purges, lists who read a
- * case, and registers, lists and revokes the API's client certificates.
+ * case, registers, lists and revokes the API's client certificates, and
+ * writes the statistics as CSV.
  * It connects to PostgreSQL as an administrator with blocking libpq; the
  * keys commands also read the daemon's configuration for the key files.
  * The command table below makes both the usage text and the dispatch;
@@ -38,6 +39,7 @@ static const struct ctl_entry *const ctl_table[] = {
 	&clients_add_approver_entry,
 	&clients_list_entry,
 	&clients_revoke_entry,
+	&stats_entry,
 	NULL
 };
 

@@ -43,8 +43,8 @@ for k in $kinds; do
 	approvers+=("$k-320102-approver")
 done
 agencies+=(police-340102)	# 瑶海区: its police alone
-bash "$here/pki.sh" "$var/pki" console console2 console-b gateway gateway2 admin revoked \
-    unregistered "${agencies[@]}" "${approvers[@]}"
+bash "$here/pki.sh" "$var/pki" console console2 console-b gateway gateway2 admin statistician \
+    revoked unregistered "${agencies[@]}" "${approvers[@]}"
 
 # The demo clients are registered as an administrator registers clients,
 # with hotlinectl; a name registered already is kept, and must still have
@@ -75,6 +75,7 @@ register console-b operator --centre 320500
 register gateway gateway
 register gateway2 gateway
 register admin admin
+register statistician statistician
 register revoked operator --centre 320100
 for a in "${agencies[@]}"; do register "$a" agency "$a"; done
 # One approver of access requests per agency of 320102.

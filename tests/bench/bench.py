@@ -76,6 +76,8 @@ OPEN_RATE = 1000                 # reports/s offered
 OPEN_S = pick(20, 5)
 OPEN_CONNS = 256
 SWEEP_S = pick(10, 3)
+STATS_S = pick(20, 5)            # intake alone, then with a statistician
+STATS_QUERY = "by=region,category,risk_level"
 HOLD = pick(10000, 1000)         # idle keep-alive TLS connections
 HOLD_WAIT_S = 600                # to open them, at most
 CLOCKS_SMALL = pick(100000, 2000)
@@ -625,6 +627,38 @@ def sweep(closed_rate):
         "", "%.2f×" % (closed_rate / no_group["rate"]))
 
 
+def stats_beside_intake():
+    """Intake at 16 connections alone, then while a statistician asks
+    GET /v1/stats for the year in a loop (tests/bench/stats_loop.py): what
+    the statistics cost intake."""
+    year = datetime.date.today().year
+    query = "from=%d-01-01&to=%d-12-31&%s" % (year, year, STATS_QUERY)
+    d = Daemon("stats").start()
+    load_note("stats: intake alone")
+    alone = bench(["-c", 16, "-T", STATS_S, "-b", REPORT, "-p", "/v1/reports"])
+    load_note("stats: intake beside statistics")
+    loop = subprocess.Popen([sys.executable, os.path.join(HERE, "stats_loop.py"),
+                             "127.0.0.1:%d" % ENV.port, ENV.pki, query],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        beside = bench(["-c", 16, "-T", STATS_S, "-b", REPORT, "-p", "/v1/reports"])
+    finally:
+        loop.terminate()
+        out = loop.communicate(timeout=60)[0]
+    d.stop()
+    st = parse_bench(out)
+    log("statistics beside intake: alone %s; beside %s; %s" % (
+        " ".join(alone["text"].split()), " ".join(beside["text"].split()), out.strip()))
+    if st.get("stats.answers", 0) == 0 or st.get("stats.failed", 0):
+        raise SystemExit("bench: GET /v1/stats failed beside intake: " + out)
+    row("intake at 16 connections while GET /v1/stats (a year by %s) runs in a loop" % (
+        STATS_QUERY[3:]), "%s reports/s (p50 %s) beside %.1f answers/s (p50 %s)" % (
+            n_(beside["rate"]), ms(beside["latency_ms.p50"]), st["stats.per_s"],
+            ms(st["stats.p50"])),
+        "intake alone %s reports/s (p50 %s)" % (n_(alone["rate"]), ms(alone["latency_ms.p50"])),
+        "%.2f×" % (beside["rate"] / alone["rate"]))
+
+
 def memory():
     """The daemon's RSS with HOLD idle keep-alive TLS connections (fewer if
     the descriptor limit cannot be raised that far here)."""
@@ -952,6 +986,7 @@ def main():
         profile()
         open_loop(rate)
         sweep(rate)
+        stats_beside_intake()
         memory()
         log("part two: a fresh database")
         psql("drop database hotline", "postgres")

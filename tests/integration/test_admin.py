@@ -178,19 +178,20 @@ def the_compose_setup_registers_the_development_pki_once(daemon):
         agencies = {r[0] for r in psql_in(db, "select code from hotline.agencies")}
         approvers = {os.path.basename(p)[:-4] for p in os.listdir(lib.ENV["HOTLINED_PKI"])
                      if p.endswith("-approver.crt")}
-        want = {"console", "gateway", "admin"} | agencies | approvers
+        want = {"console", "gateway", "admin", "statistician"} | agencies | approvers
         run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                              timeout=120)
         rows = psql_in(db, "select c.name, c.role, coalesce(a.code, ''), c.approver,"
                        " c.cert_sha256 from hotline.clients c left join hotline.agencies a"
                        " on a.id = c.agency_id order by c.name")
         check(run.returncode == 0 and {r[0] for r in rows} == want,
-              "the compose set-up's clients.sh registers console, gateway, admin, the %d"
-              " agencies and the %d approvers, and nothing else of the PKI"
+              "the compose set-up's clients.sh registers console, gateway, admin, statistician,"
+              " the %d agencies and the %d approvers, and nothing else of the PKI"
               % (len(agencies), len(approvers)),
               "exit %d %s\n%s" % (run.returncode, run.stderr,
                                   sorted({r[0] for r in rows} ^ want)))
-        roles = {"console": "operator", "gateway": "gateway", "admin": "admin"}
+        roles = {"console": "operator", "gateway": "gateway", "admin": "admin",
+                 "statistician": "statistician"}
         wrong = [r for r in rows
                  if r[4] != fingerprint(os.path.join(lib.ENV["HOTLINED_PKI"], r[0] + ".crt"))
                  or r[1] != roles.get(r[0], "agency")

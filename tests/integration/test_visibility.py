@@ -1,15 +1,17 @@
 """Visibility and access: what each viewer of a case sees (full, redacted,
 or 404), the access log of every read of personal data, access requests
-with approval and expiry, notes shown only to those who may read them, and
-cases linked by the child they are about."""
+with approval and expiry (an admin's too, approved by another admin), notes
+shown only to those who may read them, and cases linked by the child they
+are about."""
 
 import json
 import random
 import uuid
 
+from . import lib
 from .lib import (Client, access_log_count, check, error_code, example_json, file_report,
                   hotlinectl, id_number, is_error, log_call, new_key, personal_report, psql,
-                  scalar, test, view)
+                  scalar, test, view, wait_until)
 
 
 @test
@@ -19,7 +21,7 @@ def each_viewer_sees_what_its_role_allows(daemon):
     name, reporter, narrative = r["child"]["name"], r["reporter"]["name"], r["narrative"]
     # (client, status, access, child name, narrative, reporter visible)
     matrix = [
-        ("admin", 200, "full", True, True, True),
+        ("admin", 200, "redacted", False, False, False),                 # no request
         ("police-320102", 200, "full", True, True, True),               # primary
         ("procuratorate-320102", 200, "redacted", False, False, False),  # supervise
         ("education-320102", 200, "redacted", False, False, False),      # inform
@@ -44,9 +46,9 @@ def each_viewer_sees_what_its_role_allows(daemon):
         if st == 200 and see_child and (v["child"]["id_number"] != r["child"]["id_number"]
                                         or v["child"]["address"] != r["child"]["address"]):
             bad.append((who, "child fields differ from what was sent"))
-    check(not bad, "the visibility matrix holds: admin and primary police see all; inform and"
-          " supervise agencies get a redacted case; the filing gateway never sees the reporter;"
-          " others get 404 (%d viewers)" % len(matrix), bad)
+    check(not bad, "the visibility matrix holds: the primary police see all; inform and"
+          " supervise agencies and admins get a redacted case; the filing gateway never sees the"
+          " reporter; others get 404 (%d viewers)" % len(matrix), bad)
     st, h, v = view(daemon, "procuratorate-320102", n)
     check(st == 200 and v["categories"] and v["history"] and v["assignments"]
           and v["risk_level"] and v["region_code"] == "320102",
@@ -59,14 +61,15 @@ def every_read_of_personal_data_is_logged_with_its_basis(daemon):
     before = access_log_count(n)
     view(daemon, "police-320102", n)
     view(daemon, "education-320102", n)          # redacted: nothing personal read
-    view(daemon, "admin", n)
+    view(daemon, "admin", n)                     # redacted too
+    view(daemon, "gateway", n)
     view(daemon, "police-320104", n)             # 404
     check(access_log_count(n) == before + 2, "a full view writes one access-log row, a redacted"
           " or refused one none", (before, access_log_count(n)))
     st, h, b = Client(daemon, "admin").get("/v1/cases/%s/access-log" % n)
     reads = b.get("reads", []) if st == 200 else []
     check(st == 200 and [(x["client"], x["basis"], x["reporter"]) for x in reads[-2:]]
-          == [("police-320102", "primary", True), ("admin", "admin", True)],
+          == [("police-320102", "primary", True), ("gateway", "creator", False)],
           "admins list who read the case, when and on what basis", b)
     st, h, b = Client(daemon, "police-320102").get("/v1/cases/%s/access-log" % n)
     check(is_error(st, b, 403, "forbidden"), "nobody else reads the access log", (st, b))
@@ -153,6 +156,54 @@ def an_access_request_must_be_approved_and_expires(daemon):
 
 
 @test
+def an_admin_reads_a_case_only_with_another_admins_approval(daemon):
+    r = personal_report()
+    n = file_report(daemon, r)["case_number"]
+    adm = Client(daemon, "admin")
+    st, h, v = adm.get("/v1/cases/" + n)
+    text = json.dumps(v, ensure_ascii=False)
+    check(st == 200 and v["access"] == "redacted" and r["child"]["name"] not in text
+          and r["narrative"] not in text and r["reporter"]["name"] not in text
+          and v["assignments"] and v["history"],
+          "an admin sees the case redacted: the timeline and the assignments, no personal data",
+          (st, v.get("access")))
+    before = access_log_count(n)
+    st, h, b = adm.post("/v1/cases/%s/access-requests" % n, {"purpose": "核查转办记录", "hours": 1},
+                        new_key())
+    check(st == 201 and b["access_request"]["state"] == "pending"
+          and "agency" not in b["access_request"],
+          "an admin asks for access, saying why (a request of no agency)", (st, b))
+    rid = b["access_request"]["access_request_id"] if st == 201 else "x"
+    st, h, b = adm.post("/v1/access-requests/%s/approve" % rid, None, new_key())
+    check(is_error(st, b, 403, "forbidden"), "it cannot approve its own request", (st, b))
+    st, h, b = Client(daemon, "education-320102-approver").post(
+        "/v1/access-requests/%s/approve" % rid, None, new_key())
+    check(is_error(st, b, 404, "not_found"), "nor can an agency's approver (it is no agency's)",
+          (st, b))
+    other = lib.make_client_cert("it-admin-" + uuid.uuid4().hex[:8])
+    lib.register_client(other, "admin")
+    wait_until(lambda: Client(daemon, other).get("/v1/version")[0] == 200, 3, 0.1)
+    st, h, b = Client(daemon, other).post("/v1/access-requests/%s/approve" % rid, None, new_key())
+    check(st == 200 and b["access_request"]["state"] == "approved"
+          and b["access_request"]["decided_by"] == other,
+          "another admin approves it", (st, b))
+    st, h, v = adm.get("/v1/cases/" + n)
+    text = json.dumps(v, ensure_ascii=False)
+    check(v["access"] == "full" and v["child"]["name"] == r["child"]["name"]
+          and v["narrative"] == r["narrative"] and v["report"]["reporter"] == {"withheld": True}
+          and r["reporter"]["name"] not in text,
+          "then the admin reads the child and the narrative, never the reporter", v.get("report"))
+    st, h, v2 = Client(daemon, other).get("/v1/cases/" + n)
+    check(v2["access"] == "redacted", "the approving admin still sees it redacted")
+    st, h, b = adm.get("/v1/cases/%s/access-log" % n)
+    mine = [x for x in b["reads"] if x["client"] == "admin"]
+    check(access_log_count(n) == before + 1 and mine and mine[-1]["basis"] == "access_request"
+          and mine[-1]["purpose"] == "核查转办记录" and mine[-1]["reporter"] is False,
+          "the read is in the access log, with the request and its purpose", mine)
+    psql("update hotline.access_requests set valid_until = now() - interval '1 second'"
+         " where request_id = :'a0'", rid)
+    st, h, v = adm.get("/v1/cases/" + n)
+    check(v["access"] == "redacted", "once it expires the case is redacted again")
 def an_access_request_for_a_case_the_agency_cannot_see_is_404(daemon):
     n = file_report(daemon, personal_report())["case_number"]
     before = scalar("select count(*) from hotline.access_requests")
@@ -197,7 +248,7 @@ def a_call_and_a_report_about_the_same_child_are_linked(daemon):
              "region_code": "320102"}
     second = file_report(daemon, personal_report(child=child))["case_number"]
     third = file_report(daemon, personal_report())["case_number"]
-    st, h, v = view(daemon, "admin", second)
+    st, h, v = view(daemon, "police-320102", second)
     related = {x["case_number"]: x["matched"] for x in v.get("related_cases", [])}
     check(first in related and related[first] == ["name_birth"] and third not in related,
           "a report about a child known from a call lists the call's case (name and birth date)",
@@ -205,7 +256,7 @@ def a_call_and_a_report_about_the_same_child_are_linked(daemon):
     child2 = {"name": "别名" + tag, "gender": "female", "age": 12, "id_number": ident,
               "region_code": "320102"}
     fourth = file_report(daemon, personal_report(child=child2))["case_number"]
-    st, h, v = view(daemon, "admin", fourth)
+    st, h, v = view(daemon, "police-320102", fourth)
     related = {x["case_number"]: x["matched"] for x in v.get("related_cases", [])}
     check(first in related and related[first] == ["id"], "so does one with the same ID number",
           related)

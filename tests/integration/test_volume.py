@@ -3,9 +3,10 @@ hundreds of thousands of clocks (tests/volume/fill.sql); the agency actions,
 the procuratorate's lists, an operator's work on its centre's cases (the
 caseload, lookups, notes, re-grading, links, calls on a case, a case opened
 during a call) and the handling of a due clock look rows up by key,
-whatever the tables hold; a burst of thousands of clocks falling due at once all fire, with one
-daemon and with two; a clock whose handling fails on its own is set aside
-and the others go on.
+whatever the tables hold; the statistics take the year in and answer from
+their rollup, never reading a big table whole; a burst of thousands of
+clocks falling due at once all fire, with one daemon and with two; a clock
+whose handling fails on its own is set aside and the others go on.
 
 Run by tests/run.sh's "volume" suite in an environment of its own (-k
 test_volume); HOTLINED_VOLUME_CASES sets the number of cases (default
@@ -16,9 +17,11 @@ import re
 import subprocess
 import time
 
+from datetime import datetime, timedelta
+
 from . import lib
-from .lib import (PSQL, ROOT, Client, Daemon, check, file_report, new_key, pki, psql, scalar, test,
-                  wait_until)
+from .lib import (PSQL, ROOT, SHANGHAI, Client, Daemon, check, file_report, new_key, pki, psql,
+                  scalar, test, wait_until)
 
 CASES = int(os.environ.get("HOTLINED_VOLUME_CASES", "100000"))
 BURST = int(os.environ.get("HOTLINED_VOLUME_BURST", "3000"))
@@ -31,7 +34,7 @@ LAG_BOUND = 30
 # whole costs more every day.
 BIG = ("cases", "children", "reports", "case_categories", "case_events", "case_notes",
        "assignments", "clocks", "calls", "identifiers", "case_access", "access_log",
-       "idempotency", "access_requests", "supervision_records")
+       "idempotency", "access_requests", "supervision_records", "stats_cases")
 
 
 def burst(daemon, n, seconds, tag):
@@ -120,6 +123,57 @@ def the_database_holds_a_years_volume(daemon):
           "it holds %d cases and %d running clocks" % (cases, clocks))
     st, h, v = Client(daemon, "gateway").get("/v1/cases/" + template)
     check(st == 200, "the daemon still serves the case filed before the fill", st)
+
+
+@test(limit=600)
+def the_statistics_take_the_year_in_and_read_only_their_rollup(daemon):
+    queued = int(scalar("select count(*) from hotline.stats_pending"))
+    t0 = time.monotonic()
+    for _ in range(3000):
+        taken, more, busy = psql("set hotline.scope = 'system';"
+                                 " select taken, more, busy from hotline.stats_refresh(20000)")[0]
+        if busy == "f" and more == "f":
+            break
+        if busy == "t":
+            time.sleep(0.2)
+    took = time.monotonic() - t0
+    left = int(scalar("select count(*) from hotline.stats_pending"))
+    rollup = int(scalar("select count(*) from hotline.stats_daily"))
+    cases = int(scalar("select count(*) from hotline.cases"))
+    print("# statistics took in about %d queued keys in %.1fs; the rollup holds %d rows for %d"
+          " cases" % (queued, took, rollup, cases))
+    check(left == 0, "the statistics take in the year's history (%d keys queued)" % queued, left)
+    check(int(scalar("select sum(n) from hotline.stats_daily where figure = 'cases'")) == cases,
+          "and count each of the %d cases once" % cases)
+    check(rollup * 4 < cases, "the rollup of the year is a fraction of its cases (%d rows)" % rollup)
+    stat = scalar("select id from hotline.clients where name = 'statistician'")
+    end = datetime.now(SHANGHAI).date()
+    start = (end - timedelta(days=365)).isoformat()
+    for what, region, by in [("a year by region and category", None, "region,category"),
+                             ("a year by agency", None, "agency"),
+                             ("a county's year by subcategory and risk", "330102",
+                              "subcategory,risk_level"),
+                             ("a year by six dimensions", "330100",
+                              "region,subcategory,risk_level,source,institution_type,situation")]:
+        sql = ("select status from hotline.stats_view(%s, '%s', '%s', %s, '%s')"
+               % (stat, start, end, "'%s'" % region if region else "null", by))
+        plans, bad, errors = seq_scans("", sql)
+        t0 = time.monotonic()
+        st, h, b = Client(daemon, "statistician").get("/v1/stats?from=%s&to=%s&by=%s%s" % (
+            start, end, by, "&region=" + region if region else ""))
+        ms = (time.monotonic() - t0) * 1000
+        print("# GET /v1/stats, %s: %d cells in %.0f ms" % (what, len(b.get("cells", [])), ms))
+        check(st == 200 and plans >= 1 and not bad and not errors,
+              "the figures of %s: none of its %d statements reads a big table whole" % (what, plans),
+              "\n".join(bad + errors) or (st, b))
+    # A refresh's cost follows what it takes: 2000 cases queued again (the
+    # transaction is rolled back) are counted by key.
+    prep = ("insert into hotline.stats_pending (case_id, seq) select id, 1 from hotline.cases"
+            " order by id desc limit 2000")
+    plans, bad, errors = seq_scans("system", "select * from hotline.stats_refresh(5000)", prep)
+    check(plans >= 3 and not bad and not errors,
+          "counting 2000 queued cases: none of its %d statements reads a big table whole" % plans,
+          "\n".join(bad + errors))
 
 
 @test(limit=300)

@@ -269,7 +269,8 @@ select pg_temp.tap(pg_temp.rows_of('owner:police_a') = pg_temp.rows_of('call cas
 select hotline.client_upsert('t-edu-a', 'agency', 'education-320102', repeat('1', 64), true) as edu_a,
     hotline.client_upsert('t-edu-b', 'agency', 'education-320102', repeat('2', 64), true) as edu_b,
     hotline.client_upsert('t-proc-a', 'agency', 'procuratorate-320102', repeat('3', 64), true) as proc_a,
-    hotline.client_upsert('t-health-a', 'agency', 'health-320102', repeat('4', 64), true) as health_appr \gset
+    hotline.client_upsert('t-health-a', 'agency', 'health-320102', repeat('4', 64), true) as health_appr,
+    hotline.client_upsert('t-admin2', 'admin', null, repeat('7', 64)) as adm2 \gset
 create temporary table scopes as select id as client_id, case role when 'admin' then 'admin'
     when 'agency' then 'agency:' || agency_id when 'operator' then 'centre:' || centre
     else 'client:' || id end as scope from hotline.clients;
@@ -523,15 +524,14 @@ select pg_temp.logged_view(w, 'al', c, :'al_no') from (values ('op', :op), ('op2
     ('opb', :opb), ('police', :police), ('proc', :proc), ('edu', :edu), ('gw', :gw),
     ('admin', :adm), ('admin2', :adm)) v (w, c) \g /dev/null
 select pg_temp.tap(string_agg(who || ':' || access || ':' || added, ',' order by who collate "C")
-	= 'admin:full:1,admin2:full:1,edu:none:0,gw:none:0,op:full:1,op2:full:1,opb:none:0,'
+	= 'admin:redacted:0,admin2:redacted:0,edu:none:0,gw:none:0,op:full:1,op2:full:1,opb:none:0,'
 	'police:full:1,proc:redacted:0',
-    'every full view adds exactly one access-log row, a redacted or refused view none',
+    'every full view adds exactly one access-log row, a redacted or refused view none (an admin''s too)',
     string_agg(who || ':' || access || ':' || added, ',' order by who))
 from logged where which = 'al';
 select pg_temp.tap(string_agg(k.name || ':' || l.basis || ':' || coalesce(g.code, '-') || ':' || l.reporter,
 	',' order by k.name, l.id)
-	= 't-admin:admin:-:false,t-admin:admin:-:false,t-op:centre:-:false,t-op2:centre:-:false,'
-	't-police:primary:police-320102:false',
+	= 't-op:centre:-:false,t-op2:centre:-:false,t-police:primary:police-320102:false',
     'each row names the client, its agency and the basis (a call case has no reporter to read; '
     'an operator reads as a seat of the centre that opened the case)',
     string_agg(k.name || ':' || l.basis, ','))
@@ -547,7 +547,7 @@ reset role;
 select pg_temp.tap(status = 200 and response->>'case_number' = :'al_no'
     and (select string_agg(r->>'client' || ':' || (r->>'basis'), ',' order by r->>'client', r->>'at')
 	from jsonb_array_elements(response->'reads') r)
-	= 't-admin:admin,t-admin:admin,t-op:centre,t-op2:centre,t-police:primary'
+	= 't-op:centre,t-op2:centre,t-police:primary'
     and (select status = 200 and response->'reads' @> jsonb_build_array(jsonb_build_object('client', 't-edu',
 	'basis', 'access_request', 'access_request_id', :'ar_req', 'purpose', '核实学生安置情况（测试）',
 	'agency', 'education-320102', 'reporter', false)) from out where k = 'al-ar')
@@ -559,6 +559,73 @@ select pg_temp.tap(count(*) = 5 and bool_and(status = 403 and response->'error'-
     'access_log_view is 403 for agencies, operators and gateways',
     string_agg(k || '=' || status, ' '))
 from out where k in ('al-police', 'al-edu', 'al-op', 'al-gw', 'al-proc');
+
+-- ------------------------------------------------------------ an administrator's access request
+-- An admin sees a case redacted; with its own request approved by another
+-- admin, in full for the hours asked, logged, but never the reporter.
+set role hotlined;
+insert into out select 'aa-rep', * from pg_temp.report(:gw, 'aa-rep', jsonb_set(:'report',
+    '{child,region_code}', '"320102"'));
+reset role;
+select response->>'case_number' as aa_no from out where k = 'aa-rep' \gset
+-- An admin's request, approved by another admin.
+create function pg_temp.admin_access(p_admin bigint, p_admin2 bigint, p_case text, p_key text)
+returns text language plpgsql as $$
+declare
+	v_req text;
+begin
+	select response#>>'{access_request,access_request_id}' into v_req from pg_temp.ar_create(
+	    p_admin, p_key, p_case, '{"purpose": "核查转办记录（测试）", "hours": 2}');
+	perform pg_temp.ar_decide(p_admin2, p_key, v_req, 'approve');
+	return v_req;
+end $$;
+set role hotlined;
+insert into views select 'aa:admin:before', pg_temp.view_as(:adm, :'aa_no');
+insert into out select 'aa-req', * from pg_temp.ar_create(:adm, 'aa-1', :'aa_no',
+    '{"purpose": "核查转办记录（测试）", "hours": 2}');
+reset role;
+select response#>>'{access_request,access_request_id}' as aa_req from out where k = 'aa-req' \gset
+set role hotlined;
+insert into out select 'aa-self', * from pg_temp.ar_decide(:adm, 'aa-2', :'aa_req', 'approve');
+insert into out select 'aa-appr', * from pg_temp.ar_decide(:edu_a, 'aa-3', :'aa_req', 'approve');
+insert into views select 'aa:admin:pending', pg_temp.view_as(:adm, :'aa_no');
+insert into out select 'aa-ok', * from pg_temp.ar_decide(:adm2, 'aa-4', :'aa_req', 'approve');
+insert into views select 'aa:admin:approved', pg_temp.view_as(:adm, :'aa_no');
+insert into views select 'aa:admin2:approved', pg_temp.view_as(:adm2, :'aa_no');
+insert into out select 'aa-again', * from pg_temp.ar_create(:adm, 'aa-5', :'aa_no', '{"purpose": "x"}');
+reset role;
+select pg_temp.tap(view->>'access' = 'redacted' and view->'narrative' = '{"withheld": true}'
+    and view->'report'->'reporter' = '{"withheld": true}' and view::text not like '%$enc%',
+    'an admin sees a case redacted: no narrative, no child''s name, no reporter', view::text)
+from views where k = 'aa:admin:before';
+select pg_temp.tap((select status = 201 and response->'access_request'->>'state' = 'pending'
+	and not response->'access_request' ? 'agency' from out where k = 'aa-req')
+    and (select status = 403 and code = 'forbidden' from out where k = 'aa-self')
+    and (select status = 404 and code = 'not_found' from out where k = 'aa-appr')
+    and (select view->>'access' = 'redacted' from views where k = 'aa:admin:pending'),
+    'an admin asks for access (a request of no agency): it may not approve it itself, an agency''s approver cannot see it, and until approved the case stays redacted',
+    (select string_agg(k || '=' || status, ' ') from out where k like 'aa-%'));
+select pg_temp.tap((select status = 200 and response#>>'{access_request,decided_by}' = 't-admin2'
+	from out where k = 'aa-ok')
+    and view->>'access' = 'full'
+    and view->'narrative' = pg_temp.enc('（测试）学生向班主任透露被亲属猥亵，身体有异常。', 'case.narrative')
+    and view->'child'->'name' = pg_temp.enc('测试儿童丙', 'child.name')
+    and view->'report'->'reporter' = '{"withheld": true}'
+    and (select view->>'access' from views where k = 'aa:admin2:approved') = 'redacted'
+    and (select status = 409 and code = 'access_not_needed' from out where k = 'aa-again'),
+    'approved by another admin, the requesting admin (and no other) sees the child and the narrative, never the reporter',
+    view::text)
+from views where k = 'aa:admin:approved';
+select pg_temp.tap(l.basis = 'access_request' and not l.reporter and l.agency_id is null
+    and r.request_id::text = :'aa_req',
+    'its read is in the access log: basis access_request, the request, without the reporter')
+from hotline.access_log l join hotline.access_requests r on r.id = l.access_request
+join hotline.cases c on c.id = l.case_id where c.case_number = :'aa_no';
+update hotline.access_requests set valid_until = now() - interval '1 second' where request_id = :'aa_req';
+set role hotlined;
+select pg_temp.tap(pg_temp.view_as(:adm, :'aa_no')->>'access' = 'redacted',
+    'once the approval expires the admin''s view is redacted again');
+reset role;
 
 -- ------------------------------------------------------------ identifiers and related cases
 set role hotlined;
@@ -573,7 +640,11 @@ reset role;
 select (select response->>'case_number' from out where k = 'id1') as id1_no,
     (select response->>'case_number' from out where k = 'id2') as id2_no,
     (select response->>'case_number' from out where k = 'id3') as id3_no \gset
+-- The admin reads them with approved access requests.
 set role hotlined;
+select pg_temp.admin_access(:adm, :adm2, :'id1_no', 'id-a1'),
+    pg_temp.admin_access(:adm, :adm2, :'id2_no', 'id-a2'),
+    pg_temp.admin_access(:adm, :adm2, :'id3_no', 'id-a3') \g /dev/null
 insert into views select 'id1:admin', pg_temp.view_as(:adm, :'id1_no');
 insert into views select 'id2:admin', pg_temp.view_as(:adm, :'id2_no');
 insert into views select 'id3:admin', pg_temp.view_as(:adm, :'id3_no');
@@ -719,7 +790,7 @@ from out where k = 'pg' \gset
 set role hotlined;
 insert into out select 'pg-note', * from pg_temp.post(:police, 'pg-n', :'pg_no', jsonb_build_object('type', 'note',
     'text', encode(pg_temp.sealed('（测试）已联系监护人。'), 'base64')));
-insert into views select 'pg:admin:before', pg_temp.view_as(:adm, :'pg_no');
+insert into views select 'pg:police:before', pg_temp.view_as(:police, :'pg_no');
 reset role;
 create temporary table pg_before as select
     (select jsonb_agg(to_jsonb(g) order by g.category, g.subcategory) from hotline.case_categories g where g.case_id = :pg_id) as cats,
@@ -728,9 +799,9 @@ create temporary table pg_before as select
 	from hotline.cases c where c.id = :pg_id) as kept,
     (select max(seq) from hotline.case_events where case_id = :pg_id) as last;
 select pg_temp.tap((select status from out where k = 'pg-note') = 201
-    and exists (select 1 from views, jsonb_array_elements(view->'history') h where k = 'pg:admin:before'
+    and exists (select 1 from views, jsonb_array_elements(view->'history') h where k = 'pg:police:before'
 	and h->'note' = pg_temp.enc('（测试）已联系监护人。', 'note')),
-    'before the purge, the case holds a sealed note (admin view)');
+    'before the purge, the case holds a sealed note (the primary police''s view)');
 select hotline.case_purge(:'pg_no') as purged1 \gset
 select hotline.case_purge(:'pg_no') as purged2 \gset
 do $$

@@ -27,7 +27,8 @@ upgraded to the current migrations, and the current daemon serves it.
 6. The current daemon serves the same case views, queues and reporter
    status, replays a response the release stored under an
    Idempotency-Key, catches up on the deadline missed during the upgrade,
-   and takes new reports.
+   counts the release's history into the statistics (each case and call
+   once), and takes new reports.
 7. The release's operators belong to a centre by the migration's rule
    (sql/014_centres.sql: the city of an operator's first case, else the
    centre most operators got), their cases and calls to it: another seat
@@ -388,7 +389,7 @@ def fill(d):
     seen["views"] = {(who, n): view(d, who, n)[2] for who, n in [
         ("police-320102", a["case_number"]), ("education-320102", a["case_number"]),
         ("police-320104", b["case_number"]), ("console", c["case_number"]),
-        ("admin", e["case_number"])]}
+        ("gateway", e["case_number"])]}
     seen["queues"] = {q: queue(d, q) for q in ("police-320102", "police-320104",
                                                "procuratorate-320100")}
     st, h, seen["status"] = Client(d, "gateway").get("/v1/reports/%s/status" % a["receipt_id"])
@@ -540,6 +541,12 @@ def main():
             check(st == 200 and contains(now, was),
                   "the current daemon shows %s case %s as the release did" % (who, number),
                   (st, json.dumps(now, ensure_ascii=False)[:1500]))
+        st, h, now = view(cur, "admin", seen["e"]["case_number"])
+        check(st == 200 and now["access"] == "redacted"
+              and now["report"]["reporter"] == {"withheld": True}
+              and now["narrative"] == {"withheld": True},
+              "an admin, who read cases in full under the release, now sees them redacted",
+              (st, json.dumps(now, ensure_ascii=False)[:600]))
         for q, was in seen["queues"].items():
             was = as_migrated(was) if casework else was
             now = queue(cur, q)
@@ -557,6 +564,15 @@ def main():
                   and x["clock"] == "acknowledge"]
         check(ok and len(missed) == 1, "the current daemon catches up: the deadline missed during"
               " the upgrade is recorded once and escalated", missed)
+        drained = wait_until(lambda: psql("select count(*) from hotline.stats_pending")
+                             == [["0"]], 30, 0.5)
+        counted = psql("select (select coalesce(sum(n), 0) from hotline.stats_daily"
+                       " where figure = 'cases'), (select count(*) from hotline.cases),"
+                       " (select coalesce(sum(n), 0) from hotline.stats_daily"
+                       " where figure like 'calls.%'), (select count(*) from hotline.calls)")[0]
+        check(drained and counted[0] == counted[1] and counted[2] == counted[3],
+              "the current daemon counts the release's history into the statistics: each of the"
+              " %s cases and %s calls once" % (counted[1], counted[3]), (drained, counted))
         st, h, r = Client(cur, "gateway").post("/v1/reports", personal_report(), new_key())
         check(st == 201, "the current daemon files new reports", (st, r))
         operators(cur, seen)
