@@ -60,7 +60,8 @@ CLISRCS	 = clients/hotline/main.c clients/hotline/config.c \
 	   clients/hotline/http.c clients/hotline/api.c clients/hotline/show.c \
 	   clients/hotline/work.c clients/hotline/supervise.c \
 	   clients/hotline/operator.c clients/hotline/view.c \
-	   clients/hotline/access.c clients/hotline/submit.c
+	   clients/hotline/access.c clients/hotline/stats.c \
+	   clients/hotline/submit.c
 CLILIBS	:= $(shell pkg-config --libs libevent_openssl libevent json-c openssl \
 	   2>/dev/null) -lm
 # The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).

@@ -14,6 +14,7 @@
  *             the child corrected, links
  *   view.c    reading: a case, a report's milestones, the daemon's version
  *   access.c  access requests: ask, list, approve, deny; the access log
+ *   stats.c   the figures of an evaluation
  *   submit.c  filing calls (on a case too), cases, reports, supplements
  */
 #ifndef HOTLINE_H
@@ -218,6 +219,7 @@ size_t	 jlen(struct json_object *);
 struct json_object *jidx(struct json_object *, size_t);
 void	 table_init(struct table *, int);
 void	 table_add(struct table *, ...);
+void	 table_row(struct table *, const char *const *);
 void	 table_print(struct table *, FILE *);
 void	 table_clear(struct table *);
 
@@ -263,6 +265,9 @@ extern const struct cmd_entry cmd_requests_entry;
 extern const struct cmd_entry cmd_approve_entry;
 extern const struct cmd_entry cmd_deny_entry;
 extern const struct cmd_entry cmd_access_log_entry;
+
+/* stats.c */
+extern const struct cmd_entry cmd_stats_entry;
 
 /* submit.c */
 extern const struct cmd_entry cmd_submit_entry;

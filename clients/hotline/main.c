@@ -47,6 +47,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_link_entry,
 	&cmd_supplement_entry,
 	&cmd_status_entry,
+	&cmd_stats_entry,
 	&cmd_version_entry,
 	NULL
 };

@@ -17,6 +17,7 @@
 #include "hotline.h"
 
 #define TABLE_GAP	2	/* spaces between columns */
+#define TABLE_COLS_MAX	16	/* columns of a table made by table_add */
 
 /* One code's label. */
 struct label_row {
@@ -450,11 +451,10 @@ table_init(struct table *t, int cols)
 	t->tb_cols = cols;
 }
 
-/* Add a row: tb_cols texts (NULL prints as "-"). */
+/* Add a row of tb_cols texts (NULL prints as "-"). */
 void
-table_add(struct table *t, ...)
+table_row(struct table *t, const char *const *texts)
 {
-	va_list ap;
 	const char *s;
 	char **cells;
 	int i, base;
@@ -468,14 +468,27 @@ table_add(struct table *t, ...)
 		t->tb_alloc = t->tb_alloc * 2 + 8;
 	}
 	base = t->tb_rows * t->tb_cols;
-	va_start(ap, t);
 	for (i = 0; i < t->tb_cols; i++) {
-		s = va_arg(ap, const char *);
+		s = texts[i];
 		t->tb_cells[base + i] = text_clean(s != NULL && *s != '\0' ?
 		    s : "-", 0);
 	}
-	va_end(ap);
 	t->tb_rows++;
+}
+
+/* Add a row: tb_cols texts as arguments (at most TABLE_COLS_MAX). */
+void
+table_add(struct table *t, ...)
+{
+	const char *texts[TABLE_COLS_MAX];
+	va_list ap;
+	int i;
+
+	va_start(ap, t);
+	for (i = 0; i < t->tb_cols && i < TABLE_COLS_MAX; i++)
+		texts[i] = va_arg(ap, const char *);
+	va_end(ap);
+	table_row(t, texts);
 }
 
 /* Print a table, its columns aligned. */

@@ -177,7 +177,7 @@ def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
     words = ["queue", "ack", "outcome", "note", "feedback", "supervise", "transfer", "overdue",
              "records", "case", "request", "requests", "approve", "deny", "access-log", "submit",
              "cases", "lookup", "regrade", "categorise", "correct", "link", "supplement", "status",
-             "version"]
+             "stats", "version"]
     listed = [w for w in words if re.search(r"^  %s\b" % w, out, re.M)]
     check(rc == 0 and listed == words and "exit status: 0 ok, 1 refused" in out,
           "hotline -h lists every command and the exit statuses", out)
@@ -1077,6 +1077,63 @@ def a_gateway_supplements_its_report_and_the_police_see_the_case_updated(daemon)
     rc, out, err = hotline(daemon, "police-320102", "case", n)
     check(rc == 0 and re.search(r"报告补充\n +%s$" % re.escape(text), out, re.M),
           "and the case's history the supplement, its text for the primary police", out[-500:])
+
+
+@test
+def stats_prints_the_figures_of_a_period_with_small_counts_suppressed(daemon):
+    today = datetime.now(lib.SHANGHAI).strftime("%Y-%m-%d")
+    for _ in range(5):
+        file_report(daemon, "reports.sexual-abuse.valid.json")
+    args = ("stats", "--from", today, "--to", today, "--region", "320102", "--by",
+            "source,risk_level")
+    path = "/v1/stats?from=%s&to=%s&region=320102&by=source,risk_level" % (today, today)
+
+    def figures():
+        """The statistician's figures (the daemon's timer counts new work every 10 s)."""
+        return Client(daemon, "statistician").get(path)[2]
+
+    def reports(b):
+        """The cases of the cell of today's reports at risk 2, or 0."""
+        cell = [c for c in b.get("cells", []) if c["source"] == "report" and c["risk_level"] == 2]
+        return cell[0]["cases"] if cell and isinstance(cell[0]["cases"], int) else 0
+
+    check(wait_until(lambda: reports(figures()) >= 5, 30, 1),
+          "the statistics count today's reports (their timer runs every 10 s)")
+    for _ in range(5):              # a refresh between two reads: read again
+        b = figures()
+        rc, out, err = hotline(daemon, "statistician", "--json", *args)
+        rc2, text, err2 = hotline(daemon, "statistician", *args)
+        if figures() == b:
+            break
+    check(rc == 0 and parsed(out)["cells"] == b["cells"]
+          and parsed(out)["by"] == ["source", "risk_level"],
+          "stats --json is the daemon's figures for the same query", out[:300])
+    rc, out, err = rc2, text, err2
+    rows = out.splitlines()
+    want = str(reports(b))
+    check(rc == 0 and rows[0].startswith("figures from %s to %s, region 320102, as of " % (
+        today, today)) and rows[1].split()[:5] == ["SOURCE", "RISK", "LEVEL", "CASES", "REPORTS"]
+          and any(re.match(r"^强制报告 +2 橙 +%s +%s " % (re.escape(want), re.escape(want)), r)
+                  for r in rows[2:]),
+          "stats prints a row a cell: its dimensions labelled, then the cases and reports as the"
+          " daemon counted them", out)
+    starred = any("*" in r for r in rows[2:] if not r.startswith("* suppressed"))
+    noted = any(r.startswith("* suppressed: a count under 5") for r in rows)
+    must = any(c[k] == "suppressed" for c in b.get("cells", []) for k in ("cases", "reports",
+                                                                       "overdue"))
+    check(noted == starred and (starred or not must),
+          "a suppressed count is printed as *, and said so under the table", out)
+    rc, out, err = hotline(daemon, "police-320102", "stats", "--from", today, "--to", today)
+    check(rc == 0 and ", agency police-320102, " in out.splitlines()[0],
+          "an agency gets its own figures", (rc, out, err))
+    rc, out, err = hotline(daemon, "statistician", "stats", "--from", today, "--to", today,
+                           "--by", "colour")
+    check(refused(rc, err, 400, "invalid_value", "by"), "an unknown dimension: 400, exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "statistician", "stats", "--from", today)
+    check(rc == 2 and "--to is required" in err, "the period's end left out: exit 2", (rc, err))
+    rc, out, err = hotline(daemon, "console", "stats", "--from", today, "--to", today)
+    check(refused(rc, err, 403, "forbidden"), "an operator has no figures: exit 1", (rc, err))
 
 
 @test(limit=120)
