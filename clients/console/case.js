@@ -61,7 +61,8 @@ function childSection(c) {
       ]),
     ]),
     k.withheld ? h('p', { class: 'notice' },
-      '姓名、证件号、联系方式、住址等个人信息已隐去。确需查阅的，请在上方提交查阅申请，经本机构审批人批准后在有效期内可见。') :
+      '姓名、证件号、联系方式、住址等个人信息已隐去。确需查阅的，请在上方提交查阅申请，',
+      me.role === 'admin' ? '经另一位管理员批准后在有效期内可见。' : '经本机构审批人批准后在有效期内可见。') :
       null,
     k.purged ? h('p', { class: 'notice' }, '该案件的个人信息已按保存期限销毁。') : null);
 }
@@ -332,7 +333,9 @@ function transferForm(a, reload) {
 // The access request form of a redacted view.
 function accessForm(c, reload) {
   return actionForm('申请查阅个人信息', [
-    h('p', { class: 'hint' }, '依据《未成年人网络保护条例》第三十六条，说明查阅目的（勿填写个人信息）；经本机构审批人批准后在有效期内可见。'),
+    h('p', { class: 'hint' }, '依据《未成年人网络保护条例》第三十六条，说明查阅目的（勿填写个人信息）；',
+      me.role === 'admin' ? '经另一位管理员批准后，在有效期内仅本人可见（报告人信息除外）。' :
+        '经本机构审批人批准后在有效期内可见。'),
     input('查阅目的', { tag: 'textarea', name: 'purpose', rows: 2, maxlength: 500 },
       { field: 'purpose', required: true }),
     input('查阅时长（小时）', { name: 'hours', type: 'number', min: 1, value: ACCESS_HOURS_DEFAULT },
@@ -359,8 +362,10 @@ function ackButton(a, reload) {
   } }, '接收');
 }
 
-// What this agency may do on the case.
+// What this agency may do on the case (an administrator: ask to see a
+// redacted case).
 function workSection(c, reload) {
+  if (me.role === 'admin' && c.access === 'redacted') return workBox([accessForm(c, reload)]);
   if (me.role !== 'agency') return null;
   const mine = (c.assignments || []).filter((a) => a.agency === me.agency);
   const live = mine.filter((a) => !ENDED.includes(a.state));
@@ -384,7 +389,11 @@ function workSection(c, reload) {
   if (me.procuratorate) forms.push(supervisionForm(c, reload));
   if (live.length > 0 || !me.agency) forms.push(noteForm(c, reload));
   if (c.access === 'redacted') forms.push(accessForm(c, reload));
-  if (forms.length === 0) return null;
+  return forms.length === 0 ? null : workBox(forms);
+}
+
+// The section of the work forms.
+function workBox(forms) {
   return h('section', { class: 'work', 'aria-labelledby': 'work-h' },
     h('h2', { id: 'work-h' }, '办理'), h('div', { class: 'work-forms' }, forms));
 }

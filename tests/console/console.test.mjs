@@ -337,6 +337,12 @@ async function main() {
       check(text.includes('procuratorate-320102') && text.includes('查阅申请') &&
         text.includes('police-320102') && text.includes('主办'),
       'the case\'s access log lists the police (主办) and the procuratorate (查阅申请)', text);
+      const summary = await admin.locator('.summary').innerText();
+      check(summary.includes('查看权限：已脱敏') && !(await admin.locator('.case').innerText())
+        .includes('测试儿童甲') &&
+        await admin.locator('form.action:has(h3:text-is("申请查阅个人信息"))').count() === 1,
+      'an administrator reads the case redacted, and may ask another to let it see the child',
+      summary);
       await shot(admin, '11-case-admin');
       seen.push(admin);
     });
