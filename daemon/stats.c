@@ -3,8 +3,11 @@
  * Every change a figure depends on leaves a key in hotline.stats_pending
  * (sql/021_stats.sql); every STATS_REFRESH_S this daemon has
  * stats_refresh() take up to STATS_BATCH of them into the per-day rollup,
- * at once again while a batch comes back full.  One job at most is in
- * flight; several daemons take turns (the function holds an advisory lock
+ * at once again while a batch comes back full.  A batch that fails (a
+ * statement timeout on a loaded machine) is tried again at once with half
+ * as many keys, down to STATS_BATCH_MIN, and grows back as batches pass, so
+ * a backlog always drains.  One job at most is in flight; several daemons
+ * take turns (the function holds an advisory lock
  * and answers "busy" to the others).  GET /v1/stats itself is a read in
  * api.c.
  */
@@ -15,10 +18,10 @@
 
 #include "hotlined.h"
 
-#define STATS_STR_(x)		#x
-#define STATS_STR(x)		STATS_STR_(x)
+#define STATS_BATCH_MIN		50	/* keys: the smallest batch tried */
 
 static struct event	*stats_timer;
+static int		 stats_batch = STATS_BATCH;	/* keys a refresh takes */
 
 /* Arm the timer for the next refresh, in that many seconds. */
 static void
@@ -43,6 +46,16 @@ stats_refresh_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 		if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
 			log_debug("event=stats_refresh taken=%s more=%d",
 			    PQgetvalue(res, 0, 0), more);
+		if (more && stats_batch < STATS_BATCH)
+			stats_batch = stats_batch * 2 < STATS_BATCH ?
+			    stats_batch * 2 : STATS_BATCH;
+	} else if (oc == DB_ERROR && stats_batch > STATS_BATCH_MIN) {
+		stats_batch = stats_batch / 2 > STATS_BATCH_MIN ?
+		    stats_batch / 2 : STATS_BATCH_MIN;
+		log_warnx("event=stats_refresh_retry batch=%d sqlstate=%s",
+		    stats_batch, j->dj_sqlstate[0] != '\0' ?
+		    j->dj_sqlstate : "XX000");
+		more = 1;
 	} else if (oc == DB_ERROR)
 		log_warnx("event=stats_refresh_failed sqlstate=%s",
 		    j->dj_sqlstate[0] != '\0' ? j->dj_sqlstate : "XX000");
@@ -57,10 +70,11 @@ stats_refresh_done(struct dbjob *j, enum db_outcome oc, PGresult *res,
 static void
 stats_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static const char batch[] = STATS_STR(STATS_BATCH);
+	char batch[16];
 	struct dbjob *j;
 
 	(void)fd; (void)what; (void)arg;
+	snprintf(batch, sizeof(batch), "%d", stats_batch);
 	if ((j = db_job_new(STMT_STATS_REFRESH, 0, stats_refresh_done,
 	    NULL)) == NULL) {
 		stats_arm(STATS_REFRESH_S);

@@ -76,5 +76,7 @@ trap stop INT TERM
 "$root/build/hotlined" -d -f "$HOTLINED_CONF" &
 pid=$!
 wait "$pid" || true
+# The daemon ended (Ctrl-C reaches it too, and it may be gone before this
+# shell's trap has run): stop the database and say so, either way.
 pid=
-bash "$here/pg.sh" stop "$var/pg"
+stop

@@ -569,3 +569,40 @@ def the_daemon_keeps_the_figures_up_to_date_by_itself(daemon):
         check(b["cells"] and b["cells"][0]["cases"] == 1, "and counts it once", b.get("cells"))
     check("event=stats_refresh_failed" not in daemon.logtext(), "no refresh failed",
           [line for line in daemon.logtext().splitlines() if "stats_refresh" in line][-3:])
+
+
+@test(limit=120)
+def a_refresh_that_keeps_failing_is_retried_smaller_until_the_queue_drains(daemon):
+    # A test-only trigger refuses, as a statement timeout would, any refresh
+    # that takes more than 100 keys at once; 400 keys are queued that count
+    # nothing (routing events, each 8 times), so the figures of other tests
+    # stay as they are.
+    file_report(daemon, "reports.sexual-abuse.valid.json")
+    refresh()
+    psql("""create function hotline.test_stats_too_big() returns trigger language plpgsql as $$
+            begin
+                if (select count(*) from gone) > 100 then
+                    raise exception 'test: refresh too big' using errcode = 'query_canceled';
+                end if;
+                return null;
+            end $$;
+            create trigger test_stats_too_big after delete on hotline.stats_pending
+                referencing old table as gone for each statement
+                execute function hotline.test_stats_too_big();
+            insert into hotline.stats_pending (case_id, seq)
+                select e.case_id, e.seq from (select case_id, seq from hotline.case_events
+                    where kind = 'assigned' limit 50) e cross join generate_series(1, 8)""")
+    check(scalar("select count(*) from hotline.stats_pending") == "400", "400 keys queued")
+    try:
+        before = len(daemon.logtext())
+        drained = wait_until(lambda: scalar("select count(*) from hotline.stats_pending") == "0",
+                             60, 0.5)
+        log = daemon.logtext()[before:]
+        check(drained, "the daemon drains a queue that no full batch can take (400 keys, at most"
+              " 100 a refresh)", scalar("select count(*) from hotline.stats_pending"))
+        check("event=stats_refresh_retry" in log and "event=stats_refresh_failed" not in log,
+              "each refused batch is logged and tried again smaller, never given up",
+              [line for line in log.splitlines() if "stats_refresh" in line][-4:])
+    finally:
+        psql("drop trigger test_stats_too_big on hotline.stats_pending;"
+             " drop function hotline.test_stats_too_big()")
