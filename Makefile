@@ -59,8 +59,10 @@ CTLLIBSRCS = daemon/crypto.c daemon/config.c daemon/keyfile.c daemon/log.c
 # sanitizer build in build/asan/obj/cli for the asan suite).
 CLISRCS	 = clients/hotline/main.c clients/hotline/config.c \
 	   clients/hotline/http.c clients/hotline/api.c clients/hotline/show.c \
-	   clients/hotline/work.c clients/hotline/view.c \
-	   clients/hotline/access.c clients/hotline/submit.c
+	   clients/hotline/work.c clients/hotline/supervise.c \
+	   clients/hotline/operator.c clients/hotline/view.c \
+	   clients/hotline/access.c clients/hotline/stats.c \
+	   clients/hotline/submit.c
 CLILIBS	:= $(shell pkg-config --libs libevent_openssl libevent json-c openssl \
 	   2>/dev/null) -lm
 # The daemon sources the fuzz targets link (tests/fuzz/fuzz_<name>.c).

@@ -48,7 +48,7 @@ export function accessPage(main) {
           h('tbody', null, list.map((r) => h('tr', { 'data-request': r.access_request_id },
             h('td', null, h('a', { href: `#/case/${encodeURIComponent(r.case_number)}` },
               r.case_number)),
-            h('td', null, r.agency), h('td', null, r.requested_by),
+            h('td', null, r.agency || '（管理员）'), h('td', null, r.requested_by),
             h('td', { class: 'prose' }, r.purpose), h('td', null, `${r.hours} 小时`),
             h('td', null, tag(label('accessState', r.state), r.state)),
             h('td', null, timeEl(r.created_at)),

@@ -37,12 +37,14 @@ export function newKey() {
   return crypto.randomUUID();
 }
 
-// Read an answer: its JSON on 2xx, else throw its ApiError.
+// Read an answer: its JSON on 2xx, else throw its ApiError; a read cut
+// short by its signal throws the AbortError (a page that went away).
 async function answer(res) {
   let body = null;
   try {
     body = await res.json();
   } catch (e) {
+    if (e.name === 'AbortError') throw e;
     body = null;
   }
   if (res.ok) return body;

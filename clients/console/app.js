@@ -10,7 +10,7 @@ import { me, whoami } from './session.js';
 import { fill, h, tick } from './ui.js';
 import { callPage } from './call.js';
 import { casesPage } from './cases.js';
-import { queuePage, supervisionPage } from './queue.js';
+import { queuePage, recordsPage, supervisionPage } from './queue.js';
 import { casePage } from './case.js';
 import { accessPage } from './access.js';
 
@@ -23,6 +23,8 @@ const PAGES = [
   { path: 'queue', title: '待办队列', roles: ['agency'], draw: queuePage },
   { path: 'supervision', title: '监督', roles: ['agency'], only: () => me.procuratorate,
     draw: supervisionPage },
+  { path: 'records', title: '监督记录', roles: ['agency'], only: () => me.procuratorate,
+    draw: recordsPage },
   { path: 'access', title: '查阅申请', roles: ['agency', 'admin'], draw: accessPage },
 ];
 

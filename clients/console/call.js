@@ -1,49 +1,25 @@
 // The operator's call form, laid out for the pace of a call: the
 // disposition first, categories and risk as buttons, the child's details
 // optional except the county; POST /v1/calls with one Idempotency-Key per
-// call. The daemon validates (the form sends what was typed and shows the
+// call. While the call goes on, the operator may look the caller's number
+// up (the centre's earlier calls and their cases) and open the case at once
+// (POST /v1/cases: routed before the call ends); the call is then logged on
+// that case, as a call on any case of the centre may be (回访, follow_up).
+// The daemon validates (the form sends what was typed and shows the
 // daemon's error beside the field it names); nothing is stored in the
 // browser (autocomplete off, no storage).
 
-import { ApiError, newKey, post } from './api.js';
+import { ApiError, get, newKey, post, seg } from './api.js';
+import { compact, number, stamp, val } from './form.js';
 import { datalist } from './reference.js';
-import { CATEGORIES, LABELS, label } from './labels.js';
-import { recent } from './cases.js';
+import { CATEGORIES, LABELS, categoriesText, label } from './labels.js';
 import {
-  add, choices, clearErrors, fieldName, fill, h, input, localInput, nextId, radioValue, rfc3339,
-  say, showFieldError, span, statusLine, timeEl,
+  add, choices, clearErrors, fieldName, fill, h, input, localInput, nextId, radioValue, risk, say,
+  showFieldError, span, statusLine, tag, timeEl,
 } from './ui.js';
 
 const CATEGORIES_MAX = 8;       // open_case.categories
 const LANGUAGES = [['zh', '普通话'], ['yue', '粤语'], ['en', '英语'], ['bo', '藏语'], ['ug', '维吾尔语']];
-
-// The trimmed-or-absent value of a text control: blank means not sent.
-function text(form, name) {
-  const el = form.elements.namedItem(name);
-  return el && el.value.trim() !== '' ? el.value : undefined;
-}
-
-// A number typed in a control, or what was typed when it is not one (the
-// daemon then says why), or undefined.
-function number(form, name) {
-  const v = text(form, name);
-  if (v === undefined) return undefined;
-  return /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v;
-}
-
-// An object without its undefined members, or undefined if none is left.
-function compact(o) {
-  const out = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return Object.keys(out).length > 0 ? out : undefined;
-}
-
-// A datetime-local value as RFC 3339 in the browser's zone (or as typed).
-function stamp(form, name) {
-  const v = form.elements.namedItem(name).value;
-  const d = new Date(v);
-  return v && !Number.isNaN(d.getTime()) ? rfc3339(d) : v || undefined;
-}
 
 // The body of POST /v1/calls from the form.
 function callBody(form) {
@@ -53,38 +29,44 @@ function callBody(form) {
     started_at: stamp(form, 'started_at'),
     ended_at: stamp(form, 'ended_at'),
     caller_type: radioValue(form, 'caller_type') || undefined,
-    caller_phone: text(form, 'caller_phone'),
+    caller_phone: val(form, 'caller_phone'),
     language: form.elements.namedItem('language').value,
     topic: category && category !== '-' ? compact({
       category, subcategory: radioValue(form, 'topic_sub') || undefined,
     }) : undefined,
-    summary: text(form, 'summary'),
+    summary: val(form, 'summary'),
     disposition: disposition || undefined,
   });
-  if (disposition === 'case_opened') {
-    body.open_case = compact({
-      categories: [...form.querySelectorAll('input[name="case_category"]:checked')]
-        .map((el) => {
-          const [c, s] = el.value.split('/');
-          return { category: c, subcategory: s };
-        }),
-      risk_level: radioValue(form, 'risk_level') ? Number(radioValue(form, 'risk_level')) :
-        undefined,
-      child: compact({
-        name: text(form, 'child_name'),
-        gender: radioValue(form, 'child_gender') || undefined,
-        age: number(form, 'child_age'),
-        birth_date: text(form, 'child_birth_date'),
-        id_number: text(form, 'child_id_number'),
-        phone: text(form, 'child_phone'),
-        school: text(form, 'child_school'),
-        address: text(form, 'child_address'),
-        region_code: text(form, 'child_region_code'),
-      }) || {},
-      narrative: text(form, 'narrative'),
-    });
-  }
+  const number = val(form, 'case_number');
+  if (number !== undefined) body.case_number = number.trim();
+  else if (disposition === 'case_opened') body.open_case = caseBody(form);
   return body;
+}
+
+// The case of the open-case section: a call's open_case, and the body of
+// POST /v1/cases.
+function caseBody(form) {
+  return compact({
+    categories: [...form.querySelectorAll('input[name="case_category"]:checked')]
+      .map((el) => {
+        const [c, s] = el.value.split('/');
+        return { category: c, subcategory: s };
+      }),
+    risk_level: radioValue(form, 'risk_level') ? Number(radioValue(form, 'risk_level')) :
+      undefined,
+    child: compact({
+      name: val(form, 'child_name'),
+      gender: radioValue(form, 'child_gender') || undefined,
+      age: number(form, 'child_age'),
+      birth_date: val(form, 'child_birth_date'),
+      id_number: val(form, 'child_id_number'),
+      phone: val(form, 'child_phone'),
+      school: val(form, 'child_school'),
+      address: val(form, 'child_address'),
+      region_code: val(form, 'child_region_code'),
+    }) || {},
+    narrative: val(form, 'narrative'),
+  }) || {};
 }
 
 // The topic's subcategories for the chosen category.
@@ -133,15 +115,100 @@ function openCaseSection() {
       input('学校', { name: 'child_school', maxlength: 128 }, { field: 'open_case.child.school' }),
       input('住址', { name: 'child_address', maxlength: 256 },
         { field: 'open_case.child.address' })));
-  // SLOT: "open the case now, while the call goes on" (POST /v1/cases, from
-  // the operator endpoints' branch) belongs at the head of this section: it
-  // would send this section alone and show the case number here, and the
-  // call would then be filed with that case's number.
   return h('section', { class: 'open-case', 'aria-labelledby': 'oc-h', hidden: true },
     h('h2', { id: 'oc-h' }, '开案'),
-    cats, riskChoices, child,
-    input('情况描述', { tag: 'textarea', name: 'narrative', rows: 5, maxlength: 16000 },
-      { field: 'open_case.narrative', required: true }));
+    h('fieldset', { class: 'case-fields' },
+      h('legend', { class: 'visually-hidden' }, '案件信息'),
+      cats, riskChoices, child,
+      input('情况描述', { tag: 'textarea', name: 'narrative', rows: 5, maxlength: 16000 },
+        { field: 'open_case.narrative', required: true })));
+}
+
+// The bar that opens the case at once, while the call goes on: the
+// section's case is sent alone (POST /v1/cases, its own key) and routed;
+// the section is then fixed, and the call will be logged on the case.
+function openNowBar(form, section, onOpened) {
+  let key = newKey();
+  const status = statusLine();
+  const button = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    clearErrors(section);
+    button.disabled = true;
+    say(status, '正在开案……');
+    try {
+      const res = await post('/v1/cases', caseBody(form), key, {
+        onRetry: (e, n) => say(status, `${e.text}，正在第 ${n + 1} 次尝试……`),
+      });
+      key = newKey();
+      section.querySelector('fieldset.case-fields').disabled = true;
+      fill(bar, h('p', { class: 'opened' }, '已开案并分派：',
+        h('a', { href: `#/case/${encodeURIComponent(res.case_number)}`, class: 'case-link' },
+          res.case_number), ' ', risk(res.risk_level)),
+      h('ul', { class: 'routed' }, (res.assignments || []).map((a) => h('li', null,
+        a.agency, ' ', label('role', a.role), ' ', tag(label('state', a.state))))),
+      h('p', { class: 'hint' }, '通话结束后提交登记，来电即记入此案件；以下开案内容已锁定。'));
+      onOpened(res);
+      bar.querySelector('a.case-link').focus();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      // The case's fields are named without the call's "open_case.".
+      const err = new ApiError(e.status, e.code, e.field ? `open_case.${e.field}` : null,
+        e.message, e.retryAfter);
+      const at = showFieldError(section, err);
+      say(status, `开案未成功：${err.field ? fieldName(err.field) + '：' : ''}${e.text}`,
+        'error');
+      if (at) at.focus();
+      button.disabled = false;
+    }
+  } }, '立即开案并分派');
+  const bar = h('div', { class: 'open-now' }, button,
+    h('span', { class: 'hint' }, '危急时先开案：各机构立即收到，通话继续'), status);
+  return bar;
+}
+
+// The centre's earlier calls from a number and their cases (every lookup is
+// logged by the daemon, so it is asked for, not made as one types); a case
+// may be taken as the one this call is about.
+function callerLookup(form, onCase) {
+  const box = h('div', { class: 'caller-history', 'aria-live': 'polite' });
+  const status = statusLine();
+  const button = h('button', { type: 'button', class: 'small', onclick: async () => {
+    const phone = val(form, 'caller_phone');
+    if (phone === undefined) {
+      say(status, '请先填写来电号码', 'error');
+      return;
+    }
+    button.disabled = true;
+    say(status, '正在查询……');
+    try {
+      const res = await get(`/v1/callers/${seg(phone.trim())}/history`);
+      say(status, '');
+      fill(box, res.total === 0 ? h('p', { class: 'muted' }, '本中心未接过此号码的来电。') : [
+        h('p', { class: 'notice' }, `本中心此前接过此号码来电 ${res.total} 次。`),
+        h('table', { class: 'list' },
+          h('thead', null, h('tr', null, ['来电时间', '处置', '主题', '案件', '摘要'].map((t) =>
+            h('th', { scope: 'col' }, t)))),
+          h('tbody', null, res.calls.map((c) => h('tr', null,
+            h('td', null, timeEl(c.started_at)),
+            h('td', null, label('disposition', c.disposition)),
+            h('td', null, c.topic ? categoriesText([c.topic]) : '—'),
+            h('td', null, c.case_number ? h('a', {
+              href: `#/case/${encodeURIComponent(c.case_number)}` }, c.case_number) : '—'),
+            h('td', { class: 'prose' }, c.summary || '—'))))),
+        res.cases.length > 0 ? h('ul', { class: 'found-cases' }, res.cases.map((c) => h('li', null,
+          h('a', { href: `#/case/${encodeURIComponent(c.case_number)}` }, c.case_number), ' ',
+          risk(c.risk_level), ' ', tag(label('caseStatus', c.status)), ' ',
+          categoriesText(c.categories), ' ',
+          h('button', { type: 'button', class: 'small', onclick: () => onCase(c.case_number) },
+            '本次来电记入此案（回访）')))) : null,
+      ]);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      say(status, `查询未成功：${e.text}`, 'error');
+    } finally {
+      button.disabled = false;
+    }
+  } }, '查询来电记录');
+  return h('div', { class: 'lookup-caller' }, button, status, box);
 }
 
 // What the daemon answered to a filed call, with the way to the case.
@@ -150,7 +217,7 @@ function filed(res) {
     h('p', null, '来电已登记，', timeEl(res.received_at), '。'),
   ];
   if (res.case_number) {
-    items.push(h('p', null, '已开案：',
+    items.push(h('p', null, '案件：',
       h('a', { href: `#/case/${encodeURIComponent(res.case_number)}`, class: 'case-link' },
         res.case_number)));
   }
@@ -174,6 +241,14 @@ export function callPage(main) {
   const topicSubs = h('div', { class: 'topic-subs' });
   let ended = null;
 
+  // Log this call on a case: its number in the case field.
+  function onCase(number, disposition) {
+    form.elements.namedItem('case_number').value = number;
+    if (disposition) {
+      form.querySelector(`input[name="disposition"][value="${disposition}"]`).click();
+    }
+  }
+
   const endButton = h('button', { type: 'button', class: 'secondary', onclick: () => {
     ended = new Date();
     form.elements.namedItem('ended_at').value = localInput(ended);
@@ -195,6 +270,11 @@ export function callPage(main) {
     }
   } });
 
+  openCase.insertBefore(openNowBar(form, openCase, (res) => {
+    onCase(res.case_number);
+    form.elements.namedItem('case_number').readOnly = true;
+  }), openCase.querySelector('fieldset.case-fields'));
+
   add(form, [
     h('section', { class: 'call-head', 'aria-label': '通话' },
       h('p', { class: 'timer' }, '通话计时 ', elapsed), endButton,
@@ -211,11 +291,12 @@ export function callPage(main) {
         choices('caller_type', '来电人', Object.entries(LABELS.callerType), { required: true }),
         input('来电号码（选填，号码隐藏时不填）', { name: 'caller_phone', inputmode: 'tel' },
           { field: 'caller_phone' }),
-        // SLOT: caller-number lookup (operator endpoints' branch): the
-        // number's earlier calls and cases, shown under this field.
         input('语言', { tag: 'select', name: 'language',
           options: LANGUAGES.map(([v, t]) => h('option', { value: v }, t)) },
-        { field: 'language' })),
+        { field: 'language' }),
+        input('案件编号（回访必填；来电涉及本中心已有案件时填写）', { name: 'case_number',
+          placeholder: '2026-320102-00000001' }, { field: 'case_number' })),
+      callerLookup(form, (n) => onCase(n, 'follow_up')),
       choices('topic_category', '来电主题',
         [['-', '无/未定'], ...CATEGORIES.map((c) => [c.code, c.label])],
         { field: 'topic', onchange: () => drawTopicSubs(form, topicSubs) }),
@@ -251,7 +332,6 @@ export function callPage(main) {
       const res = await post('/v1/calls', callBody(form), key, {
         onRetry: (e, n) => say(status, `${e.text}，正在第 ${n + 1} 次尝试（同一幂等键，不会重复登记）……`),
       });
-      if (res.case_number) recent.unshift({ case_number: res.case_number, at: res.received_at });
       key = newKey();
       form.hidden = true;
       fill(result, h('h2', { id: 'filed-h' }, '登记成功'), filed(res),

@@ -8,34 +8,46 @@ export const LABELS = {
   role: { primary: '主办', inform: '知会', supervise: '监督' },
   state: {
     open: '待接收', acknowledged: '已接收', accepted: '受案', case_opened: '立案',
-    declined: '不予立案', transferred: '已移送', prosecution: '移送审查起诉',
-    resolved: '已办结', closed: '已结案',
+    declined: '不予立案', outside_jurisdiction: '不属于本机关管辖', transferred: '已移送',
+    prosecution: '移送审查起诉', resolved: '已办结', closed: '已结案', returned: '已撤回',
   },
   caseStatus: { open: '办理中', closed: '已结案' },
   clock: {
     acknowledge: '接收', first_action: '首次处置', resolve: '办结', investigation: '调查',
-    feedback: '反馈', decline_notice: '不立案告知',
+    feedback: '反馈', decline_notice: '不立案告知', transfer: '移送',
   },
   clockStatus: { running: '计时中', warning: '预警', missed: '超时', stopped: '已停止' },
   event: {
     created: '建档', assigned: '分派', acknowledged: '接收', outcome: '处理结果', note: '备注',
     feedback: '反馈报告单位', supervision: '检察监督', transferred: '移送',
-    clock_warning: '时限预警', clock_missed: '超时', escalated: '升级',
+    clock_warning: '时限预警', clock_missed: '超时', escalated: '升级', returned: '升级撤回',
+    assignment_closed: '分派关闭', case_closed: '案件结案', call_logged: '来电记录',
+    risk_changed: '风险调整', categories_added: '增加类别', child_corrected: '更正儿童信息',
+    case_linked: '关联案件', supplement: '报告补充',
     access_requested: '申请查阅', access_approved: '批准查阅', access_denied: '驳回查阅',
     purged: '个人信息已销毁',
   },
   outcome: {
-    accepted: '受案', case_opened: '立案', declined: '不予立案', prosecution: '移送审查起诉',
-    resolved: '已办结', closed: '已结案',
+    accepted: '受案', case_opened: '立案', declined: '不予立案',
+    outside_jurisdiction: '不属于本机关管辖', prosecution: '移送审查起诉', resolved: '已办结',
+    closed: '已结案',
+  },
+  notice: { prosecution: '移送审查起诉告知' },
+  agencyKind: {
+    police: '公安', procuratorate: '检察院', education: '教育', civil_affairs: '民政', health: '卫生健康',
+    legal_aid: '法律援助', coordination: '未保办',
   },
   supervision: { case_filing_supervision: '立案监督', procuratorial_suggestion: '检察建议' },
   accessState: { pending: '待审批', approved: '已批准', denied: '已驳回', expired: '已过期' },
   access: { full: '完整', redacted: '已脱敏', purged: '个人信息已销毁' },
-  basis: { admin: '管理员', creator: '登记人', primary: '主办', access_request: '查阅申请' },
+  basis: {
+    admin: '管理员', centre: '本中心', creator: '登记人', primary: '主办', access_request: '查阅申请',
+    lookup: '查询',
+  },
   source: { call: '热线来电', report: '强制报告' },
   disposition: {
     counselled: '心理疏导', information: '信息咨询', referred: '转介', silent: '无声来电',
-    hang_up: '挂断', prank: '恶作剧', abusive: '辱骂', case_opened: '开案',
+    hang_up: '挂断', prank: '恶作剧', abusive: '辱骂', case_opened: '开案', follow_up: '回访',
   },
   callerType: { child_self: '儿童本人', about_child: '代为求助', unknown: '不明' },
   gender: { female: '女', male: '男', unknown: '不详' },
@@ -49,7 +61,10 @@ export const LABELS = {
     welfare_institution: '福利机构', social_work_agency: '社会工作服务机构', hotel: '旅馆',
     residents_committee: '居民委员会', villagers_committee: '村民委员会', other: '其他',
   },
-  milestone: { received: '已接收', accepted: '已受案', case_opened: '已立案', feedback_given: '已反馈' },
+  milestone: {
+    received: '已接收', accepted: '已受案', case_opened: '已立案', declined: '不予立案',
+    transferred: '已移送', prosecution_notice: '移送审查起诉告知', feedback_given: '已反馈',
+  },
   matched: { id: '身份证号', name_birth: '姓名与出生日期' },
   clientRole: { operator: '接线员席位', agency: '机构', admin: '管理员', gateway: '强制报告网关' },
 };
@@ -104,6 +119,9 @@ export const FIELDS = {
   'open_case.narrative': '情况描述', type: '类型', outcome: '处理结果',
   police_case_number: '刑事案件编号', reason: '理由', supervision: '监督类型', text: '内容',
   target_agency: '接收机构', purpose: '查阅目的', hours: '查阅时长',
+  recipient_agency: '监督对象机构', notice: '告知事项', case_number: '案件编号',
+  risk_level: '风险等级', categories: '类别', name: '姓名', gender: '性别', age: '年龄',
+  birth_date: '出生日期', id_number: '身份证号', phone: '联系电话', school: '学校', address: '住址',
 };
 
 // The label of a code in one table, or the code itself.

@@ -3,13 +3,19 @@
 // acknowledged, a long poll (GET /v1/queue?state=open&wait=) is held and
 // answered the moment a new assignment is made by any daemon; while some
 // do, the daemon answers such a poll at once, so the queue is read again
-// every POLL_MS instead. Each clock's time left ticks locally, in colour.
-// Also the procuratorate's supervision list.
+// every POLL_MS instead. Each clock's time left ticks locally, in colour;
+// a case that learned something from outside its agencies (a call on it, an
+// operator's change, a supplement to the report) says when.
+// Also a procuratorate's two lists of its region, a page at a time (newest
+// first, "更多" follows the daemon's cursor): the overdue and escalated work,
+// by agency kind and state, and its own supervision records.
 
 import { ApiError, get, newKey, post, seg, sleep } from './api.js';
 import { categoriesText, label, LABELS } from './labels.js';
 import { learnAgency, me } from './session.js';
-import { clocks, fill, h, input, risk, say, statusLine, tag, tick, timeEl } from './ui.js';
+import {
+  clocks, fill, h, input, pagedList, risk, say, statusLine, tag, tick, timeEl,
+} from './ui.js';
 
 const LIST_LIMIT = 200;         // assignments shown
 const WAIT_S = 20;              // a long poll's wait= (under request_timeout - 5)
@@ -17,6 +23,7 @@ const POLL_MS = 10000;          // between reads while the long poll cannot be h
 const RETRY_MIN_MS = 1000;      // after a failed read, doubling
 const RETRY_MAX_MS = 30000;
 const SUPERVISION_MS = 30000;   // the supervision list is read again this often
+const PAGE_LIMIT = 100;         // items of a supervision list's page
 
 // A table of assignments; ack(a) makes the acknowledge button, fresh the ids
 // to mark as new.
@@ -31,6 +38,8 @@ export function assignmentTable(list, { ack, fresh = new Set() } = {}) {
     h('td', null, risk(a.risk_level)),
     h('td', null, h('a', { href: `#/case/${encodeURIComponent(a.case_number)}` }, a.case_number),
       a.escalation_level > 0 ? h('span', { class: 'tag tag-warn' }, `升级 ${a.escalation_level}`) :
+        null,
+      a.case_updated_at ? h('span', { class: 'updated' }, ' 案件更新于 ', timeEl(a.case_updated_at)) :
         null),
     h('td', null, categoriesText(a.categories)),
     h('td', null, label('role', a.role)),
@@ -128,25 +137,54 @@ export function queuePage(main) {
   return () => stop.abort();
 }
 
-// The procuratorate's list of overdue and escalated work in its region.
+// The procuratorate's list of overdue and escalated work in its region:
+// live work by default, or one state; every kind of agency, or one.
 export function supervisionPage(main) {
   const stop = new AbortController();
   const status = statusLine();
   const box = h('div');
-  main.append(h('h1', { tabindex: '-1' }, '超时与升级（检察监督）'), status, box);
-  (async () => {
-    while (!stop.signal.aborted) {
-      try {
-        const res = await get('/v1/supervision/overdue', { signal: stop.signal });
-        fill(box, assignmentTable(res.assignments));
-        tick(box);
-        say(status, `每 ${SUPERVISION_MS / 1000} 秒刷新`);
-      } catch (e) {
-        if (e.name === 'AbortError') return;
-        say(status, `读取失败：${e.text}`, 'error');
-      }
-      await sleep(SUPERVISION_MS, stop.signal).catch(() => {});
-    }
-  })();
+  const kind = input('机构类别', { tag: 'select', name: 'kind', options: [['', '全部'],
+    ...Object.entries(LABELS.agencyKind)].map(([v, t]) => h('option', { value: v }, t)) });
+  const state = input('状态', { tag: 'select', name: 'state', options: [['', '在办'],
+    ...Object.entries(LABELS.state)].map(([v, t]) => h('option', { value: v }, t)) });
+  const value = (f) => f.querySelector('select').value;
+  main.append(h('h1', { tabindex: '-1' }, '超时与升级（检察监督）'),
+    h('div', { class: 'toolbar' }, kind, state, status), box);
+  const restart = pagedList(box, status, {
+    signal: stop.signal, refreshMs: SUPERVISION_MS,
+    query: () => `/v1/supervision/overdue?limit=${PAGE_LIMIT}` +
+      (value(kind) ? `&kind=${seg(value(kind))}` : '') +
+      (value(state) ? `&state=${seg(value(state))}` : ''),
+    items: (res) => res.assignments || [],
+    draw: (list) => assignmentTable(list),
+  });
+  for (const f of [kind, state]) f.querySelector('select').addEventListener('change', restart);
+  return () => stop.abort();
+}
+
+// The procuratorate's own supervision records, newest first.
+export function recordsPage(main) {
+  const stop = new AbortController();
+  const status = statusLine();
+  const box = h('div');
+  main.append(h('h1', { tabindex: '-1' }, '监督记录'),
+    h('p', { class: 'hint' }, '本院作出的立案监督、检察建议（在案件页面「检察监督」中记录）。'),
+    h('div', { class: 'toolbar' }, status), box);
+  pagedList(box, status, {
+    signal: stop.signal, refreshMs: SUPERVISION_MS,
+    query: () => `/v1/supervision/records?limit=${PAGE_LIMIT}`,
+    items: (res) => res.records || [],
+    draw: (list) => (list.length === 0 ? h('p', { class: 'empty' }, '暂无监督记录。') :
+      h('table', { class: 'list records' },
+        h('thead', null, h('tr', null, ['时间', '案件编号', '监督类型', '监督对象', '本院分派'].map((t) =>
+          h('th', { scope: 'col' }, t)))),
+        h('tbody', null, list.map((r) => h('tr', null,
+          h('td', null, timeEl(r.at)),
+          h('td', null, h('a', { href: `#/case/${encodeURIComponent(r.case_number)}` },
+            r.case_number)),
+          h('td', null, label('supervision', r.supervision)),
+          h('td', null, r.recipient_agency),
+          h('td', null, r.assignment ? '有' : '无（区域监督）')))))),
+  });
   return () => stop.abort();
 }

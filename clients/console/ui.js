@@ -3,6 +3,7 @@
 // become markup), times in the browser's zone, risk badges, clocks whose
 // time left ticks locally, and errors placed beside their field.
 
+import { ApiError, get, seg, sleep } from './api.js';
 import { FIELDS, label } from './labels.js';
 
 const CLOCK_WARN_SHARE = 0.2;   // under this share of its time left: orange
@@ -239,4 +240,53 @@ export function input(labelText, { tag: kind = 'input', options, ...attrs },
       required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null,
       required ? h('span', { class: 'visually-hidden' }, '（必填）') : null),
     ctl, hint ? h('p', { class: 'hint' }, hint) : null);
+}
+
+// A list read a page at a time: the first page again every refreshMs
+// while no later page was asked for, the next (from the daemon's
+// next_cursor) appended on "更多". query() gives the path (with a query)
+// without its cursor, draw(items) the list's element, items(answer) its
+// items. Returns what reads it afresh from the first page (a filter
+// changed).
+export function pagedList(box, status, { query, items, draw, signal, refreshMs }) {
+  let shown = [];
+  let cursor = null;
+  let paged = false;
+  const more = h('button', { type: 'button', class: 'small', hidden: true, onclick: async () => {
+    more.disabled = true;
+    paged = true;
+    await read(`${query()}&cursor=${seg(cursor)}`, true);
+    more.disabled = false;
+  } }, '更多');
+
+  // Read one page; append it to what is shown, or replace it.
+  async function read(path, append) {
+    try {
+      const res = await get(path, { signal });
+      shown = append ? shown.concat(items(res)) : items(res);
+      cursor = res.next_cursor || null;
+      fill(box, draw(shown), h('p', null, more));
+      more.hidden = cursor === null;
+      tick(box);
+      say(status, paged ? `已显示 ${shown.length} 条` : `每 ${refreshMs / 1000} 秒刷新`);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (!(e instanceof ApiError)) throw e;
+      say(status, `读取失败：${e.text}`, 'error');
+    }
+  }
+
+  // Start again from the first page (a filter changed).
+  function restart() {
+    paged = false;
+    return read(query(), false);
+  }
+
+  (async () => {
+    while (!signal.aborted) {
+      if (!paged) await read(query(), false);
+      await sleep(refreshMs, signal).catch(() => {});
+    }
+  })();
+  return restart;
 }

@@ -2,7 +2,8 @@
  * Access requests (minors' online protection regulation art. 36): an
  * agency with only an inform or supervise assignment asks to see a case's
  * personal data for some hours, saying why; an approver of that agency
- * (or an admin) approves or denies it.
+ * (or an admin) approves or denies it.  And the case's access log, which
+ * an admin reads: every reading of its personal data, on what basis.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +17,7 @@ static int	cmd_request(struct hl *, const struct cmd_args *);
 static int	cmd_requests(struct hl *, const struct cmd_args *);
 static int	cmd_approve(struct hl *, const struct cmd_args *);
 static int	cmd_deny(struct hl *, const struct cmd_args *);
+static int	cmd_access_log(struct hl *, const struct cmd_args *);
 
 const struct cmd_entry cmd_request_entry = {
 	.ce_name = "request",
@@ -60,6 +62,15 @@ const struct cmd_entry cmd_deny_entry = {
 	.ce_opts = CMD_POST,
 	.ce_help = "deny an access request",
 	.ce_exec = cmd_deny,
+};
+
+const struct cmd_entry cmd_access_log_entry = {
+	.ce_name = "access-log",
+	.ce_args = "<case>",
+	.ce_nargs = 1,
+	.ce_help = "who read a case's personal data, when and on what basis "
+	    "(an admin)",
+	.ce_exec = cmd_access_log,
 };
 
 /* Add a request's row to a table of requests. */
@@ -206,4 +217,42 @@ static int
 cmd_deny(struct hl *h, const struct cmd_args *ca)
 {
 	return access_decide(h, ca->ca_argv[0], "deny");
+}
+
+/* A case's access log, for people. */
+static void
+access_print_log(struct json_object *answer)
+{
+	struct json_object *reads = jget(answer, "reads"), *r;
+	struct table t;
+	char at[64];
+	size_t i;
+
+	printf("case %s: %zu %s of its personal data\n",
+	    jstr(answer, "case_number") != NULL ?
+	    jstr(answer, "case_number") : "-", jlen(reads),
+	    jlen(reads) == 1 ? "reading" : "readings");
+	if (jlen(reads) == 0)
+		return;
+	table_init(&t, 8);
+	table_add(&t, "AT", "CLIENT", "ROLE", "AGENCY", "BASIS", "REPORTER",
+	    "REQUEST", "PURPOSE");
+	for (i = 0; i < jlen(reads); i++) {
+		r = jidx(reads, i);
+		show_time(at, sizeof(at), jstr(r, "at"));
+		table_add(&t, at, jstr(r, "client"), jstr(r, "role"),
+		    jstr(r, "agency"), label(LABEL_BASIS, jstr(r, "basis")),
+		    json_object_get_boolean(jget(r, "reporter")) ? "yes" : "no",
+		    jstr(r, "access_request_id"), jstr(r, "purpose"));
+	}
+	table_print(&t, stdout);
+	table_clear(&t);
+}
+
+/* access-log: who read a case's personal data. */
+static int
+cmd_access_log(struct hl *h, const struct cmd_args *ca)
+{
+	return api_read_at(h, "/v1/cases/%s/access-log", ca->ca_argv[0],
+	    access_print_log);
 }

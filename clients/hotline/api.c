@@ -10,7 +10,8 @@
  * each wait drawn between half and all of that), never sooner than the
  * daemon's Retry-After, and never past retry_time in all.  Every try is
  * logged to stderr at -v by method, path, key and status: never a body,
- * which holds personal data.
+ * which holds personal data, nor the path of a lookup, which does too (its
+ * ac_shown stands for it).
  */
 #include <errno.h>
 #include <math.h>
@@ -123,6 +124,32 @@ api_path(char *buf, size_t len, const char *fmt, const char *a,
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/*
+ * Add a query parameter to a path: "?name=value" for the first, else
+ * "&name=value", the value percent-encoded; nothing for a NULL value.
+ * 0, or -1 if it does not fit.
+ */
+int
+api_param(char *buf, size_t len, const char *name, const char *value)
+{
+	char *ev;
+	size_t n = strlen(buf);
+	int w;
+
+	if (value == NULL)
+		return 0;
+	if ((ev = evhttp_uriencode(value, -1, 0)) == NULL)
+		return -1;
+	w = snprintf(buf + n, len - n, "%c%s=%s", strchr(buf, '?') != NULL ?
+	    '&' : '?', name, ev);
+	free(ev);
+	if (w < 0 || (size_t)w >= len - n) {
+		buf[n] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* The error code of an error body, or NULL. */
 static const char *
 api_error_code(struct json_object *body)
@@ -223,6 +250,14 @@ api_refused(const struct api_reply *ar)
 		    msg != NULL ? msg : "");
 }
 
+/* A request's path as it may be shown: never one that holds personal
+ * data (a caller's number, a child's ID number or name). */
+static const char *
+api_shown(const struct api_call *ac)
+{
+	return ac->ac_shown != NULL ? ac->ac_shown : ac->ac_path;
+}
+
 /* Tell the user the daemon stayed unavailable, and how to go on safely
  * (sent: some try may have reached the daemon). */
 static void
@@ -234,11 +269,11 @@ api_gave_up(const struct api_call *ac, const char *key, int tries,
 	if (key != NULL && sent)
 		complain("whether %s %s was done is unknown: run the same "
 		    "command again with --key %s to do it at most once",
-		    ac->ac_method, ac->ac_path, key);
+		    ac->ac_method, api_shown(ac), key);
 	else if (key != NULL)
 		complain("%s %s never reached the daemon; with --key %s "
 		    "running it again is safe all the same", ac->ac_method,
-		    ac->ac_path, key);
+		    api_shown(ac), key);
 }
 
 /* Interrupted during a POST: say which key makes a re-run safe, and go. */
@@ -264,7 +299,7 @@ api_note_arm(const struct api_call *ac, const char *key)
 		snprintf(api_note, sizeof(api_note), "hotline: interrupted: "
 		    "whether %s %s was done is unknown: run the same command "
 		    "again with --key %s to do it at most once\n",
-		    ac->ac_method, ac->ac_path, key);
+		    ac->ac_method, api_shown(ac), key);
 		sa.sa_handler = api_interrupted;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -298,7 +333,7 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 		api_outcome(what, whatlen, rp, *body);
 		if (h->h_verbose)
 			complain("%s %s try %d%s%s: %s%s%s", ac->ac_method,
-			    ac->ac_path, try, key != NULL ? " key=" : "",
+			    api_shown(ac), try, key != NULL ? " key=" : "",
 			    key != NULL ? key : "", what,
 			    rp->hr_id[0] != '\0' ? " request=" : "", rp->hr_id);
 		if (!api_retryable(rp, *body))
@@ -318,7 +353,7 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 		api_sleep(wait);
 	}
 	if (rp->hr_status == 0) {
-		complain("%s %s: %s", ac->ac_method, ac->ac_path, what);
+		complain("%s %s: %s", ac->ac_method, api_shown(ac), what);
 		return -1;
 	}
 	if (complained && !h->h_verbose)
@@ -329,8 +364,9 @@ api_retry(struct hl *h, const struct api_call *ac, const char *key,
 /*
  * Make a request, retrying as the module comment says; the reply is kept
  * in ar (the caller clears it).  EXIT_OK for a 2xx answer; EXIT_REFUSED
- * (printed, and the daemon's JSON on stdout with --json) for any other;
- * EXIT_UNAVAILABLE if no answer came in time.
+ * (printed, and the daemon's JSON on stdout with --json) for any other,
+ * but a 403 forbidden to a probe (not printed: the caller asks another
+ * endpoint); EXIT_UNAVAILABLE if no answer came in time.
  */
 int
 api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
@@ -338,7 +374,7 @@ api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
 	struct http_reply rp;
 	struct json_object *body = NULL;
 	char fresh[UUID_LEN + 1], what[HTTP_WHY_MAX + 64];
-	const char *key = NULL;
+	const char *key = NULL, *code;
 	int rc;
 
 	memset(ar, 0, sizeof(*ar));
@@ -366,14 +402,31 @@ api_do(struct hl *h, const struct api_call *ac, struct api_reply *ar)
 	if (ar->ar_status >= 200 && ar->ar_status < 300) {
 		if (ar->ar_json == NULL) {
 			complain("%s %s: the answer is not JSON", ac->ac_method,
-			    ac->ac_path);
+			    api_shown(ac));
 			return EXIT_REFUSED;
 		}
 		return EXIT_OK;
 	}
+	if (ac->ac_probe && ar->ar_status == 403 && (code =
+	    api_error_code(ar->ar_json)) != NULL &&
+	    strcmp(code, "forbidden") == 0)
+		return EXIT_REFUSED;
 	api_print_json(h, ar);
 	api_refused(ar);
 	return EXIT_REFUSED;
+}
+
+/* Hold one Idempotency-Key for the command's POSTs (--key's, else a fresh
+ * one), so that two requests of one command share it. */
+void
+api_key_hold(struct hl *h)
+{
+	static char fresh[UUID_LEN + 1];
+
+	if (h->h_key == NULL) {
+		api_new_key(fresh);
+		h->h_key = fresh;
+	}
 }
 
 /* GET a path. */
@@ -385,33 +438,67 @@ api_get(struct hl *h, const char *path, struct api_reply *ar)
 	return api_do(h, &ac, ar);
 }
 
+/* Make a POST's body of a JSON object (NULL: none); it lasts as long as
+ * the object. */
+void
+api_body(struct api_call *ac, struct json_object *body)
+{
+	ac->ac_method = "POST";
+	ac->ac_body = NULL;
+	ac->ac_len = 0;
+	if (body != NULL) {
+		ac->ac_body = json_object_to_json_string_ext(body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		ac->ac_len = strlen(ac->ac_body);
+	}
+}
+
 /* POST a JSON body (NULL: none) to a path. */
 int
 api_post(struct hl *h, const char *path, struct json_object *body,
     struct api_reply *ar)
 {
-	struct api_call ac = { .ac_method = "POST", .ac_path = path };
+	struct api_call ac = { .ac_path = path };
 
-	if (body != NULL) {
-		ac.ac_body = json_object_to_json_string_ext(body,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		ac.ac_len = strlen(ac.ac_body);
-	}
+	api_body(&ac, body);
 	return api_do(h, &ac, ar);
 }
 
-/* GET a path and show its answer: the JSON as it came with --json, else
- * through show. */
+/* Make a request and show its answer: the JSON as it came with --json,
+ * else through show. */
 int
-api_read(struct hl *h, const char *path, void (*show)(struct json_object *))
+api_show(struct hl *h, const struct api_call *ac,
+    void (*show)(struct json_object *))
 {
 	struct api_reply ar;
 	int rc;
 
-	if ((rc = api_get(h, path, &ar)) == EXIT_OK && !api_print_json(h, &ar))
+	if ((rc = api_do(h, ac, &ar)) == EXIT_OK && !api_print_json(h, &ar))
 		show(ar.ar_json);
 	api_reply_clear(&ar);
 	return rc;
+}
+
+/* GET a path and show its answer (as api_show). */
+int
+api_read(struct hl *h, const char *path, void (*show)(struct json_object *))
+{
+	struct api_call ac = { .ac_method = "GET", .ac_path = path };
+
+	return api_show(h, &ac, show);
+}
+
+/* GET the path a format makes with one argument (as api_path) and show
+ * its answer as api_read does. */
+int
+api_read_at(struct hl *h, const char *fmt, const char *arg,
+    void (*show)(struct json_object *))
+{
+	char path[URL_PATH_MAX];
+
+	if (api_path(path, sizeof(path), fmt, arg, NULL) == -1)
+		return EXIT_USAGE;
+	return api_read(h, path, show);
 }
 
 /* Free a reply's body and its parse. */

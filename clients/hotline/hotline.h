@@ -9,9 +9,13 @@
  *   api.c     requests to the daemon, retried under one Idempotency-Key
  *   show.c    output: labels of codes, times, columns of UTF-8 text
  *   work.c    an agency's work: queue, watch, ack, outcomes, notes, transfer
+ *   supervise.c a procuratorate's: supervision records, the overdue list
+ *   operator.c an operator's: caseload, lookups, re-grading, categories,
+ *             the child corrected, links
  *   view.c    reading: a case, a report's milestones, the daemon's version
- *   access.c  access requests: ask, list, approve, deny
- *   submit.c  filing calls and reports
+ *   access.c  access requests: ask, list, approve, deny; the access log
+ *   stats.c   the figures of an evaluation
+ *   submit.c  filing calls (on a case too), cases, reports, supplements
  */
 #ifndef HOTLINE_H
 #define HOTLINE_H
@@ -30,7 +34,7 @@
 
 /* Limits. */
 #define CMD_ARGS_MAX		4	/* positional arguments of a command */
-#define CMD_FLAGS_MAX		4	/* flags of a command */
+#define CMD_FLAGS_MAX		10	/* flags of a command */
 #define IDEM_KEY_MAX		128	/* Idempotency-Key characters */
 #define URL_PATH_MAX		1024	/* a request's path and query */
 #define HTTP_BODY_MAX		(16 * 1024 * 1024)	/* response bytes */
@@ -86,7 +90,8 @@ struct cmd_args {
 struct cmd_entry {
 	const char	*ce_name;	/* the word that names it */
 	const char	*ce_args;	/* its arguments, for the usage */
-	int		 ce_nargs;	/* how many (each non-empty) */
+	int		 ce_nargs;	/* how many at most (each non-empty) */
+	int		 ce_nopt;	/* how many of the last may be left out */
 	struct cmd_flag	 ce_flags[CMD_FLAGS_MAX];
 	int		 ce_opts;	/* CMD_* */
 	const char	*ce_help;	/* what it does, for the usage */
@@ -110,10 +115,12 @@ struct http_reply {
 struct api_call {
 	const char	*ac_method;	/* "GET" or "POST" */
 	const char	*ac_path;	/* from /v1/, query included */
+	const char	*ac_shown;	/* the path as logged; NULL: ac_path */
 	const char	*ac_body;	/* NULL: none */
 	size_t		 ac_len;
 	double		 ac_wait;	/* s the daemon may hold it (long poll) */
 	int		 ac_forever;	/* retry without a time limit (watch) */
+	int		 ac_probe;	/* a 403 forbidden is not printed */
 };
 
 /* The answer to a request (api.c). */
@@ -140,6 +147,9 @@ enum label_kind {
 	LABEL_ACCESS_STATE,
 	LABEL_SOURCE,
 	LABEL_DISPOSITION,
+	LABEL_NOTICE,		/* a feedback's notice */
+	LABEL_BASIS,		/* of a reading in the access log */
+	LABEL_CALLER,		/* a call's caller_type */
 };
 
 /* Columns of text printed aligned (show.c). */
@@ -154,6 +164,7 @@ struct table {
 /* main.c */
 void	 complain(const char *, ...) __attribute__((format(printf, 1, 2)));
 const char *cmd_flag(const struct cmd_args *, const char *);
+int	 cmd_query(char *, size_t, const char *, const struct cmd_args *);
 
 /* config.c */
 void	 config_defaults(struct hl_config *);
@@ -174,11 +185,18 @@ void	 http_reply_clear(struct http_reply *);
 /* api.c */
 int	 api_do(struct hl *, const struct api_call *, struct api_reply *);
 int	 api_get(struct hl *, const char *, struct api_reply *);
+int	 api_show(struct hl *, const struct api_call *,
+	    void (*)(struct json_object *));
 int	 api_read(struct hl *, const char *, void (*)(struct json_object *));
+int	 api_read_at(struct hl *, const char *, const char *,
+	    void (*)(struct json_object *));
 int	 api_post(struct hl *, const char *, struct json_object *,
 	    struct api_reply *);
+void	 api_body(struct api_call *, struct json_object *);
+void	 api_key_hold(struct hl *);
 void	 api_reply_clear(struct api_reply *);
 int	 api_path(char *, size_t, const char *, const char *, const char *);
+int	 api_param(char *, size_t, const char *, const char *);
 int	 api_print_json(struct hl *, const struct api_reply *);
 int	 api_key_valid(const char *);
 double	 api_now(void);
@@ -194,12 +212,14 @@ void	 show_left(char *, size_t, time_t, time_t);
 int	 time_parse(const char *, time_t *);
 int	 text_width(const char *);
 void	 show_text(FILE *, const char *, int);
+void	 show_more(struct json_object *);
 const char *jstr(struct json_object *, const char *);
 struct json_object *jget(struct json_object *, const char *);
 size_t	 jlen(struct json_object *);
 struct json_object *jidx(struct json_object *, size_t);
 void	 table_init(struct table *, int);
 void	 table_add(struct table *, ...);
+void	 table_row(struct table *, const char *const *);
 void	 table_print(struct table *, FILE *);
 void	 table_clear(struct table *);
 
@@ -209,24 +229,48 @@ extern const struct cmd_entry cmd_ack_entry;
 extern const struct cmd_entry cmd_outcome_entry;
 extern const struct cmd_entry cmd_note_entry;
 extern const struct cmd_entry cmd_feedback_entry;
-extern const struct cmd_entry cmd_supervise_entry;
 extern const struct cmd_entry cmd_transfer_entry;
-extern const struct cmd_entry cmd_overdue_entry;
 void	 work_assignment_row(struct table *, struct json_object *, time_t);
 void	 work_assignment_head(struct table *);
+void	 work_print_assignments(struct json_object *);
+char	*work_word(const char *);
+void	 work_add(struct json_object *, const char *, const char *);
+int	 work_event(struct hl *, const char *, struct json_object *);
+int	 work_record(struct hl *, const char *, const char *,
+	    struct json_object *, const char *, int *,
+	    void (*)(struct json_object *));
+
+/* supervise.c */
+extern const struct cmd_entry cmd_supervise_entry;
+extern const struct cmd_entry cmd_overdue_entry;
+extern const struct cmd_entry cmd_records_entry;
+
+/* operator.c */
+extern const struct cmd_entry cmd_cases_entry;
+extern const struct cmd_entry cmd_lookup_entry;
+extern const struct cmd_entry cmd_regrade_entry;
+extern const struct cmd_entry cmd_categorise_entry;
+extern const struct cmd_entry cmd_correct_entry;
+extern const struct cmd_entry cmd_link_entry;
 
 /* view.c */
 extern const struct cmd_entry cmd_case_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_version_entry;
+void	 view_assignments(struct json_object *);
 
 /* access.c */
 extern const struct cmd_entry cmd_request_entry;
 extern const struct cmd_entry cmd_requests_entry;
 extern const struct cmd_entry cmd_approve_entry;
 extern const struct cmd_entry cmd_deny_entry;
+extern const struct cmd_entry cmd_access_log_entry;
+
+/* stats.c */
+extern const struct cmd_entry cmd_stats_entry;
 
 /* submit.c */
 extern const struct cmd_entry cmd_submit_entry;
+extern const struct cmd_entry cmd_supplement_entry;
 
 #endif /* HOTLINE_H */

@@ -31,20 +31,30 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_supervise_entry,
 	&cmd_transfer_entry,
 	&cmd_overdue_entry,
+	&cmd_records_entry,
 	&cmd_case_entry,
 	&cmd_request_entry,
 	&cmd_requests_entry,
 	&cmd_approve_entry,
 	&cmd_deny_entry,
+	&cmd_access_log_entry,
 	&cmd_submit_entry,
+	&cmd_cases_entry,
+	&cmd_lookup_entry,
+	&cmd_regrade_entry,
+	&cmd_categorise_entry,
+	&cmd_correct_entry,
+	&cmd_link_entry,
+	&cmd_supplement_entry,
 	&cmd_status_entry,
+	&cmd_stats_entry,
 	&cmd_version_entry,
 	NULL
 };
 
 static const char usage_head[] =
-    "usage: hotline [-v] [--json] [-c file] [-o setting=value] command "
-    "[argument ...]\n";
+    "usage: hotline [-v] [--json] [-c file] [-o setting=value] command\n"
+    "       [argument ...]\n";
 
 static const char usage_tail[] =
     "options (also after the command: -v, --json, --key):\n"
@@ -114,17 +124,21 @@ cmd_word_end(const char *p)
 	return p;
 }
 
-/* Print words of text wrapped to the usage's width, after indent (and
- * more on the lines after the first). */
+/* Print words of text wrapped to the usage's width (in columns: a Chinese
+ * character takes two), after indent (and more on the lines after the
+ * first). */
 static void
 cmd_wrap(FILE *f, const char *text, int indent, int more)
 {
 	const char *p = text, *sp;
-	int col = 0, w, lines = 0;
+	char word[SYNOPSIS_MAX];
+	int col = 0, n, w, lines = 0;
 
 	while (*p != '\0') {
 		sp = cmd_word_end(p);
-		w = (int)(sp - p);
+		n = (int)(sp - p);
+		snprintf(word, sizeof(word), "%.*s", n, p);
+		w = text_width(word);
 		if (col > 0 && col + 1 + w > USAGE_WIDTH) {
 			fputc('\n', f);
 			col = 0;
@@ -134,7 +148,8 @@ cmd_wrap(FILE *f, const char *text, int indent, int more)
 			    more : 0), "");
 		else
 			col += fprintf(f, " ");
-		col += fprintf(f, "%.*s", w, p);
+		fprintf(f, "%.*s", n, p);
+		col += w;
 		for (p = sp; *p == ' '; p++)
 			;
 	}
@@ -207,6 +222,27 @@ cmd_flag(const struct cmd_args *ca, const char *name)
 			return ca->ca_flags[i];
 	complain("bug: %s has no flag --%s", ca->ca_entry->ce_name, name);
 	abort();
+}
+
+/* A path: base, and as its query each flag of the command that was given,
+ * by its name (a list's filters: --state, --since, --cursor, ...); 0 or
+ * -1 if it does not fit. */
+int
+cmd_query(char *buf, size_t len, const char *base, const struct cmd_args *ca)
+{
+	const struct cmd_flag *fl;
+	int i;
+
+	if ((size_t)snprintf(buf, len, "%s", base) >= len)
+		return -1;
+	for (i = 0; i < CMD_FLAGS_MAX; i++) {
+		fl = &ca->ca_entry->ce_flags[i];
+		if (fl->cf_name == NULL)
+			break;
+		if (api_param(buf, len, fl->cf_name, ca->ca_flags[i]) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -315,7 +351,7 @@ cmd_parse(struct hl *h, const struct cmd_entry *ce, int argc, char **argv,
 			return cmd_misused(ce, "an empty argument");
 		ca->ca_argv[ca->ca_argc++] = argv[i];
 	}
-	if (ca->ca_argc < ce->ce_nargs)
+	if (ca->ca_argc < ce->ce_nargs - ce->ce_nopt)
 		return cmd_misused(ce, "missing arguments");
 	for (k = 0; k < CMD_FLAGS_MAX && ce->ce_flags[k].cf_name != NULL; k++)
 		if (ce->ce_flags[k].cf_required && ca->ca_flags[k] == NULL) {

@@ -17,6 +17,7 @@
 #include "hotline.h"
 
 #define TABLE_GAP	2	/* spaces between columns */
+#define TABLE_COLS_MAX	16	/* columns of a table made by table_add */
 
 /* One code's label. */
 struct label_row {
@@ -38,10 +39,12 @@ static const struct label_row labels[] = {
 	{ LABEL_STATE, "accepted", "受案" },
 	{ LABEL_STATE, "case_opened", "立案" },
 	{ LABEL_STATE, "declined", "不予立案" },
+	{ LABEL_STATE, "outside_jurisdiction", "不属于本机关管辖" },
 	{ LABEL_STATE, "transferred", "已移送" },
 	{ LABEL_STATE, "prosecution", "移送审查起诉" },
 	{ LABEL_STATE, "resolved", "已办结" },
 	{ LABEL_STATE, "closed", "已结案" },
+	{ LABEL_STATE, "returned", "已撤回" },
 	{ LABEL_CASE_STATUS, "open", "办理中" },
 	{ LABEL_CASE_STATUS, "closed", "已结案" },
 	{ LABEL_CLOCK, "acknowledge", "接收" },
@@ -50,6 +53,7 @@ static const struct label_row labels[] = {
 	{ LABEL_CLOCK, "investigation", "调查" },
 	{ LABEL_CLOCK, "feedback", "反馈" },
 	{ LABEL_CLOCK, "decline_notice", "不立案告知" },
+	{ LABEL_CLOCK, "transfer", "移送" },
 	{ LABEL_CLOCK_STATUS, "running", "计时中" },
 	{ LABEL_CLOCK_STATUS, "warning", "预警" },
 	{ LABEL_CLOCK_STATUS, "missed", "超时" },
@@ -65,6 +69,9 @@ static const struct label_row labels[] = {
 	{ LABEL_EVENT, "clock_warning", "时限预警" },
 	{ LABEL_EVENT, "clock_missed", "超时" },
 	{ LABEL_EVENT, "escalated", "升级" },
+	{ LABEL_EVENT, "returned", "升级撤回" },
+	{ LABEL_EVENT, "assignment_closed", "分派关闭" },
+	{ LABEL_EVENT, "case_closed", "案件结案" },
 	{ LABEL_EVENT, "access_requested", "申请查阅" },
 	{ LABEL_EVENT, "access_approved", "批准查阅" },
 	{ LABEL_EVENT, "access_denied", "驳回查阅" },
@@ -78,6 +85,7 @@ static const struct label_row labels[] = {
 	{ LABEL_OUTCOME, "accepted", "受案" },
 	{ LABEL_OUTCOME, "case_opened", "立案" },
 	{ LABEL_OUTCOME, "declined", "不予立案" },
+	{ LABEL_OUTCOME, "outside_jurisdiction", "不属于本机关管辖" },
 	{ LABEL_OUTCOME, "prosecution", "移送审查起诉" },
 	{ LABEL_OUTCOME, "resolved", "已办结" },
 	{ LABEL_OUTCOME, "closed", "已结案" },
@@ -86,6 +94,9 @@ static const struct label_row labels[] = {
 	{ LABEL_MILESTONE, "received", "已接收" },
 	{ LABEL_MILESTONE, "accepted", "已受案" },
 	{ LABEL_MILESTONE, "case_opened", "已立案" },
+	{ LABEL_MILESTONE, "declined", "不予立案" },
+	{ LABEL_MILESTONE, "transferred", "已移送" },
+	{ LABEL_MILESTONE, "prosecution_notice", "移送审查起诉告知" },
 	{ LABEL_MILESTONE, "feedback_given", "已反馈" },
 	{ LABEL_ACCESS_STATE, "pending", "待审批" },
 	{ LABEL_ACCESS_STATE, "approved", "已批准" },
@@ -102,6 +113,16 @@ static const struct label_row labels[] = {
 	{ LABEL_DISPOSITION, "abusive", "辱骂" },
 	{ LABEL_DISPOSITION, "case_opened", "开案" },
 	{ LABEL_DISPOSITION, "follow_up", "回访" },
+	{ LABEL_NOTICE, "prosecution", "移送审查起诉告知" },
+	{ LABEL_BASIS, "admin", "管理员" },
+	{ LABEL_BASIS, "centre", "本中心" },
+	{ LABEL_BASIS, "creator", "登记人" },
+	{ LABEL_BASIS, "primary", "主办" },
+	{ LABEL_BASIS, "access_request", "查阅申请" },
+	{ LABEL_BASIS, "lookup", "查询" },
+	{ LABEL_CALLER, "child_self", "儿童本人" },
+	{ LABEL_CALLER, "about_child", "代为求助" },
+	{ LABEL_CALLER, "unknown", "不明" },
 };
 
 /* Categories and subcategories as seeded (sql/002_reference.sql). */
@@ -375,6 +396,16 @@ show_text(FILE *f, const char *text, int indent)
 	free(clean);
 }
 
+/* After a full page of a list: how to ask for the next. */
+void
+show_more(struct json_object *answer)
+{
+	const char *next = jstr(answer, "next_cursor");
+
+	if (next != NULL)
+		printf("more: the same command with --cursor %s\n", next);
+}
+
 /* A member of an object, or NULL. */
 struct json_object *
 jget(struct json_object *obj, const char *name)
@@ -420,11 +451,10 @@ table_init(struct table *t, int cols)
 	t->tb_cols = cols;
 }
 
-/* Add a row: tb_cols texts (NULL prints as "-"). */
+/* Add a row of tb_cols texts (NULL prints as "-"). */
 void
-table_add(struct table *t, ...)
+table_row(struct table *t, const char *const *texts)
 {
-	va_list ap;
 	const char *s;
 	char **cells;
 	int i, base;
@@ -438,14 +468,27 @@ table_add(struct table *t, ...)
 		t->tb_alloc = t->tb_alloc * 2 + 8;
 	}
 	base = t->tb_rows * t->tb_cols;
-	va_start(ap, t);
 	for (i = 0; i < t->tb_cols; i++) {
-		s = va_arg(ap, const char *);
+		s = texts[i];
 		t->tb_cells[base + i] = text_clean(s != NULL && *s != '\0' ?
 		    s : "-", 0);
 	}
-	va_end(ap);
 	t->tb_rows++;
+}
+
+/* Add a row: tb_cols texts as arguments (at most TABLE_COLS_MAX). */
+void
+table_add(struct table *t, ...)
+{
+	const char *texts[TABLE_COLS_MAX];
+	va_list ap;
+	int i;
+
+	va_start(ap, t);
+	for (i = 0; i < t->tb_cols && i < TABLE_COLS_MAX; i++)
+		texts[i] = va_arg(ap, const char *);
+	va_end(ap);
+	table_row(t, texts);
 }
 
 /* Print a table, its columns aligned. */

@@ -1,11 +1,11 @@
 /*
  * Reading: a case as the viewer may see it (categories, risk, the child as
  * far as it is shown, the narrative, the report or calls, clocks with the
- * time left, assignments, the history in order, related cases), a
- * reporter's milestones by receipt, and the daemon's version.  Whatever
- * the daemon withholds, could not decrypt or has purged is said so; a
- * history item's members the client does not know are printed as they
- * are.
+ * time left, assignments, the history in order, linked and related
+ * cases), a reporter's milestones by receipt, and the daemon's version.
+ * Whatever the daemon withholds, could not decrypt or has purged is said
+ * so; a history item's members the client does not know are printed as
+ * they are.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,8 +195,8 @@ view_calls(struct json_object *calls)
 		show_time(to, sizeof(to), jstr(c, "ended_at"));
 		printf("  %s - %s  %s  %s\n", from, to + (strncmp(from, to,
 		    11) == 0 ? 11 : 0), label(LABEL_DISPOSITION,
-		    jstr(c, "disposition")), jstr(c, "caller_type") != NULL ?
-		    jstr(c, "caller_type") : "");
+		    jstr(c, "disposition")), label(LABEL_CALLER,
+		    jstr(c, "caller_type")));
 		view_field("  caller", jget(c, "caller_phone"));
 		view_field("  summary", jget(c, "summary"));
 	}
@@ -232,7 +232,7 @@ view_clocks(char *buf, size_t len, struct json_object *clocks, time_t now)
 }
 
 /* The assignments of a case, with their clocks. */
-static void
+void
 view_assignments(struct json_object *list)
 {
 	struct json_object *a;
@@ -244,62 +244,165 @@ view_assignments(struct json_object *list)
 	if (jlen(list) == 0)
 		return;
 	printf("assignments\n");
-	table_init(&t, 5);
+	table_init(&t, 6);
 	t.tb_indent = 2;
 	table_add(&t, "ROLE", "AGENCY", "STATE", "CLOCKS (TIME LEFT)",
-	    "ASSIGNMENT");
+	    "ASSIGNMENT", "ESCALATED FROM");
 	for (i = 0; i < jlen(list); i++) {
 		a = jidx(list, i);
 		view_clocks(clocks, sizeof(clocks), jget(a, "clocks"), now);
 		table_add(&t, label(LABEL_ROLE, jstr(a, "role")),
 		    jstr(a, "agency"), label(LABEL_STATE, jstr(a, "state")),
-		    clocks, jstr(a, "assignment_id"));
+		    clocks, jstr(a, "assignment_id"),
+		    jstr(jget(a, "escalated_from"), "agency"));
 	}
 	table_print(&t, stdout);
 	table_clear(&t);
 }
 
-/* One history item's details after its kind. */
-static void
-view_item_details(char *buf, size_t len, struct json_object *e)
+/* The label of a cause (why an assignment was returned or closed): an
+ * outcome, or a history item's kind. */
+static const char *
+view_cause(const char *cause)
 {
+	const char *s = label(LABEL_OUTCOME, cause);
+
+	return s != cause ? s : label(LABEL_EVENT, cause);
+}
+
+/* The agency of a case's assignment by its id, or NULL. */
+static const char *
+view_assignment_agency(struct json_object *c, const char *id)
+{
+	struct json_object *list = jget(c, "assignments");
+	const char *other;
+	size_t i;
+
+	for (i = 0; id != NULL && i < jlen(list); i++)
+		if ((other = jstr(jidx(list, i), "assignment_id")) != NULL &&
+		    strcmp(other, id) == 0)
+			return jstr(jidx(list, i), "agency");
+	return NULL;
+}
+
+/*
+ * One history item's details after its kind, in the order people read
+ * them: who (its agency, or its assignment's), the role, what it
+ * recorded, the clock, whom it addresses, why, from which agency's work to
+ * which; then any member the client does not know, as it is.
+ */
+static void
+view_item_details(char *buf, size_t len, struct json_object *c,
+    struct json_object *e)
+{
+	static const struct {
+		const char	*name;
+		int		 kind;	/* a label_kind, or -1: as it is */
+		const char	*fmt;
+	} known[] = {
+		{ "agency", -1, " %s" },
+		{ "role", LABEL_ROLE, " %s" },
+		{ "outcome", LABEL_OUTCOME, " %s" },
+		{ "supervision", LABEL_SUPERVISION, " %s" },
+		{ "notice", LABEL_NOTICE, " %s" },
+		{ "clock", LABEL_CLOCK, " %s" },
+		{ "disposition", LABEL_DISPOSITION, " %s" },
+		{ "recipient", -1, " → %s" },
+		{ "linked", -1, " ↔ %s" },
+		{ "cause", -1, " (after %s)" },
+		{ "level", -1, " level %s" },
+		{ "call", -1, " call %s" },
+	};
 	static const char *const skip[] = { "seq", "at", "kind", "actor",
-	    "assignment", "from", "to", "note", NULL };
-	const char *k, *s;
-	char vb[128];
-	size_t n = 0;
-	int i, known;
+	    "assignment", "from", "to", "note", "categories", "fields", "was",
+	    NULL };
+	const char *s, *k, *from, *to;
+	char vb[128], list[512];
+	struct json_object *v;
+	size_t j;
+	size_t i, n = 0;
+	int other;
 
 	buf[0] = '\0';
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && n < len; i++) {
+		s = view_value(vb, sizeof(vb), jget(e, known[i].name));
+		if (s == NULL && strcmp(known[i].name, "agency") == 0)
+			s = view_assignment_agency(c, jstr(e, "assignment"));
+		if (s == NULL)
+			continue;
+		if (known[i].kind >= 0)
+			s = label((enum label_kind)known[i].kind, s);
+		else if (strcmp(known[i].name, "cause") == 0)
+			s = view_cause(s);
+		n += (size_t)snprintf(buf + n, len - n, known[i].fmt, s);
+	}
+	if ((v = jget(e, "categories")) != NULL && n < len) {
+		show_categories(list, sizeof(list), v);
+		n += (size_t)snprintf(buf + n, len - n, " %s", list);
+	}
+	for (j = 0, v = jget(e, "fields"); j < jlen(v) && n < len; j++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", j > 0 ? ", " :
+		    " ", json_object_get_string(jidx(v, j)));
+	if (json_object_is_type(jget(e, "from"), json_type_int) &&
+	    json_object_is_type(jget(e, "to"), json_type_int) && n < len) {
+		show_risk(vb, sizeof(vb), jget(e, "from"));
+		show_risk(list, sizeof(list), jget(e, "to"));
+		n += (size_t)snprintf(buf + n, len - n, " %s → %s", vb, list);
+	} else if ((from = jstr(e, "from")) != NULL &&
+	    (to = jstr(e, "to")) != NULL && n < len) {
+		s = view_assignment_agency(c, from);
+		k = view_assignment_agency(c, to);
+		n += (size_t)snprintf(buf + n, len - n, " %s → %s",
+		    s != NULL ? s : from, k != NULL ? k : to);
+	}
 	json_object_object_foreach(e, key, val) {
 		k = key;
-		for (i = 0, known = 0; skip[i] != NULL; i++)
-			if (strcmp(skip[i], k) == 0)
-				known = 1;
-		if (known || n >= len)
+		for (i = 0, other = 1; skip[i] != NULL && other; i++)
+			other = strcmp(skip[i], k) != 0;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]) && other; i++)
+			other = strcmp(known[i].name, k) != 0;
+		if (!other || n >= len)
 			continue;
 		s = view_value(vb, sizeof(vb), val);
-		if (strcmp(k, "role") == 0)
-			s = label(LABEL_ROLE, s);
-		else if (strcmp(k, "outcome") == 0)
-			s = label(LABEL_OUTCOME, s);
-		else if (strcmp(k, "clock") == 0)
-			s = label(LABEL_CLOCK, s);
-		else if (strcmp(k, "supervision") == 0)
-			s = label(LABEL_SUPERVISION, s);
-		if (strcmp(k, "agency") == 0 || strcmp(k, "role") == 0 ||
-		    strcmp(k, "outcome") == 0 || strcmp(k, "clock") == 0 ||
-		    strcmp(k, "supervision") == 0)
-			n += (size_t)snprintf(buf + n, len - n, " %s", s);
-		else
-			n += (size_t)snprintf(buf + n, len - n, " %s %s", k,
-			    s != NULL ? s : "");
+		n += (size_t)snprintf(buf + n, len - n, " %s %s", k,
+		    s != NULL ? s : "");
 	}
+}
+
+/* The values a correction replaced, under its history item: "was: name
+ * 测试, age 9", or what stands for them ("was (withheld)"). */
+static void
+view_was(struct json_object *was)
+{
+	static const char *const marks[] = { "withheld", "unreadable",
+	    "purged" };
+	const char *s;
+	char line[1024], vb[128];
+	size_t i, n;
+
+	if (was == NULL)
+		return;
+	n = (size_t)snprintf(line, sizeof(line), "was");
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (jget(was, marks[i]) != NULL) {
+			snprintf(line + n, sizeof(line) - n, " %s",
+			    view_value(vb, sizeof(vb), was));
+			show_text(stdout, line, 7);
+			return;
+		}
+	json_object_object_foreach(was, key, val) {
+		if (n >= sizeof(line))
+			break;
+		s = view_value(vb, sizeof(vb), val);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s %s",
+		    n > 3 ? "," : "", key, s != NULL ? s : "");
+	}
+	show_text(stdout, line, 7);
 }
 
 /* The history of a case, in order. */
 static void
-view_history(struct json_object *history)
+view_history(struct json_object *c, struct json_object *history)
 {
 	struct json_object *e, *note, **items;
 	char at[64], details[512], vb[128];
@@ -319,12 +422,13 @@ view_history(struct json_object *history)
 	for (i = 0; i < n; i++) {
 		e = items[i];
 		show_time(at, sizeof(at), jstr(e, "at"));
-		view_item_details(details, sizeof(details), e);
+		view_item_details(details, sizeof(details), c, e);
 		printf("  %3d  %s  %s%s\n", json_object_get_int(jget(e, "seq")),
 		    at, label(LABEL_EVENT, jstr(e, "kind")), details);
 		if ((note = jget(e, "note")) != NULL &&
 		    (s = view_value(vb, sizeof(vb), note)) != NULL)
 			show_text(stdout, s, 7);
+		view_was(jget(e, "was"));
 	}
 	free(items);
 }
@@ -360,6 +464,31 @@ view_related(struct json_object *related)
 	table_clear(&t);
 }
 
+/* Cases linked to this one by hand. */
+static void
+view_linked(struct json_object *linked)
+{
+	struct json_object *l;
+	struct table t;
+	char at[64], risk[32];
+	size_t i;
+
+	if (jlen(linked) == 0)
+		return;
+	printf("linked cases\n");
+	table_init(&t, 4);
+	t.tb_indent = 2;
+	for (i = 0; i < jlen(linked); i++) {
+		l = jidx(linked, i);
+		show_time(at, sizeof(at), jstr(l, "linked_at"));
+		show_risk(risk, sizeof(risk), jget(l, "risk_level"));
+		table_add(&t, jstr(l, "case_number"), risk,
+		    label(LABEL_CASE_STATUS, jstr(l, "status")), at);
+	}
+	table_print(&t, stdout);
+	table_clear(&t);
+}
+
 /* A case, for people. */
 static void
 view_print_case(struct json_object *c)
@@ -388,7 +517,8 @@ view_print_case(struct json_object *c)
 	view_report(jget(c, "report"));
 	view_calls(jget(c, "calls"));
 	view_assignments(jget(c, "assignments"));
-	view_history(jget(c, "history"));
+	view_history(c, jget(c, "history"));
+	view_linked(jget(c, "linked_cases"));
 	view_related(jget(c, "related_cases"));
 }
 
@@ -396,12 +526,7 @@ view_print_case(struct json_object *c)
 static int
 cmd_case(struct hl *h, const struct cmd_args *ca)
 {
-	char path[URL_PATH_MAX];
-
-	if (api_path(path, sizeof(path), "/v1/cases/%s", ca->ca_argv[0],
-	    NULL) == -1)
-		return EXIT_USAGE;
-	return api_read(h, path, view_print_case);
+	return api_read_at(h, "/v1/cases/%s", ca->ca_argv[0], view_print_case);
 }
 
 /* A report's milestones, for people. */
@@ -419,6 +544,8 @@ view_print_status(struct json_object *s)
 		show_time(at, sizeof(at), jstr(m, "at"));
 		printf("  %s  %s\n", at, label(LABEL_MILESTONE,
 		    jstr(m, "milestone")));
+		if (jstr(m, "text") != NULL)
+			show_text(stdout, jstr(m, "text"), 4);
 	}
 }
 
@@ -426,12 +553,8 @@ view_print_status(struct json_object *s)
 static int
 cmd_status(struct hl *h, const struct cmd_args *ca)
 {
-	char path[URL_PATH_MAX];
-
-	if (api_path(path, sizeof(path), "/v1/reports/%s/status",
-	    ca->ca_argv[0], NULL) == -1)
-		return EXIT_USAGE;
-	return api_read(h, path, view_print_status);
+	return api_read_at(h, "/v1/reports/%s/status", ca->ca_argv[0],
+	    view_print_status);
 }
 
 /* The daemon's version, for people. */

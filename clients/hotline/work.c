@@ -1,9 +1,10 @@
 /*
  * An agency's work: its queue (and watching it), acknowledging an
- * assignment, outcomes, notes, feedback to the reporting unit, supervision
- * records, transfers, and a procuratorate's overdue list.  Outcome and
- * supervision words are passed to the daemon as given (with - read as _),
- * so outcomes the API gains need no new client.
+ * assignment, outcomes (among them marking it outside the jurisdiction,
+ * and closing an inform or supervise assignment), notes, feedback to the
+ * reporting unit, and transfers.  Outcome words are passed to the daemon
+ * as given (with - read as _), so outcomes the API gains need no new
+ * client.
  *
  * Watching: the daemon holds a queue request (wait=) only while the list
  * it would answer is empty, and has no "newer than" cursor.  So the
@@ -21,15 +22,14 @@
 #include "hotline.h"
 
 #define WATCH_GAP_MIN	1.0	/* s between two polls at least */
+#define WORK_COLUMNS	9	/* of a table of assignments */
 
 static int	cmd_queue(struct hl *, const struct cmd_args *);
 static int	cmd_ack(struct hl *, const struct cmd_args *);
 static int	cmd_outcome(struct hl *, const struct cmd_args *);
 static int	cmd_note(struct hl *, const struct cmd_args *);
 static int	cmd_feedback(struct hl *, const struct cmd_args *);
-static int	cmd_supervise(struct hl *, const struct cmd_args *);
 static int	cmd_transfer(struct hl *, const struct cmd_args *);
-static int	cmd_overdue(struct hl *, const struct cmd_args *);
 
 const struct cmd_entry cmd_queue_entry = {
 	.ce_name = "queue",
@@ -65,9 +65,12 @@ const struct cmd_entry cmd_outcome_entry = {
 		{ "text", "text", 0 },
 	},
 	.ce_opts = CMD_POST,
-	.ce_help = "record an outcome: accepted, case-opened (with "
-	    "--police-case-number), declined (with --reason), prosecution, "
-	    "resolved or closed",
+	.ce_help = "record an outcome of the agency's assignment: accepted "
+	    "(受案), case-opened (立案, with --police-case-number), declined "
+	    "(不予立案, with --reason), outside-jurisdiction (不属于本机关管辖: "
+	    "starts the 24-hour transfer clock), prosecution, resolved, or "
+	    "closed (also how an inform or supervise assignment, once "
+	    "acknowledged, is finished; --text says why)",
 	.ce_exec = cmd_outcome,
 };
 
@@ -76,29 +79,25 @@ const struct cmd_entry cmd_note_entry = {
 	.ce_args = "<case> <text>",
 	.ce_nargs = 2,
 	.ce_opts = CMD_POST,
-	.ce_help = "add a note to a case's history",
+	.ce_help = "add a note to a case's history (an agency on its case, an "
+	    "operator on its centre's)",
 	.ce_exec = cmd_note,
 };
 
 const struct cmd_entry cmd_feedback_entry = {
 	.ce_name = "feedback",
-	.ce_args = "<case> <text>",
+	.ce_args = "<case> [text]",
 	.ce_nargs = 2,
+	.ce_nopt = 1,
+	.ce_flags = {
+		{ "notice", "prosecution", 0 },
+	},
 	.ce_opts = CMD_POST,
 	.ce_help = "record the police's feedback to the reporting unit (stops "
-	    "the feedback clock)",
+	    "the feedback clock); the text is shown to the reporter; "
+	    "--notice prosecution tells the unit, after 立案, that the case "
+	    "goes for prosecution (needed before that outcome on a report)",
 	.ce_exec = cmd_feedback,
-};
-
-const struct cmd_entry cmd_supervise_entry = {
-	.ce_name = "supervise",
-	.ce_args = "<case> <type> <agency> <text>",
-	.ce_nargs = 4,
-	.ce_opts = CMD_POST,
-	.ce_help = "record a procuratorate's supervision addressed to an agency "
-	    "of its region: case-filing-supervision (立案监督) or "
-	    "procuratorial-suggestion (检察建议)",
-	.ce_exec = cmd_supervise,
 };
 
 const struct cmd_entry cmd_transfer_entry = {
@@ -112,15 +111,6 @@ const struct cmd_entry cmd_transfer_entry = {
 	.ce_help = "hand an assignment to another agency (such as "
 	    "police-320104)",
 	.ce_exec = cmd_transfer,
-};
-
-const struct cmd_entry cmd_overdue_entry = {
-	.ce_name = "overdue",
-	.ce_args = "",
-	.ce_nargs = 0,
-	.ce_help = "a procuratorate's list of overdue and escalated work in "
-	    "its region",
-	.ce_exec = cmd_overdue,
 };
 
 /* The nearest running clock of an assignment and its time left:
@@ -165,26 +155,29 @@ void
 work_assignment_head(struct table *t)
 {
 	table_add(t, "RISK", "CASE", "AGENCY", "ROLE", "STATE", "CATEGORIES",
-	    "NEXT CLOCK", "ASSIGNMENT");
+	    "NEXT CLOCK", "ASSIGNMENT", "CASE UPDATED");
 }
 
 /* One assignment as a row of that table. */
 void
 work_assignment_row(struct table *t, struct json_object *a, time_t now)
 {
-	char risk[32], cats[512], clock[96];
+	char risk[32], cats[512], clock[96], updated[64];
 
 	show_risk(risk, sizeof(risk), jget(a, "risk_level"));
 	show_categories(cats, sizeof(cats), jget(a, "categories"));
 	work_next_clock(clock, sizeof(clock), jget(a, "clocks"), now);
+	updated[0] = '\0';
+	if (jstr(a, "case_updated_at") != NULL)
+		show_time(updated, sizeof(updated), jstr(a, "case_updated_at"));
 	table_add(t, risk, jstr(a, "case_number"), jstr(a, "agency"),
 	    label(LABEL_ROLE, jstr(a, "role")),
 	    label(LABEL_STATE, jstr(a, "state")), cats, clock,
-	    jstr(a, "assignment_id"));
+	    jstr(a, "assignment_id"), updated);
 }
 
 /* Print the assignments of an answer as a table, or say there are none. */
-static void
+void
 work_print_assignments(struct json_object *answer)
 {
 	struct json_object *list = jget(answer, "assignments");
@@ -196,7 +189,7 @@ work_print_assignments(struct json_object *answer)
 		printf("no assignments\n");
 		return;
 	}
-	table_init(&t, 8);
+	table_init(&t, WORK_COLUMNS);
 	work_assignment_head(&t);
 	for (i = 0; i < jlen(list); i++)
 		work_assignment_row(&t, jidx(list, i), now);
@@ -209,20 +202,15 @@ static int
 work_queue_path(char *buf, size_t len, const char *state, const char *limit,
     double wait)
 {
-	char *es = NULL, *el = NULL;
-	int n;
+	char w[32];
 
-	if (state != NULL && api_path(buf, len, "%s", state, NULL) == 0)
-		es = strdup(buf);
-	if (limit != NULL && api_path(buf, len, "%s", limit, NULL) == 0)
-		el = strdup(buf);
-	n = snprintf(buf, len, "/v1/queue?limit=%s%s%s", el != NULL ? el :
-	    "50", es != NULL ? "&state=" : "", es != NULL ? es : "");
-	if (wait > 0 && n >= 0 && (size_t)n < len)
-		n += snprintf(buf + n, len - (size_t)n, "&wait=%.0f", wait);
-	free(es);
-	free(el);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	snprintf(w, sizeof(w), "%.0f", wait);
+	if (snprintf(buf, len, "/v1/queue") >= (int)len ||
+	    api_param(buf, len, "limit", limit != NULL ? limit : "50") == -1 ||
+	    api_param(buf, len, "state", state) == -1 ||
+	    api_param(buf, len, "wait", wait > 0 ? w : NULL) == -1)
+		return -1;
+	return 0;
 }
 
 /* Whether an id is among the assignments of a list. */
@@ -251,7 +239,7 @@ work_print_new(struct hl *h, struct json_object *before,
 	size_t i;
 	int head = !*headed && !h->h_json;
 
-	table_init(&t, 8);
+	table_init(&t, WORK_COLUMNS);
 	if (head)
 		work_assignment_head(&t);
 	for (i = 0; i < jlen(now_list); i++) {
@@ -331,14 +319,6 @@ cmd_queue(struct hl *h, const struct cmd_args *ca)
 	return api_read(h, path, work_print_assignments);
 }
 
-/* overdue: a procuratorate's overdue and escalated assignments. */
-static int
-cmd_overdue(struct hl *h, const struct cmd_args *ca)
-{
-	(void)ca;
-	return api_read(h, "/v1/supervision/overdue", work_print_assignments);
-}
-
 /* One line about an assignment after a change: id, case, state. */
 static void
 work_print_changed(const char *what, struct json_object *a, int replayed)
@@ -370,7 +350,7 @@ cmd_ack(struct hl *h, const struct cmd_args *ca)
 }
 
 /* A word as the API spells it: case-opened is case_opened. */
-static char *
+char *
 work_word(const char *s)
 {
 	char *w, *p;
@@ -384,7 +364,7 @@ work_word(const char *s)
 }
 
 /* Add a string member if the value is not NULL. */
-static void
+void
 work_add(struct json_object *obj, const char *name, const char *value)
 {
 	if (value != NULL)
@@ -392,42 +372,78 @@ work_add(struct json_object *obj, const char *name, const char *value)
 		    json_object_new_string(value));
 }
 
-/* POST an event to a case's history and say what was recorded. */
-static int
-work_event(struct hl *h, const char *number, struct json_object *body)
+/* What an event's body records, for people: its outcome, supervision or
+ * notice, else its type. */
+static const char *
+work_event_what(struct json_object *body)
 {
+	if (jstr(body, "outcome") != NULL)
+		return label(LABEL_OUTCOME, jstr(body, "outcome"));
+	if (jstr(body, "supervision") != NULL)
+		return label(LABEL_SUPERVISION, jstr(body, "supervision"));
+	if (jstr(body, "notice") != NULL)
+		return label(LABEL_NOTICE, jstr(body, "notice"));
+	return label(LABEL_EVENT, jstr(body, "type"));
+}
+
+/*
+ * POST to a path a format makes with a case number (the body is taken) and
+ * say what was recorded, as what, and the assignment it changed; then
+ * more(answer) if given.  A probe's 403 forbidden is not printed
+ * (*forbidden says it came): the caller asks another endpoint.
+ */
+int
+work_record(struct hl *h, const char *fmt, const char *number,
+    struct json_object *body, const char *what, int *forbidden,
+    void (*more)(struct json_object *))
+{
+	struct api_call ac = { .ac_probe = forbidden != NULL };
 	struct api_reply ar;
 	struct json_object *a;
-	char path[URL_PATH_MAX];
-	const char *what = jstr(body, "outcome") != NULL ?
-	    label(LABEL_OUTCOME, jstr(body, "outcome")) :
-	    label(LABEL_EVENT, jstr(body, "type"));
+	char path[URL_PATH_MAX], changed[256];
 	char *saved = strdup(what);
 	int rc;
 
-	if (saved == NULL || api_path(path, sizeof(path),
-	    "/v1/cases/%s/events", number, NULL) == -1) {
+	if (saved == NULL || api_path(path, sizeof(path), fmt, number,
+	    NULL) == -1) {
 		free(saved);
 		json_object_put(body);
 		return EXIT_USAGE;
 	}
-	rc = api_post(h, path, body, &ar);
+	ac.ac_path = path;
+	api_body(&ac, body);
+	rc = api_do(h, &ac, &ar);
 	json_object_put(body);
+	if (forbidden != NULL)
+		*forbidden = rc == EXIT_REFUSED && ar.ar_status == 403;
 	if (rc == EXIT_OK && !api_print_json(h, &ar)) {
-		a = jget(ar.ar_json, "assignment");
-		printf("case %s: %s recorded as history item %d; assignment "
-		    "%s: %s%s\n", jstr(ar.ar_json, "case_number") != NULL ?
+		changed[0] = '\0';
+		if ((a = jget(ar.ar_json, "assignment")) != NULL)
+			snprintf(changed, sizeof(changed), "; assignment %s: %s",
+			    jstr(a, "assignment_id") != NULL ?
+			    jstr(a, "assignment_id") : "-",
+			    label(LABEL_STATE, jstr(a, "state")));
+		printf("case %s: %s recorded as history item %d%s%s\n",
+		    jstr(ar.ar_json, "case_number") != NULL ?
 		    jstr(ar.ar_json, "case_number") : number, saved,
-		    json_object_get_int(jget(ar.ar_json, "seq")),
-		    jstr(a, "assignment_id") != NULL ?
-		    jstr(a, "assignment_id") : "-",
-		    label(LABEL_STATE, jstr(a, "state")),
+		    json_object_get_int(jget(ar.ar_json, "seq")), changed,
 		    ar.ar_replayed ? " (replayed: done before under this key)" :
 		    "");
+		if (more != NULL)
+			more(ar.ar_json);
 	}
 	free(saved);
 	api_reply_clear(&ar);
 	return rc;
+}
+
+/* POST an event to a case's history (the body is taken) and say what was
+ * recorded. */
+int
+work_event(struct hl *h, const char *number, struct json_object *body)
+{
+	return work_record(h, "/v1/cases/%s/events", number, body,
+	    work_event_what(body), NULL, NULL);
 }
 
 /* outcome: an agency's outcome on a case. */
@@ -447,43 +463,50 @@ cmd_outcome(struct hl *h, const struct cmd_args *ca)
 	return work_event(h, ca->ca_argv[0], body);
 }
 
-/* An event of a type whose only member is a text: <case> <text>. */
-static int
-work_text_event(struct hl *h, const struct cmd_args *ca, const char *type)
-{
-	struct json_object *body = json_object_new_object();
-
-	work_add(body, "type", type);
-	work_add(body, "text", ca->ca_argv[1]);
-	return work_event(h, ca->ca_argv[0], body);
-}
-
-/* note: a note in a case's history. */
+/*
+ * note: a note in a case's history.  An agency's is an event; an
+ * operator's goes to the notes of its centre's case.  The client does not
+ * know its role, so it asks as an agency first and, told its role may not
+ * (403, which consumes no key), as an operator, under the same key: a
+ * re-run with that key replays the note.
+ */
 static int
 cmd_note(struct hl *h, const struct cmd_args *ca)
 {
-	return work_text_event(h, ca, "note");
+	struct json_object *body = json_object_new_object();
+	const char *what = label(LABEL_EVENT, "note");
+	int rc, forbidden;
+
+	api_key_hold(h);
+	work_add(body, "type", "note");
+	work_add(body, "text", ca->ca_argv[1]);
+	rc = work_record(h, "/v1/cases/%s/events", ca->ca_argv[0], body, what,
+	    &forbidden, NULL);
+	if (!forbidden)
+		return rc;
+	body = json_object_new_object();
+	work_add(body, "text", ca->ca_argv[1]);
+	return work_record(h, "/v1/cases/%s/notes", ca->ca_argv[0], body, what,
+	    NULL, NULL);
 }
 
-/* feedback: the police's feedback to the reporting unit. */
+/* feedback: the police's feedback to the reporting unit, or its notice
+ * before prosecution. */
 static int
 cmd_feedback(struct hl *h, const struct cmd_args *ca)
 {
-	return work_text_event(h, ca, "feedback");
-}
-
-/* supervise: a procuratorate's supervision record. */
-static int
-cmd_supervise(struct hl *h, const struct cmd_args *ca)
-{
 	struct json_object *body = json_object_new_object();
-	char *type = work_word(ca->ca_argv[1]);
+	char *notice = NULL;
 
-	work_add(body, "type", "supervision");
-	work_add(body, "supervision", type);
-	work_add(body, "recipient_agency", ca->ca_argv[2]);
-	work_add(body, "text", ca->ca_argv[3]);
-	free(type);
+	if (cmd_flag(ca, "notice") != NULL &&
+	    (notice = work_word(cmd_flag(ca, "notice"))) == NULL) {
+		json_object_put(body);
+		return EXIT_USAGE;
+	}
+	work_add(body, "type", "feedback");
+	work_add(body, "notice", notice);
+	work_add(body, "text", ca->ca_argv[1]);
+	free(notice);
 	return work_event(h, ca->ca_argv[0], body);
 }
 

@@ -285,7 +285,9 @@ async function main() {
       const text = await operator.locator('.case').innerText();
       check(text.includes('测试儿童甲') && text.includes('受案'),
         'the operator\'s case page shows the child and the police\'s 受案');
-      check(await operator.locator('.work').count() === 0, 'and offers an operator no agency work');
+      check(await operator.locator('.work h2').innerText() === '案件处理' &&
+        await operator.locator('form.action:has(h3:text-is("记录处理结果"))').count() === 0,
+      'and offers an operator the centre\'s work on it, not an agency\'s');
       await shot(operator, '07-case-operator');
     });
 
@@ -335,8 +337,97 @@ async function main() {
       check(text.includes('procuratorate-320102') && text.includes('查阅申请') &&
         text.includes('police-320102') && text.includes('主办'),
       'the case\'s access log lists the police (主办) and the procuratorate (查阅申请)', text);
+      const summary = await admin.locator('.summary').innerText();
+      check(summary.includes('查看权限：已脱敏') && !(await admin.locator('.case').innerText())
+        .includes('测试儿童甲') &&
+        await admin.locator('form.action:has(h3:text-is("申请查阅个人信息"))').count() === 1,
+      'an administrator reads the case redacted, and may ask another to let it see the child',
+      summary);
       await shot(admin, '11-case-admin');
       seen.push(admin);
+    });
+
+    await step('the procuratorate records supervision and finishes its part', async () => {
+      await prosecutor.locator('.my-assignment').getByRole('button', { name: '接收' }).click();
+      await prosecutor.locator('.my-assignment .tag:text-is("已接收")').waitFor();
+      const form = prosecutor.locator('form.action:has(h3:text-is("检察监督"))');
+      await form.waitFor();
+      await form.getByText('立案监督', { exact: true }).click();
+      await form.getByLabel('监督意见').fill('（测试）请说明是否立案');
+      await form.getByRole('button', { name: '提交' }).click();
+      const missing = form.locator('[data-field="recipient_agency"] .field-error');
+      await missing.waitFor();
+      check((await missing.innerText()).startsWith('监督对象机构：必填'),
+        'a supervision record without the agency it is addressed to is refused beside that field',
+        await missing.innerText());
+      await form.getByLabel('监督对象机构代码').fill('police-320102');
+      await form.getByRole('button', { name: '提交' }).click();
+      const item = prosecutor.locator('.history li:has-text("致 police-320102")');
+      await item.waitFor();
+      const said = '检察监督 procuratorate-320102 · 立案监督 · 致 police-320102';
+      check((await item.innerText()).includes(said) &&
+        (await item.innerText()).includes('请说明是否立案'),
+      'then 立案监督 addressed to the county police is in the history with its text',
+      await item.innerText());
+      await shot(prosecutor, '12-case-supervision');
+      const close = prosecutor.locator('form.action:has(h3:text-is("结束监督"))');
+      await close.getByLabel('说明').fill('（测试）监督结束');
+      await close.getByRole('button', { name: '提交' }).click();
+      await prosecutor.locator('.case-body tr.mine .tag:text-is("已结案")').waitFor();
+      check(await prosecutor.locator('form.action:has(h3:text-is("结束监督"))').count() === 0 &&
+        (await prosecutor.locator('.history').innerText()).includes('监督结束'),
+      'acknowledged, the procuratorate finishes its supervise assignment (结束监督) with a text');
+      await prosecutor.goto(`${URL_BASE}/console/#/supervision`);
+      await prosecutor.locator('main table.list, main .empty').first().waitFor();
+      const asked = prosecutor.waitForRequest((r) => r.url().includes('kind=police'));
+      await prosecutor.getByLabel('机构类别').selectOption('police');
+      check((await asked).url().includes('/v1/supervision/overdue?limit=100&kind=police'),
+        'the supervision page asks the overdue list again for one kind of agency');
+      await shot(prosecutor, '13-supervision-overdue');
+      await prosecutor.goto(`${URL_BASE}/console/#/records`);
+      const row = prosecutor.locator(`table.records tr:has(a:text-is("${caseNumber}"))`);
+      await row.waitFor();
+      const text = await row.innerText();
+      check(text.includes('立案监督') && text.includes('police-320102') && text.includes('有'),
+        'its 监督记录 page lists the record: type, the agency addressed, held with an assignment',
+        text);
+      await shot(prosecutor, '14-supervision-records');
+    });
+
+    await step('the police mark a case outside their jurisdiction and hand it on', async () => {
+      await operator.goto(`${URL_BASE}/console/#/call`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      await fillCall(operator, 9);
+      await operator.keyboard.press('Control+Enter');
+      const link = operator.locator('.filed a.case-link');
+      await link.waitFor({ timeout: WAIT_MS });
+      const other = await link.innerText();
+      await operator.getByRole('button', { name: '登记下一通来电' }).click();
+      await police.goto(`${URL_BASE}/console/#/case/${other}`);
+      const outcome = police.locator('form.action:has(h3:text-is("记录处理结果"))');
+      await outcome.getByText('不属于本机关管辖', { exact: true }).click();
+      await outcome.getByLabel('理由').fill('（测试）案发地在秦淮区');
+      await outcome.getByRole('button', { name: '提交' }).click();
+      const mine = police.locator('.my-assignment');
+      await mine.locator('.notice').waitFor();
+      const text = await mine.innerText();
+      check(text.includes('不属于本机关管辖') && /移送\s*剩余 2[0-9]小时/.test(text) &&
+        await police.locator('form.action:has(h3:text-is("记录处理结果"))').count() === 0,
+      'marked 不属于本机关管辖, the assignment shows the 24-hour transfer clock and offers no ' +
+        'other outcome', text);
+      await shot(police, '15-outside-jurisdiction');
+      const transfer = police.locator('form.action:has(h3:text-is("移送其他机构"))');
+      await transfer.getByLabel('接收机构代码').fill('police-320104');
+      await transfer.getByLabel('移送理由').fill('（测试）属地管辖');
+      await transfer.getByRole('button', { name: '提交' }).click();
+      await police.locator('.summary .tag:text-is("查看权限：已脱敏")').waitFor();
+      const rows = await police.locator('section:has(h2:text-is("分派与时限")) table').innerText();
+      const left = await police.locator('section.work form.action h3').allInnerTexts();
+      check(/police-320102\s+主办\s+已移送/.test(rows) && /police-320104\s+主办\s+待接收/.test(rows) &&
+        left.join() === '申请查阅个人信息',
+      'then transferred to police-320104, which has it to acknowledge; the police who handed it ' +
+        'on see it redacted, with nothing left to do on it but ask to see it', `${rows}\n${left}`);
+      await shot(police, '16-transferred');
     });
 
     await step('keyboard use of the choices', async () => {
@@ -347,6 +438,97 @@ async function main() {
       check(await operator.evaluate(() =>
         document.querySelector('input[name="disposition"]:checked')?.value) === 'information',
       'the disposition buttons are a radio group the arrow keys move through');
+    });
+
+    let opened = null;
+    const caller = '13900000077';
+    await step('the operator opens a case during the call, then logs the call on it', async () => {
+      await operator.goto(`${URL_BASE}/console/#/cases`);
+      await operator.goto(`${URL_BASE}/console/#/call`);
+      await operator.waitForSelector('form.call-form', { timeout: WAIT_MS });
+      await choose(operator, 'disposition', '开案');
+      await choose(operator, 'caller_type', '儿童本人');
+      await operator.getByLabel('来电号码').fill(caller);
+      await choose(operator, 'open_case.categories', '自杀意念或行为');
+      await choose(operator, 'open_case.risk_level', '红（紧急）');
+      await operator.getByLabel('所在区县').fill('320102');
+      await operator.getByLabel('姓名').fill('测试儿童庚');
+      await operator.getByLabel('情况描述').fill('（测试）孩子在天台边来电，接线员稳住情绪的同时开案。');
+      await operator.getByRole('button', { name: '立即开案并分派' }).click();
+      const link = operator.locator('.open-now a.case-link');
+      await link.waitFor();
+      opened = await link.innerText();
+      const routed = await operator.locator('.open-now .routed').innerText();
+      check(/^\d{4}-320102-\d{8}$/.test(opened) && routed.includes('police-320102') &&
+        routed.includes('health-320102') &&
+        await operator.locator('textarea[name="narrative"]').isDisabled() &&
+        await operator.getByLabel('案件编号').inputValue() === opened,
+      'while the call goes on, the case is opened and routed (police and health), its section ' +
+        'fixed and the call set to be logged on it', `${opened}\n${routed}`);
+      await shot(operator, '17-case-opened-during-call');
+      await police.goto(`${URL_BASE}/console/#/queue`);
+      await police.locator(`tr:has(a:text-is("${opened}"))`).waitFor();
+      check(await operator.locator('.filed').isHidden(),
+        'the police have it in their queue before the call is logged');
+      await operator.keyboard.press('Control+Enter');
+      const filed = operator.locator('.filed a.case-link');
+      await filed.waitFor();
+      check(await filed.innerText() === opened, 'the call, once filed, is logged on that case',
+        await filed.innerText());
+      await police.reload();
+      const row = police.locator(`tr:has(a:text-is("${opened}"))`);
+      await row.waitFor();
+      check((await row.innerText()).includes('案件更新于'),
+        'and the police\'s queue says the case was updated (a call on it)', await row.innerText());
+      await shot(police, '18-queue-case-updated');
+    });
+
+    await step('the centre\'s case list shows it, and a follow-up call joins it', async () => {
+      await operator.getByRole('link', { name: '案件', exact: true }).click();
+      const row = operator.locator(`table.cases tr:has(a:text-is("${opened}"))`);
+      await row.waitFor();
+      const text = await row.innerText();
+      check(text.includes('1 红') && text.includes('办理中') && text.includes('police-320102') &&
+        /剩余/.test(text),
+      'the centre\'s case list shows the case: risk 1 红, open, its agencies, its first clock ' +
+        'ticking', text);
+      await shot(operator, '19-caseload');
+      await row.getByRole('link', { name: opened }).click();
+      await operator.waitForSelector('.case .summary');
+      const fold = operator.locator('details.fold:has(summary:text-is("追加来电（回访）"))');
+      await fold.locator('summary').click();
+      await choose(operator, 'caller_type', '儿童本人');
+      await fold.getByLabel('通话摘要').fill('（测试）孩子回电，情绪平稳。');
+      await fold.getByRole('button', { name: '提交' }).click();
+      await operator.locator('.status-ok:text-is("来电已记入本案")').waitFor();
+      const calls = await operator.locator('section:has(h2:text-is("来电")) tbody tr').count();
+      const history = await operator.locator('.history').innerText();
+      check(calls === 2 && history.includes('来电记录 回访'),
+        'a follow-up call logged from the case page joins it: two calls, and 来电记录 回访 in ' +
+          'the history', `${calls}\n${history}`);
+      await shot(operator, '20-case-follow-up');
+    });
+
+    await step('the next call from the number is looked up and logged on the case', async () => {
+      await operator.getByRole('link', { name: '来电登记' }).click();
+      await operator.waitForSelector('form.call-form');
+      await operator.getByLabel('来电号码').fill(caller);
+      await operator.getByRole('button', { name: '查询来电记录' }).click();
+      const box = operator.locator('.caller-history');
+      await box.locator('.notice').waitFor();
+      const text = await box.innerText();
+      check(text.includes('此前接过此号码来电 1 次') && text.includes(opened),
+        'looking the number up shows the centre\'s earlier call and its case', text);
+      await box.getByRole('button', { name: '本次来电记入此案（回访）' }).click();
+      check(await operator.locator('input[name="disposition"][value="follow_up"]').isChecked() &&
+        await operator.getByLabel('案件编号').inputValue() === opened,
+      'one press makes this call a follow-up on that case');
+      await shot(operator, '21-caller-lookup');
+      await choose(operator, 'caller_type', '儿童本人');
+      await operator.keyboard.press('Control+Enter');
+      const filed = operator.locator('.filed a.case-link');
+      await filed.waitFor();
+      check(await filed.innerText() === opened, 'and it is filed on the case');
     });
 
     for (const page of seen) {

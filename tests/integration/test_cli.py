@@ -11,12 +11,16 @@ searched for sanitizer reports."""
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
 import ssl
 import subprocess
 import time
+import unicodedata
+import uuid
+from datetime import datetime, timedelta
 
 from . import lib
 from .lib import (Client, Daemon, TableLock, check, example, example_json, expected_errors,
@@ -126,6 +130,11 @@ def tries(err):
     return [(int(n), k, what) for n, k, what in TRY.findall(err)]
 
 
+def display_width(text):
+    """Columns a text takes on a terminal: East Asian wide characters two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def parsed(out):
     """stdout as JSON, or None."""
     try:
@@ -166,7 +175,9 @@ def drain_open(daemon, agency):
 def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
     rc, out, err = hotline(daemon, "police-320102", "-h")
     words = ["queue", "ack", "outcome", "note", "feedback", "supervise", "transfer", "overdue",
-             "case", "request", "requests", "approve", "deny", "submit", "status", "version"]
+             "records", "case", "request", "requests", "approve", "deny", "access-log", "submit",
+             "cases", "lookup", "regrade", "categorise", "correct", "link", "supplement", "status",
+             "stats", "version"]
     listed = [w for w in words if re.search(r"^  %s\b" % w, out, re.M)]
     check(rc == 0 and listed == words and "exit status: 0 ok, 1 refused" in out,
           "hotline -h lists every command and the exit statuses", out)
@@ -193,7 +204,15 @@ def the_usage_comes_from_the_command_table_and_misuse_exits_2(daemon):
     check(rc == 2 and "no client certificate" in err, "no certificate configured exits 2",
           (rc, err))
     rc, out, err = hotline(daemon, "gateway", "submit", "letters", "x.json")
-    check(rc == 2 and "calls or reports" in err, "submit names calls or reports", (rc, err))
+    check(rc == 2 and "calls, cases or reports" in err, "submit names calls, cases or reports",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "feedback")
+    check(rc == 2 and "usage: hotline feedback <case> [text] [--notice prosecution]" in err,
+          "an optional argument is shown in brackets, and the one before it is still needed",
+          (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "-h")
+    wide = [line for line in out.splitlines() if display_width(line) > 79]
+    check(not wide, "the usage fits 79 columns, a Chinese character counted as two", wide)
 
 
 @test
@@ -448,15 +467,17 @@ def queue_lists_the_agencys_work_most_urgent_first(daemon):
     rc, out, err = hotline(daemon, "police-320104", "queue", "--state", "open")
     rows = out.splitlines()
     check(rc == 0 and len(rows) == 3 and rows[0].split() == [
-        "RISK", "CASE", "AGENCY", "ROLE", "STATE", "CATEGORIES", "NEXT", "CLOCK", "ASSIGNMENT"],
+        "RISK", "CASE", "AGENCY", "ROLE", "STATE", "CATEGORIES", "NEXT", "CLOCK", "ASSIGNMENT",
+        "CASE", "UPDATED"],
           "queue prints a heading and one row per assignment", out)
     check(len(rows) == 3 and rows[1].startswith("1 红  " + urgent)
           and rows[2].startswith("2 橙  " + n),
           "most urgent first: risk 1 (红) before risk 2 (橙)", out)
     check(len(rows) == 3 and re.match(
-        r"^2 橙  %s  police-320104  主办  待接收  侵害/性侵害 +接收 (\d+m|1h 00m) +%s$" % (n, aid),
+        r"^2 橙  %s  police-320104  主办  待接收  侵害/性侵害 +接收 (\d+m|1h 00m) +%s +-$" % (n, aid),
         rows[2]), "a row: risk, case, agency, role, state, categories, the nearest clock with its"
-          " time left, the assignment", rows[2:])
+          " time left, the assignment, when the case was last updated from outside (never)",
+          rows[2:])
     rc, out, err = hotline(daemon, "police-320104", "--json", "queue", "--state", "open")
     q = parsed(out)
     check(rc == 0 and q.get("assignments") == lib.queue(daemon, "police-320104", "?state=open")
@@ -547,6 +568,153 @@ def transfer_hands_the_work_to_another_agency(daemon):
 
 
 @test
+def outside_the_jurisdiction_starts_the_transfer_clock_and_the_work_is_handed_on(daemon):
+    n, aid = police_case(daemon)
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "outside-jurisdiction",
+                           "--reason", "（测试）案发地不在本辖区")
+    check(rc == 0 and re.match(r"^case %s: 不属于本机关管辖 recorded as history item \d+;"
+                               r" assignment %s: 不属于本机关管辖$" % (n, aid), out),
+          "outcome outside-jurisdiction marks the assignment 不属于本机关管辖", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "queue", "--state", "outside_jurisdiction",
+                           "--limit", "500")
+    row = [r for r in out.splitlines() if aid in r]
+    check(rc == 0 and row and re.search(r"主办  不属于本机关管辖 .* 移送 (1d 0h|23h \d\dm) ", row[0]),
+          "the queue shows it with the 24-hour transfer clock as its nearest", (rc, out))
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"^ +\d+  [\d :-]+  处理结果 police-320102 不属于本机关管辖\n"
+                                r" +（测试）案发地不在本辖区$", out, re.M),
+          "the history names the agency, the outcome and its reason", out[-800:])
+    rc, out, err = hotline(daemon, "police-320102", "transfer", aid, "police-320104",
+                           "--reason", "（测试）属地管辖")
+    check(rc == 0 and "已移送" in out and "police-320104" in out,
+          "then transfer hands the work to the police who have it", (rc, out, err))
+    st, h, v = lib.view(daemon, "police-320104", n)
+    mine = [a for a in v.get("assignments", []) if a["agency"] == "police-320104"]
+    check(st == 200 and mine and mine[0]["state"] == "open"
+          and "transfer" not in [c["kind"] for c in mine[0]["clocks"]],
+          "which has it open, without the sender's transfer clock", mine)
+    rc, out, err = hotline(daemon, "police-320104", "case", n)
+    check(rc == 0 and re.search(r"^ +\d+  [\d :-]+  移送 police-320104 主办 police-320102 →"
+                                r" police-320104\n +（测试）属地管辖$", out, re.M),
+          "its history says from whose work to whose, with the reason", out[-700:])
+
+
+@test
+def inform_and_supervise_assignments_are_closed_and_the_case_closes_with_its_primary(daemon):
+    n, aid = police_case(daemon)
+    edu = lib.assignment_of(daemon, "education-320102", n)["assignment_id"]
+    rc, out, err = hotline(daemon, "education-320102", "outcome", n, "closed")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "an informed agency closes only what it acknowledged: 409, exit 1", (rc, err))
+    hotline(daemon, "education-320102", "ack", edu)
+    rc, out, err = hotline(daemon, "education-320102", "outcome", n, "closed", "--text",
+                           "（测试）已知悉，无需处理")
+    check(rc == 0 and out.rstrip().endswith("assignment %s: 已结案" % edu),
+          "acknowledged, outcome closed --text finishes the inform assignment", (rc, out, err))
+    rc, out, err = hotline(daemon, "education-320102", "queue", "--limit", "500")
+    check(rc == 0 and n not in out, "and it leaves the agency's queue", out[-300:])
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"处理结果 education-320102 已结案\n +（测试）已知悉，无需处理$",
+                                out, re.M),
+          "the police read the closing text in its place in the history", out[-600:])
+    for outcome in ("resolved", "closed"):
+        rc, out, err = hotline(daemon, "police-320102", "outcome", n, outcome)
+        check(rc == 0, "the police record %s" % outcome, (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and out.startswith("case %s  强制报告  已结案" % n)
+          and re.search(r"分派关闭 procuratorate-320102 \(after 案件结案\)$", out, re.M)
+          and re.search(r"  案件结案$", out, re.M),
+          "the last primary closed, the case closes: the supervising procuratorate's assignment"
+          " is closed with the case (its cause labelled) and the case_closed item follows",
+          out[-900:])
+
+
+@test
+def the_police_give_notice_before_prosecution_and_the_reporter_sees_it(daemon):
+    r = file_report(daemon, "reports.sexual-abuse.valid.json")
+    n = r["case_number"]
+    rc, out, err = hotline(daemon, "police-320102", "feedback", n, "--notice", "prosecution")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "the notice before prosecution needs 立案 first: 409, exit 1", (rc, err))
+    hotline(daemon, "police-320102", "outcome", n, "case-opened", "--police-case-number",
+            "A3201020000002026110001")
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "prosecution")
+    check(refused(rc, err, 409, "invalid_transition"),
+          "on a report, 移送审查起诉 waits for the notice", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "feedback", n, "--notice", "prosecution")
+    check(rc == 0 and "移送审查起诉告知 recorded" in out,
+          "feedback --notice prosecution, with no text, is recorded", (rc, out, err))
+    rc, out, err = hotline(daemon, "police-320102", "outcome", n, "prosecution")
+    check(rc == 0 and out.rstrip().endswith("移送审查起诉"), "then 移送审查起诉 is", (rc, out, err))
+    text = "（测试）案件已移送检察院审查起诉"
+    hotline(daemon, "police-320102", "feedback", n, text)
+    rc, out, err = hotline(daemon, "gateway", "status", r["receipt_id"])
+    lines = [x.split("  ")[-1] for x in out.splitlines()[1:]]
+    check(rc == 0 and lines == ["已接收", "已受案", "已立案", "移送审查起诉告知", "已反馈", text],
+          "status shows each milestone labelled, and the feedback's text under it", out)
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"反馈报告单位 police-320102 移送审查起诉告知$", out, re.M),
+          "the case's history names the notice", out[-600:])
+
+
+@test
+def supervision_records_with_or_without_an_assignment_and_their_list(daemon):
+    n = file_report(daemon, "reports.neglect-community.valid.json")["case_number"]
+    city = "procuratorate-320100"
+    rc, out, err = hotline(daemon, city, "supervise", n, "case-filing-supervision",
+                           "police-320102")
+    check(rc == 0 and re.match(r"^case %s: 立案监督 recorded as history item (\d+)$" % n, out),
+          "the city procuratorate records 立案监督 on a case of its region without holding an"
+          " assignment, and without a text", (rc, out, err))
+    seq = re.match(r".* item (\d+)$", out)
+    rc, out, err = hotline(daemon, city, "supervise", n, "procuratorial-suggestion",
+                           "civil_affairs-320102", "（测试）检察建议：加强监护")
+    check(rc == 0 and "检察建议 recorded" in out, "and a 检察建议 with its text", (rc, out, err))
+    rc, out, err = hotline(daemon, city, "supervise", n, "procuratorial-suggestion",
+                           "police-340102")
+    check(refused(rc, err, 422, "invalid_value", "recipient_agency"),
+          "an agency outside its region: 422, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, city, "records", "--limit", "2")
+    rows = out.splitlines()
+    check(rc == 0 and rows[0].split() == ["AT", "CASE", "ITEM", "SUPERVISION", "ADDRESSED", "TO",
+                                          "ASSIGNMENT"]
+          and re.match(r"^[\d :-]+  %s  \d+ +检察建议 +civil_affairs-320102 +-$" % n, rows[1])
+          and seq and re.match(r"^[\d :-]+  %s  %s +立案监督 +police-320102 +-$"
+                               % (n, seq.group(1)), rows[2])
+          and rows[3].startswith("more: the same command with --cursor "),
+          "records lists them newest first: when, case, item, type, the agency addressed; a"
+          " full page says how to go on", out)
+    rc, out, err = hotline(daemon, city, "--json", "records")
+    st, h, b = Client(daemon, city).get("/v1/supervision/records")
+    check(rc == 0 and parsed(out) == b, "records --json is the daemon's list", out[:300])
+    rc, out, err = hotline(daemon, city, "records", "--since", "2099-01-01T00:00:00+08:00")
+    check(rc == 0 and out == "no supervision records\n", "--since to come: none", (rc, out))
+    rc, out, err = hotline(daemon, "police-320102", "records")
+    check(refused(rc, err, 403, "forbidden"), "only a procuratorate has records: exit 1",
+          (rc, err))
+
+
+@test
+def the_access_log_is_the_administrators(daemon):
+    n, aid = police_case(daemon)
+    hotline(daemon, "police-320102", "case", n)
+    rc, out, err = hotline(daemon, "admin", "access-log", n)
+    rows = out.splitlines()
+    check(rc == 0 and re.match(r"^case %s: \d+ readings? of its personal data$" % n, rows[0])
+          and rows[1].split() == ["AT", "CLIENT", "ROLE", "AGENCY", "BASIS", "REPORTER",
+                                  "REQUEST", "PURPOSE"]
+          and any(re.search(r"  police-320102 +agency +police-320102 +主办 +yes +- +-$", r)
+                  for r in rows[2:]),
+          "access-log lists each reading: the police's on the basis 主办, the reporter among what"
+          " they read", out)
+    rc, out, err = hotline(daemon, "admin", "--json", "access-log", n)
+    st, h, b = Client(daemon, "admin").get("/v1/cases/%s/access-log" % n)
+    check(rc == 0 and parsed(out) == b, "access-log --json is the daemon's log", out[:300])
+    rc, out, err = hotline(daemon, "police-320102", "access-log", n)
+    check(refused(rc, err, 403, "forbidden"), "only an admin reads it: exit 1", (rc, err))
+
+
+@test
 def case_shows_the_case_as_the_viewer_may_see_it(daemon):
     report = personal_report()
     r = file_report(daemon, report)
@@ -620,14 +788,360 @@ def access_requests_from_asking_to_a_decision(daemon):
 
 
 @test
-def overdue_is_the_procuratorates_list(daemon):
-    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue")
-    check(rc == 0 and (out.startswith("RISK") or out == "no assignments\n"),
-          "overdue prints the procuratorate's list", (rc, out[:300], err))
-    rc, out, err = hotline(daemon, "procuratorate-320100", "--json", "overdue")
-    check(rc == 0 and isinstance(parsed(out).get("assignments"), list), "overdue --json", out[:200])
+def overdue_is_the_procuratorates_list_filtered_and_paged(daemon):
+    with lib.ShortDeadlines(ack=2, action=600):
+        n = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+        m = file_report(daemon, "reports.self-harm.valid.json")["case_number"]
+    check(wait_until(lambda: lib.assignment_of(daemon, "police-320100", n) is not None
+                     and lib.assignment_of(daemon, "health-320100", m) is not None, 20, 0.25),
+          "acknowledge clocks of 2 s escalate to the city police and the city's crisis team")
+    since = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(time.time() + 8 * 3600 - 120))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--kind", "police",
+                           "--since", since, "--limit", "500")
+    rows = [r.split() for r in out.splitlines()[1:]]
+    mine = [r for r in rows if r[2] == n]
+    check(rc == 0 and out.startswith("RISK") and {r[3] for r in mine} == {"police-320102",
+                                                                          "police-320100"}
+          and not any(r[3].startswith("health") for r in rows),
+          "overdue --kind police --since (an offset of +08:00, sent encoded) lists the county"
+          " police's missed work and the city police's escalated copy, and no crisis team's",
+          (rc, out, err))
+    check(any(r[2] == m and r[3].startswith("health") for r in [r.split() for r in hotline(
+        daemon, "procuratorate-320100", "overdue", "--kind", "health", "--since", since)[1]
+        .splitlines()[1:]]), "--kind health: the crisis team's")
+    rc, out, err = hotline(daemon, "procuratorate-320100", "--json", "overdue", "--kind",
+                           "police", "--since", since, "--limit", "500")
+    st, h, b = Client(daemon, "procuratorate-320100").get(
+        "/v1/supervision/overdue?kind=police&since=%s&limit=500" % since.replace("+", "%2B"))
+    check(rc == 0 and parsed(out) == b, "overdue --json is the daemon's list for that query",
+          out[:300])
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--since", since,
+                           "--limit", "1")
+    more = re.search(r"^more: the same command with --cursor (\d+)$", out, re.M)
+    check(rc == 0 and len(out.splitlines()) == 3 and more,
+          "a full page (--limit 1) ends saying how to ask for the next", out)
+    rc, out2, err = hotline(daemon, "procuratorate-320100", "overdue", "--since", since,
+                            "--limit", "1", "--cursor", more.group(1) if more else "1")
+    first = re.search(r"[0-9a-f-]{36}", out.splitlines()[1]) if rc == 0 and more else None
+    first = first and first.group(0)
+    check(rc == 0 and len(out2.splitlines()) >= 2 and first and first not in out2,
+          "--cursor gives the next page, another assignment", (out, out2))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--state", "closed",
+                           "--since", "2099-01-01T00:00:00Z")
+    check(rc == 0 and out == "no assignments\n", "--state closed and a --since to come: none",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "procuratorate-320100", "overdue", "--kind", "army")
+    check(refused(rc, err, 400, "invalid_value", "kind"), "an unknown kind: 400, exit 1",
+          (rc, err))
     rc, out, err = hotline(daemon, "police-320102", "overdue")
     check(refused(rc, err, 403, "forbidden"), "other agencies get 403: exit 1", (rc, err))
+
+
+def phone_number():
+    """A mobile number no other test uses."""
+    return "13" + str(random.randint(5, 9)) + str(random.randint(0, 10 ** 8 - 1)).zfill(8)
+
+
+def crisis_case(child_changes=None, risk=None):
+    """The body of a case opened during a crisis call, its child unique to it (a birth date
+    drawn from six years, so that the ID number is too)."""
+    body = example_json("cases.suicide-in-progress.valid.json")
+    born = datetime(2010, 1, 1) + timedelta(days=random.randint(0, 6 * 365))
+    body["child"].update(name="危机儿童" + uuid.uuid4().hex[:6], phone=phone_number(),
+                         birth_date=born.strftime("%Y-%m-%d"),
+                         id_number=lib.id_number(born.strftime("%Y%m%d")))
+    body["child"].update(child_changes or {})
+    if risk is not None:
+        body["risk_level"] = risk
+    return body
+
+
+def operator_call(phone, disposition, **more):
+    """A call's body as an operator logs it after the phone is put down."""
+    now = datetime.now(lib.SHANGHAI).replace(microsecond=0)
+    return dict({"started_at": lib.rfc3339(now - timedelta(minutes=20)),
+                 "ended_at": lib.rfc3339(now - timedelta(minutes=2)),
+                 "caller_type": "child_self", "caller_phone": phone,
+                 "topic": {"category": "psychological", "subcategory": "suicidal"},
+                 "summary": "（测试）来电摘要" + uuid.uuid4().hex[:6],
+                 "disposition": disposition}, **more)
+
+
+def opened_by_cli(daemon, body, seat="console"):
+    """Open a case with submit cases; the case number (asserts exit 0)."""
+    rc, out, err = hotline(daemon, seat, "submit", "cases", body_file("case", body))
+    m = re.match(r"^case (\S+), ", out)
+    assert rc == 0 and m, (rc, out, err)
+    return m.group(1)
+
+
+@test
+def an_operator_opens_a_case_during_the_call_and_logs_calls_on_it(daemon):
+    body = crisis_case()
+    phone = body["child"]["phone"]
+    rc, out, err = hotline(daemon, "console", "submit", "cases", body_file("crisis", body))
+    m = re.match(r"^case (\d{4}-320102-\d{8}), risk 1 红, opened [\d :-]+\n", out)
+    n = m.group(1) if m else None
+    check(rc == 0 and m and "  routed to police-320102: 主办, 待接收\n" in out
+          and "  routed to health-320102: 主办, 待接收\n" in out,
+          "submit cases opens the case during the call and says where it was routed", (rc, out, err))
+    check(n and any(a["case_number"] == n for a in lib.queue(daemon, "police-320102",
+                                                             "?limit=500")),
+          "the county police have it in their queue before the call is logged")
+    rc, out, err = hotline(daemon, "console", "submit", "calls",
+                           body_file("opened", operator_call(phone, "case_opened")), "--case", n)
+    check(rc == 0 and re.match(r"^call [0-9a-f-]{36} received [\d :-]+\ncase %s\n" % n, out),
+          "submit calls --case logs the call that opened it on the case", (rc, out, err))
+    rc, out, err = hotline(daemon, "console2", "submit", "calls", example_path(
+        "calls.follow-up.valid.json"), "--case", n)
+    check(rc == 0 and "case %s" % n in out,
+          "another seat of the centre logs a follow-up call on it (--case over the file's number)",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "console2", "case", n)
+    calls = out.split("\ncalls\n")[1].split("\nassignments\n")[0] if "\ncalls\n" in out else ""
+    check(rc == 0 and "开案" in calls and "回访" in calls
+          and len(re.findall(r"^  \d{4}-\d\d-\d\d", calls, re.M)) == 2
+          and re.search(r"来电记录 回访 call [0-9a-f-]{36}$", out, re.M),
+          "the case shows both calls, and the history the follow-up (来电记录, its disposition)",
+          out[-1500:])
+    rc, out, err = hotline(daemon, "console-b", "submit", "calls", example_path(
+        "calls.follow-up.valid.json"), "--case", n)
+    check(refused(rc, err, 422, "unknown_case", "case_number"),
+          "a seat of another centre cannot log a call on it: 422, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "console", "submit", "cases", body_file("crisis", body),
+                           "--case", n)
+    check(rc == 2 and "--case is for calls" in err, "--case is for calls only: exit 2", (rc, err))
+    rc, out, err = hotline(daemon, "console", "submit", "calls", "-", "--case", n,
+                           stdin="[1, 2]")
+    check(rc == 2 and "not a JSON object" in err, "--case needs a JSON object: exit 2", (rc, err))
+    bad = dict(body, child=dict(body["child"], age=19))
+    rc, out, err = hotline(daemon, "console", "submit", "cases", body_file("bad-age", bad))
+    check(refused(rc, err, 400, "out_of_range", "child.age"),
+          "a refused field of a case is named as the daemon names it", (rc, err))
+
+
+@test
+def the_centres_caseload_pages_and_filters(daemon):
+    n = opened_by_cli(daemon, crisis_case())
+    m = opened_by_cli(daemon, crisis_case())
+    rc, out, err = hotline(daemon, "console", "cases", "--risk", "1", "--limit", "1")
+    rows = out.splitlines()
+    more = re.search(r"^more: the same command with --cursor (\S+)$", out, re.M)
+    check(rc == 0 and rows[0].split() == ["CASE", "RISK", "STATUS", "CATEGORIES", "OPENED",
+                                          "UPDATED", "DUE", "FIRST", "AGENCIES"]
+          and rows[1].startswith(m + "  1 红  办理中  心理/自杀意念或行为  ")
+          and re.search(r"  接收 \S+ \d+m  .*police-320102 待接收", rows[1]) and more,
+          "cases lists the newest first: case, risk, status, categories, times, the clock due"
+          " first with its agency and time left, the agencies; a full page says how to go on",
+          out)
+    rc, out, err = hotline(daemon, "console", "cases", "--risk", "1", "--limit", "1",
+                           "--cursor", more.group(1) if more else m)
+    check(rc == 0 and out.splitlines()[1].startswith(n + "  "),
+          "--cursor gives the next page: the case opened before", out)
+    rc, out, err = hotline(daemon, "console", "--json", "cases", "--state", "open", "--limit", "5")
+    st, h, b = Client(daemon, "console").get("/v1/cases?state=open&limit=5")
+    check(rc == 0 and parsed(out) == b, "cases --json is the daemon's list", out[:300])
+    rc, out, err = hotline(daemon, "console-b", "cases", "--limit", "200")
+    check(rc == 0 and n not in out and m not in out, "another centre's seat sees none of them",
+          out[:300])
+    rc, out, err = hotline(daemon, "console", "cases", "--state", "lost")
+    check(refused(rc, err, 400, "invalid_value", "state"), "a bad state: 400, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "cases")
+    check(refused(rc, err, 403, "forbidden"), "an agency has no caseload: exit 1", (rc, err))
+
+
+@test
+def lookups_find_a_callers_calls_and_a_childs_cases_and_never_show_what_they_seek(daemon):
+    body = crisis_case()
+    child = body["child"]
+    lib.remember_sent(json.dumps(body, ensure_ascii=False).encode())
+    n = opened_by_cli(daemon, body)
+    call = operator_call(child["phone"], "case_opened")
+    hotline(daemon, "console", "submit", "calls", body_file("lookup", call), "--case", n)
+    logged = int(lib.scalar("select count(*) from hotline.lookup_log"))
+    rc, out, err = hotline(daemon, "console2", "-v", "lookup", "--phone", child["phone"])
+    check(rc == 0 and out.startswith("1 earlier call from this number\n")
+          and re.search(r"儿童本人 +开案 +心理/自杀意念或行为 +%s +%s$" % (n, re.escape(
+              call["summary"])), out, re.M)
+          and re.search(r"^their cases\n +CASE +RISK +STATUS +CATEGORIES +REGION +OPENED\n +%s +1 红"
+                        r" +办理中" % n, out, re.M),
+          "lookup --phone lists the centre's earlier calls from the number and their cases",
+          (rc, out, err))
+    check(child["phone"] not in err and "GET /v1/callers/(number)/history try 1: 200" in err,
+          "-v logs the lookup with the number left out of its path", err)
+    rc, out, err = hotline(daemon, "console", "-v", "lookup", "--id-number", child["id_number"])
+    check(rc == 0 and out.startswith("1 case about this child\n")
+          and re.search(r"^  %s +1 红 +办理中 +\S+ +320102 +[\d :-]+ +id$" % n, out, re.M)
+          and child["id_number"] not in err,
+          "lookup --id-number finds the child's case (matched by id), the number never on stderr",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "lookup", "--name", child["name"], "--birth-date",
+                           child["birth_date"])
+    check(rc == 0 and re.search(r"%s .* name_birth$" % n, out, re.M),
+          "lookup --name --birth-date finds it by name and birth date", (rc, out))
+    check(int(lib.scalar("select count(*) from hotline.lookup_log")) == logged + 3,
+          "the daemon logged each of the three lookups")
+    rc, out, err = hotline(daemon, "console-b", "lookup", "--phone", child["phone"])
+    check(rc == 0 and out == "0 earlier calls from this number\n",
+          "another centre's seat finds nothing of it", (rc, out))
+    rc, out, err = hotline(daemon, "console", "lookup", "--name", child["name"])
+    check(refused(rc, err, 400, "missing_field", "birth_date"),
+          "a name without its birth date: 400, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "console", "lookup", "--phone", child["phone"], "--id-number",
+                           child["id_number"])
+    check(rc == 2 and "one of them" in err, "two kinds of lookup at once: exit 2", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "lookup", "--phone", child["phone"])
+    check(refused(rc, err, 403, "forbidden"), "an agency looks nothing up: exit 1", (rc, err))
+
+
+@test
+def an_operator_notes_regrades_categorises_corrects_and_links_a_case(daemon):
+    body = crisis_case({"age": 15}, risk=2)
+    lib.remember_sent(json.dumps(body, ensure_ascii=False).encode())
+    n = opened_by_cli(daemon, body)
+    other = opened_by_cli(daemon, crisis_case())
+    k = new_key()
+    rc, out, err = hotline(daemon, "console", "-v", "note", n, "（测试）接线员备注", "--key", k)
+    t = tries(err)
+    check(rc == 0 and re.match(r"^case %s: 备注 recorded as history item \d+$" % n, out)
+          and [w for _, _, w in t] == ["403 forbidden", "201"] and {x for _, x, _ in t} == {k}
+          and "refused" not in err,
+          "note by an operator: the agency's endpoint says 403 (not shown), the centre's takes"
+          " the note under the same key", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "note", n, "（测试）接线员备注", "--key", k)
+    check(rc == 0 and "replayed" in out, "run again with the key, it is replayed", (rc, out))
+    rc, out, err = hotline(daemon, "console", "regrade", n, "1", "--reason", "（测试）孩子再次来电，情况危急")
+    check(rc == 0 and re.match(r"^case %s: 风险调整 recorded as history item \d+\n  risk +1 红\n"
+                               % n, out) and re.search(r"主办 +police-320102 +待接收 +接收 ", out),
+          "regrade raises the risk and shows the case's risk, categories and assignments",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "regrade", n, "1", "--reason", "again")
+    check(refused(rc, err, 409, "invalid_transition"), "the same level again: 409, exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "console", "regrade", n, "high", "--reason", "x")
+    check(refused(rc, err, 400, "wrong_type", "risk_level"),
+          "a level that is not a number is sent as typed and refused: 400, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "console", "categorise", n, "abuse/neglect",
+                           "--reason", "（测试）长期无人照料")
+    check(rc == 0 and "增加类别 recorded" in out and "侵害/忽视/遗弃" in out
+          and re.search(r"知会 +civil_affairs-320102 ", out),
+          "categorise adds abuse/neglect, which brings in civil affairs (inform)", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "categorise", n, "abuse")
+    check(rc == 2 and "category/subcategory" in err, "a category without its subcategory: exit 2",
+          (rc, err))
+    rc, out, err = hotline(daemon, "console", "correct", n, "--age", "14", "--school",
+                           "测试市第三中学", "--reason", "（测试）孩子更正")
+    check(rc == 0 and re.search(r"儿童信息 recorded as history item \d+\n  corrected +(age, school|"
+                                r"school, age)$", out.replace("更正儿童信息", "儿童信息"), re.M),
+          "correct corrects the child's age and school", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "case", n)
+    check(rc == 0 and re.search(r"更正儿童信息 (age, school|school, age)\n +（测试）孩子更正\n"
+                                r" +was age 15\n", out)
+          and "  age          14" in out,
+          "the case shows the correction, its reason and the values it replaced", out[-1200:])
+    rc, out, err = hotline(daemon, "console", "correct", n)
+    check(refused(rc, err, 400, "empty"), "a correction of nothing: 400, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "console", "link", n, other)
+    check(rc == 0 and "关联案件 recorded" in out and re.search(r"linked to +%s$" % other, out,
+                                                              re.M),
+          "link links the two cases", (rc, out, err))
+    rc, out, err = hotline(daemon, "console", "case", other)
+    check(rc == 0 and re.search(r"^linked cases\n  %s +1 红 +办理中 " % n, out, re.M)
+          and re.search(r"关联案件 ↔ %s$" % n, out, re.M),
+          "the other case lists it, and its history names it", out[-800:])
+    rc, out, err = hotline(daemon, "console", "link", n, other)
+    check(refused(rc, err, 409, "invalid_transition", "case_number"),
+          "linked already: 409, exit 1", (rc, err))
+    r = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+    r2 = file_report(daemon, "reports.sexual-abuse.valid.json")["case_number"]
+    rc, out, err = hotline(daemon, "police-320102", "link", r, r2)
+    check(rc == 0 and "linked to" in out, "the police link two reports they hold as primary",
+          (rc, out, err))
+    rc, out, err = hotline(daemon, "console-b", "regrade", n, "2", "--reason", "x")
+    check(refused(rc, err, 404, "not_found"), "another centre's seat: 404, exit 1", (rc, err))
+
+
+@test
+def a_gateway_supplements_its_report_and_the_police_see_the_case_updated(daemon):
+    r = file_report(daemon, "reports.sexual-abuse.valid.json")
+    n = r["case_number"]
+    text = "（测试）老师补充：孩子今天又提到此事" + uuid.uuid4().hex[:6]
+    lib.remember_sent(text.encode())
+    rc, out, err = hotline(daemon, "gateway", "supplement", r["receipt_id"], text)
+    check(rc == 0 and re.match(r"^receipt %s: supplement recorded as history item \d+, received"
+                               r" [\d :-]+$" % r["receipt_id"], out),
+          "supplement adds to the report", (rc, out, err))
+    rc, out, err = hotline(daemon, "gateway2", "supplement", r["receipt_id"], "x")
+    check(refused(rc, err, 404, "not_found"), "another gateway's report: 404, exit 1", (rc, err))
+    rc, out, err = hotline(daemon, "police-320102", "queue", "--limit", "500")
+    row = [x for x in out.splitlines() if n in x]
+    check(rc == 0 and row and re.search(r"  \d{4}-\d\d-\d\d \d\d:\d\d$", row[0]),
+          "the police's queue shows when the case was last updated", row)
+    rc, out, err = hotline(daemon, "police-320102", "case", n)
+    check(rc == 0 and re.search(r"报告补充\n +%s$" % re.escape(text), out, re.M),
+          "and the case's history the supplement, its text for the primary police", out[-500:])
+
+
+@test
+def stats_prints_the_figures_of_a_period_with_small_counts_suppressed(daemon):
+    today = datetime.now(lib.SHANGHAI).strftime("%Y-%m-%d")
+    for _ in range(5):
+        file_report(daemon, "reports.sexual-abuse.valid.json")
+    args = ("stats", "--from", today, "--to", today, "--region", "320102", "--by",
+            "source,risk_level")
+    path = "/v1/stats?from=%s&to=%s&region=320102&by=source,risk_level" % (today, today)
+
+    def figures():
+        """The statistician's figures (the daemon's timer counts new work every 10 s)."""
+        return Client(daemon, "statistician").get(path)[2]
+
+    def reports(b, figure="cases"):
+        """A figure of the cell of today's reports at risk 2 (a number, or "suppressed" when
+        it would give a smaller count back), or 0 without the cell."""
+        cell = [c for c in b.get("cells", []) if c["source"] == "report" and c["risk_level"] == 2]
+        return cell[0][figure] if cell else 0
+
+    def shown(v):
+        """A count as the table shows it."""
+        return "*" if v == "suppressed" else str(v)
+
+    check(wait_until(lambda: reports(figures()) == "suppressed" or reports(figures()) >= 5,
+                     30, 1), "the statistics count today's reports (their timer runs every 10 s)")
+    for _ in range(5):              # a refresh between two reads: read again
+        b = figures()
+        rc, out, err = hotline(daemon, "statistician", "--json", *args)
+        rc2, text, err2 = hotline(daemon, "statistician", *args)
+        if figures() == b:
+            break
+    check(rc == 0 and parsed(out)["cells"] == b["cells"]
+          and parsed(out)["by"] == ["source", "risk_level"],
+          "stats --json is the daemon's figures for the same query", out[:300])
+    rc, out, err = rc2, text, err2
+    rows = out.splitlines()
+    want = (shown(reports(b)), shown(reports(b, "reports")))
+    check(rc == 0 and rows[0].startswith("figures from %s to %s, region 320102, as of " % (
+        today, today)) and rows[1].split()[:5] == ["SOURCE", "RISK", "LEVEL", "CASES", "REPORTS"]
+          and any(re.match(r"^强制报告 +2 橙 +%s +%s " % tuple(map(re.escape, want)), r)
+                  for r in rows[2:]),
+          "stats prints a row a cell: its dimensions labelled, then the cases and reports as the"
+          " daemon counted them", out)
+    starred = any("*" in r for r in rows[2:] if not r.startswith("* suppressed"))
+    noted = any(r.startswith("* suppressed: a count under 5") for r in rows)
+    must = any(c[k] == "suppressed" for c in b.get("cells", []) for k in ("cases", "reports",
+                                                                       "overdue"))
+    check(noted == starred and (starred or not must),
+          "a suppressed count is printed as *, and said so under the table", out)
+    rc, out, err = hotline(daemon, "police-320102", "stats", "--from", today, "--to", today)
+    check(rc == 0 and ", agency police-320102, " in out.splitlines()[0],
+          "an agency gets its own figures", (rc, out, err))
+    rc, out, err = hotline(daemon, "statistician", "stats", "--from", today, "--to", today,
+                           "--by", "colour")
+    check(refused(rc, err, 400, "invalid_value", "by"), "an unknown dimension: 400, exit 1",
+          (rc, err))
+    rc, out, err = hotline(daemon, "statistician", "stats", "--from", today)
+    check(rc == 2 and "--to is required" in err, "the period's end left out: exit 2", (rc, err))
+    rc, out, err = hotline(daemon, "console", "stats", "--from", today, "--to", today)
+    check(refused(rc, err, 403, "forbidden"), "an operator has no figures: exit 1", (rc, err))
 
 
 @test(limit=120)
