@@ -142,33 +142,12 @@ dbconn_flush(struct dbconn *c)
  * Send a job's statement, preceded by its row-level security scope (SET
  * LOCAL hotline.scope) unless the job before it in the same segment (one
  * transaction) had the same: so that in a batch no job runs with another
- * job's scope, and a batch of submissions sets it once.  0 on success.
+ * job's scope, and a batch of submissions sets it once.  With n > 0, the
+ * n jobs from j (of one statement and scope) go as one call of its grouped
+ * form (dbbatch.c).  0 on success.
  */
 static int
-dbconn_send_job(struct dbconn *c, struct dbjob *j, const struct dbjob *prev)
-{
-	const char *scope = j->dj_scope;
-
-	if (prev == NULL || strcmp(prev->dj_scope, j->dj_scope) != 0) {
-		if (!PQsendQueryPrepared(c->dc_pg, DB_SCOPE_STMT, 1, &scope, NULL,
-		    NULL, 0))
-			return -1;
-		dbconn_expect(c, EXP_SCOPE, j);
-	}
-	if (!PQsendQueryPrepared(c->dc_pg, stmt_name(j->dj_stmt), j->dj_nparams,
-	    (const char *const *)j->dj_params, NULL, NULL, 0))
-		return -1;
-	dbconn_expect(c, EXP_JOB, j);
-	return 0;
-}
-
-/*
- * Send n jobs from j, of one statement and scope, as one call of its
- * grouped form (dbbatch.c), preceded by their scope as dbconn_send_job()
- * does.  0 on success.
- */
-static int
-dbconn_send_group(struct dbconn *c, struct dbjob *j, int n,
+dbconn_send_job(struct dbconn *c, struct dbjob *j, int n,
     const struct dbjob *prev)
 {
 	const char *scope = j->dj_scope;
@@ -179,10 +158,17 @@ dbconn_send_group(struct dbconn *c, struct dbjob *j, int n,
 			return -1;
 		dbconn_expect(c, EXP_SCOPE, j);
 	}
-	if (dbbatch_send(c->dc_pg, j, n) == -1)
+	if (n > 0) {
+		if (dbbatch_send(c->dc_pg, j, n) == -1)
+			return -1;
+		dbconn_expect(c, EXP_GROUP, j);
+		c->dc_exp[c->dc_nexp - 1].ex_n = n;
+		return 0;
+	}
+	if (!PQsendQueryPrepared(c->dc_pg, stmt_name(j->dj_stmt), j->dj_nparams,
+	    (const char *const *)j->dj_params, NULL, NULL, 0))
 		return -1;
-	dbconn_expect(c, EXP_GROUP, j);
-	c->dc_exp[c->dc_nexp - 1].ex_n = n;
+	dbconn_expect(c, EXP_JOB, j);
 	return 0;
 }
 
@@ -228,8 +214,7 @@ dbconn_start(struct dbconn *c)
 		/* A grouped statement takes one job when not batching. */
 		if ((n = dbbatch_count(j)) > 1 && !c->dc_batched)
 			n = 1;
-		if ((n > 0 ? dbconn_send_group(c, j, n, prev) :
-		    dbconn_send_job(c, j, prev)) == -1)
+		if (dbconn_send_job(c, j, n, prev) == -1)
 			goto fail;
 		for (i = 0; i < n || i == 0; i++, prev = j, j = j->dj_next)
 			;

@@ -7,13 +7,13 @@
 --     once.  The chaining trigger runs only for an insert that brings no
 --     hash (a script's, a fill's), so every other path pays no lookup of
 --     the previous event.  Only hotline_owner's functions write the history;
---     audit_verify (hotlinectl audit) checks every chain whoever hashed it.
+--     audit_verify (hotlinectl audit verify) checks every chain whoever hashed it.
 --   * The next due time is read by walking the two partial indexes of the
 --     running clocks (ORDER BY ... LIMIT 1): on a table never analysed the
 --     planner otherwise aggregates over the whole index for min().
---     clock_start reads it inline, a cached plan, instead of calling
---     clock_next_due (a SQL function with its own search_path is planned
---     afresh at every call).
+--     clock_start and intake_reports read it through clock_first_due, whose
+--     plan each session keeps, instead of calling clock_next_due (a SQL
+--     function with its own search_path is planned afresh at every call).
 --   * A new case's creator and the procuratorates over its region, and the
 --     agencies of new assignments, see the case through one statement-level
 --     trigger call per INSERT (a transition table), not one per row; the
@@ -62,16 +62,24 @@ begin
 	return v_seq;
 end $$;
 
--- The earliest moment a clock needs attention: the first entry of each
--- partial index, whatever the statistics say.
-create or replace function clock_next_due()
-returns timestamptz
-language sql stable security definer set search_path = hotline, pg_temp as $$
-	select least(
+-- The earliest moment a running clock needs attention: the first entry of
+-- each partial index (ORDER BY ... LIMIT 1), whatever the statistics say.
+-- PL/pgSQL, so that each session plans it once.
+create function clock_first_due()
+returns timestamptz language plpgsql stable as $$
+begin
+	return least(
 	    (select k.warn_at from clocks k where k.stopped_at is null and k.fired_at is null
 		and k.warned_at is null and k.set_aside_at is null order by k.warn_at limit 1),
 	    (select k.due_at from clocks k where k.stopped_at is null and k.fired_at is null
-		and k.set_aside_at is null order by k.due_at limit 1))
+		and k.set_aside_at is null order by k.due_at limit 1));
+end $$;
+
+-- The earliest moment a clock needs attention, for the daemon's timer.
+create or replace function clock_next_due()
+returns timestamptz
+language sql stable security definer set search_path = hotline, pg_temp as $$
+	select clock_first_due()
 $$;
 
 -- Start a clock on an assignment; warns at the configured share of its time.
@@ -82,11 +90,7 @@ returns void language plpgsql as $$
 declare
 	v_warn timestamptz := now() + p_within *
 	    (select value::float8 from settings where name = 'warn_share');
-	v_next timestamptz := least(
-	    (select k.warn_at from clocks k where k.stopped_at is null and k.fired_at is null
-		and k.warned_at is null and k.set_aside_at is null order by k.warn_at limit 1),
-	    (select k.due_at from clocks k where k.stopped_at is null and k.fired_at is null
-		and k.set_aside_at is null order by k.due_at limit 1));
+	v_next timestamptz := clock_first_due();
 begin
 	insert into clocks (assignment_id, case_id, kind, warn_at, due_at)
 	    select p_assignment, a.case_id, p_kind, v_warn, now() + p_within
@@ -244,11 +248,7 @@ begin
 	if cardinality(v_go) = 0 then
 		return;
 	end if;
-	v_next := least(
-	    (select k.warn_at from clocks k where k.stopped_at is null and k.fired_at is null
-		and k.warned_at is null and k.set_aside_at is null order by k.warn_at limit 1),
-	    (select k.due_at from clocks k where k.stopped_at is null and k.fired_at is null
-		and k.set_aside_at is null order by k.due_at limit 1));
+	v_next := clock_first_due();
 	for r in with recursive
 	    x as (
 		select b.n::integer as n, p_clients[b.n] as client_id, p_keys[b.n] as key,
@@ -410,6 +410,7 @@ language sql security definer set search_path = hotline, pg_temp as $$
 $$;
 
 comment on function case_event(bigint, text, bigint, jsonb, sealed) is 'Appends an event (and its sealed note) to a case''s history, chained to the case''s recorded last hash; returns its seq.';
+comment on function clock_first_due() is 'The earliest moment a running clock needs attention (the first entry of two partial indexes).';
 comment on function clock_next_due() is 'API: the earliest moment a clock needs attention (the first entry of two partial indexes).';
 comment on function case_access_cases() is 'Trigger (per statement): new cases are seen by their creator and the procuratorates over their region.';
 comment on function case_access_assignments() is 'Trigger (per statement): the agencies of new assignments see their cases.';
