@@ -266,18 +266,19 @@ def agency_actions_look_rows_up_by_key(daemon):
              % big_client),
             ("a claim", "select * from hotline.queue_page(%s, 'open', 1, null, null)"
              % big_client)]:
-        nread, errors = rows_read("agency:%s" % big, sql, "assignments")
-        check(0 < nread <= 1000 and not errors, "%s reads %d assignment rows of the %s live ones:"
-              " the page, not the backlog" % (what, nread, live), errors)
+        read, errors = rows_read("agency:%s" % big, sql, "assignments")
+        check(0 < read <= 1000 and not errors, "%s reads %d assignment rows of the %s live ones:"
+              " the page, not the backlog" % (what, read, live), errors)
     city, city_client = psql("select a.id, hotline.client_upsert('volume-procuratorate-330100',"
                              " 'agency', 'procuratorate-330100', repeat('6', 64)) from"
                              " hotline.agencies a where a.code = 'procuratorate-330100'")[0]
     overdue = scalar("select count(*) from hotline.assignments where region_city = '3301'"
                      " and overdue_at is not null")
-    nread, errors = rows_read("agency:%s" % city, "select * from hotline.supervision_overdue_page(%s,"
-                          " null, null, null, null, 100)" % city_client, "assignments")
-    check(0 < nread <= 1000 and not errors, "a page of 100 of the city's %s overdue assignments reads"
-          " %d assignment rows" % (overdue, nread), errors)
+    read, errors = rows_read("agency:%s" % city, "select * from"
+                             " hotline.supervision_overdue_page(%s, null, null, null, null, 100)"
+                             % city_client, "assignments")
+    check(0 < read <= 1000 and not errors, "a page of 100 of the city's %s overdue assignments"
+          " reads %d assignment rows" % (overdue, read), errors)
     plans, bad, errors = seq_scans("system", "select hotline.queue_touched('{%s,%s}',"
                                    " '{%s,%s}')" % (big, agency, since, since))
     check(plans >= 1 and not bad and not errors, "the long polls' wake-up query scans no big"
