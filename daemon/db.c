@@ -288,20 +288,52 @@ db_dequeue(void)
 	return j;
 }
 
+/* How many connections have a group commit in flight. */
+static int
+db_batching(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < db_nconns; i++)
+		n += dbconn_batching(db_conns[i]);
+	return n;
+}
+
+/* Take the first job that is not batched (a read, a retry alone), or NULL. */
+static struct dbjob *
+db_take_single(void)
+{
+	struct dbjob *j, *prev = NULL;
+
+	for (j = db_qhead; j != NULL; prev = j, j = j->dj_next)
+		if (!j->dj_batchable || j->dj_solo) {
+			db_unlink(prev, j);
+			return j;
+		}
+	return NULL;
+}
+
 /*
  * Take the work of one segment off the queue: the first job, and if it is
  * batchable every other batchable job waiting anywhere in the queue, up to
- * batch_max in all.  Returns the list (NULL if the queue is empty) and
- * its length in *n.
+ * batch_max in all.  While batch_conns connections have a group commit in
+ * flight, batchable jobs wait for one of them (a larger batch, a cheaper
+ * report: on a database of few cores more transactions at once only share
+ * its CPU) and the connection takes the first other job.  Returns the list
+ * (NULL if there is nothing it may take) and its length in *n.
  */
 struct dbjob *
 db_take(int *n)
 {
 	struct dbjob *j, *first, **tail, *prev, *next;
 
-	if ((first = db_dequeue()) == NULL)
+	if (db_qhead == NULL)
 		return NULL;
 	*n = 1;
+	if (db_qhead->dj_batchable && !db_qhead->dj_solo &&
+	    db_batching() >= db_cf->cf_batch_conns)
+		return db_take_single();
+	first = db_dequeue();
 	if (!first->dj_batchable || first->dj_solo)
 		return first;
 	tail = &first->dj_next;

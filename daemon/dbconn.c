@@ -111,6 +111,13 @@ dbconn_state(const struct dbconn *c)
 	return c->dc_state;
 }
 
+/* Whether a connection has a group commit (a batched segment) in flight. */
+int
+dbconn_batching(const struct dbconn *c)
+{
+	return c->dc_jobs != NULL && c->dc_batched;
+}
+
 /* Record that a result of the given role is expected next. */
 static void
 dbconn_expect(struct dbconn *c, enum exp_role role, struct dbjob *j)

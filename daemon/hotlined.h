@@ -46,6 +46,7 @@ struct event;
 #define FD_LIMIT_MAX		1048576	/* RLIMIT_NOFILE asked for at most */
 #define DEFAULT_DB_POOL		4
 #define DEFAULT_BATCH_MAX	32	/* submissions per group commit */
+#define DEFAULT_BATCH_CONNS	2	/* group commits in flight at once */
 #define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
 #define DEFAULT_RETRY_AFTER	2	/* s: Retry-After on 503 */
 #define BODY_HARD_FACTOR	2	/* evhttp buffers up to this x max_body */
@@ -112,6 +113,7 @@ struct config {
 	char	 cf_console_dir[1024];	/* the web console's files, "" none */
 	int	 cf_db_pool;
 	int	 cf_batch_max;
+	int	 cf_batch_conns;
 	int	 cf_queue_max;
 	int	 cf_max_body;
 	int	 cf_max_headers;
@@ -556,6 +558,7 @@ int	 dbbatch_split(const PGresult *, struct dbjob *, int n);
 struct dbconn *dbconn_new(struct event_base *, const struct config *,
 	    int idx, const char *const *channels, void (*notify)(const char *));
 enum dbc_state dbconn_state(const struct dbconn *);
+int	 dbconn_batching(const struct dbconn *);
 const char *dbconn_state_name(enum dbc_state);
 double	 dbconn_busy_since(const struct dbconn *);
 void	 dbconn_start(struct dbconn *);

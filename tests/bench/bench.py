@@ -505,10 +505,13 @@ def intake():
     load_note("intake")
     with Cpu(d) as cpu:
         r = bench(["-c", INTAKE_CONNS, "-T", INTAKE_S, "-b", REPORT, "-p", "/v1/reports"])
+        counted = stats_caught_up()
     d.stop()
     n = r["requests"]
     log("intake: %d connections, batch_max 32, %d s: %s" % (
         INTAKE_CONNS, INTAKE_S, " ".join(r["text"].split())))
+    log("intake: the statistics of these reports were counted %.0f s after the run ended;"
+        " the CPU figures include them" % counted)
     log("intake: " + cpu.summary(n, "report"))
     NOTES.append("during the intake run other processes used %.2f of the %d cores (the machine"
                  " was %.0f %% busy)" % (cpu.others / cpu.wall, os.cpu_count(),
@@ -736,6 +739,31 @@ def fill(cases, template, counties=None):
     log("filled %s cases%s in %.0f s: %s" % (
         n_(cases), " in " + ",".join(counties) if counties else "", time.monotonic() - t0,
         r.stdout.strip().splitlines()[-1]))
+    keys, took = stats_drain()
+    log("the fill's %s statistics keys counted into the rollup in %.0f s, before any"
+        " phase measures" % (n_(keys), took))
+
+
+def stats_drain():
+    """Count every key the statistics have queued into their rollup (a
+    fill's, which no phase should pay for); how many and the seconds it
+    took."""
+    t0 = time.monotonic()
+    keys = int(psql("select count(*) from hotline.stats_pending"))
+    while psql("select more from hotline.stats_refresh(20000)") == "t":
+        pass
+    return keys, time.monotonic() - t0
+
+
+def stats_caught_up(limit=120):
+    """Wait while the daemon counts what a phase queued for the statistics,
+    so that a phase's CPU figures include the statistics of its own work;
+    the seconds waited."""
+    t0 = time.monotonic()
+    while (int(psql("select count(*) from hotline.stats_pending")) > 0
+           and time.monotonic() - t0 < limit):
+        time.sleep(0.5)
+    return time.monotonic() - t0
 
 
 def running_clocks():
@@ -922,7 +950,10 @@ def agencies(template):
     load_note("agencies")
     with Cpu(d) as cpu:
         r = bench(["-m", "ack", "-c", AGENCIES, "-T", ACK_S], idents=names)
+        counted = stats_caught_up()
     d.stop()
+    log("agencies: the statistics of these acknowledgements were counted %.0f s after the run"
+        " ended; the CPU figures include them" % counted)
     log("agencies: %d in parallel, claim (GET /v1/queue?state=open&limit=1) and acknowledge,"
         " %d s, at least %d open assignments each: %s" % (AGENCIES, ACK_S, opened,
                                                           " ".join(r["text"].split())))

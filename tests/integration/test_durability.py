@@ -271,6 +271,44 @@ def one_submission_failing_inside_the_database_does_not_sink_its_batch():
 
 
 @test
+def batch_conns_caps_the_group_commits_in_flight_and_leaves_the_rest_to_reads():
+    # batch_conns = 1 of a pool of three: while one batch waits behind a
+    # locked table, submissions that arrive wait to go together as the next
+    # batch (not as a second transaction at once), and a read is answered
+    # by another connection meanwhile.
+    d = Daemon("batchconns", db_pool_size=3, batch_conns=1, log_level="debug").start()
+    try:
+        with TableLock(2.5):
+            first = post_all(d, [lib.report_at("2026-11-01T10:00:00+08:00", None)])
+            time.sleep(0.4)         # its batch holds a connection, waiting for the lock
+            rest = post_all(d, [lib.report_at("2026-11-01T10:%02d:00+08:00" % (1 + i), None)
+                                for i in range(5)])
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            st, _, v = Client(d, "console").get("/v1/version")
+            read_s = time.monotonic() - t0
+            waiting = re.findall(r"event=db_segment conn=\d+ jobs=(\d+) batched=1",
+                                 d.logtext())
+            check(st == 200 and read_s < 1.5,
+                  "a read is answered (%.2f s) while the batch waits for the lock" % read_s,
+                  (st, v))
+            check(waiting == ["1"], "the five that arrived meanwhile are not sent as a second"
+                  " transaction at once: one batch is in flight", waiting)
+            for _, t, _ in first + rest:
+                t.join(20)
+        got = [r[0] for _, _, r in first + rest]
+        check(all(isinstance(r, tuple) and r[0] == 201 for r in got),
+              "all six are answered 201", [r[0] if isinstance(r, tuple) else r for r in got])
+        segments = re.findall(r"event=db_segment conn=\d+ jobs=(\d+) batched=1", d.logtext())
+        check(segments[:2] == ["1", "5"], "the five went together as the next batch", segments)
+        missing = not_stored_once([r[2]["case_number"] for r in got if isinstance(r, tuple)
+                                   and r[0] == 201])
+        check(not missing, "every case answered 201 is stored, once", missing)
+    finally:
+        stop_cleanly(d)
+
+
+@test
 def a_batch_answers_each_submission_with_its_own_outcome():
     # Seven reports wait together behind a locked table and go as one
     # statement (intake_reports): five new ones, one of an unknown region,

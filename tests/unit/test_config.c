@@ -101,6 +101,15 @@ main(void)
 	    load(&cf, BASE "anon_timeout = 0\n") == -1 &&
 	    load(&cf, BASE "max_handshakes_per_address = 0\n") == -1,
 	    "a liveness_timeout under 2 s, or a zero budget, is refused");
+	config_defaults(&cf);
+	CHECK(cf.cf_batch_max == 32 && cf.cf_batch_conns == 2,
+	    "defaults of the group commit: 32 submissions, 2 at once");
+	CHECK(load(&cf, BASE "batch_conns = 1\n") == 0 && cf.cf_batch_conns == 1,
+	    "batch_conns is set");
+	CHECK(load(&cf, BASE "batch_conns = 0\n") == -1 &&
+	    strstr(errbuf, ":5: batch_conns: integer out of range") != NULL &&
+	    load(&cf, BASE "batch_conns = 65\n") == -1,
+	    "a batch_conns out of 1 to 64 is refused");
 	CHECK(load(&cf, BASE "nonsense = 1\n") == -1 &&
 	    strstr(errbuf, ":5: unknown key \"nonsense\"") != NULL,
 	    "unknown key reported with its line");
