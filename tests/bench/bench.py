@@ -594,6 +594,8 @@ def open_loop(closed_rate):
     # daemon's budget of handshakes per address (64), the rest are refused.
     d = Daemon("open", max_handshakes_per_address=OPEN_CONNS).start()
     half = max(50, int(closed_rate / 2 / 50) * 50)
+    if abs(half - OPEN_RATE) < OPEN_RATE / 10:
+        half = OPEN_RATE // 2   # not the same rate twice
     for rate in (OPEN_RATE, half):
         load_note("open loop %d/s" % rate)
         r = bench(["-c", OPEN_CONNS, "-r", rate, "-T", OPEN_S, "-b", REPORT,
