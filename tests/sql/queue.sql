@@ -93,8 +93,11 @@ select pg_temp.tap(pg_temp.wrong() is null and (select count(*) from hotline.ass
 -- ------------------------------------------------------------ the work goes on
 select id as police4_c from hotline.clients where name = 't-police4' \gset
 set role hotlined;
+begin;
 insert into out select 'ack', * from pg_temp.agency_call(:police4, format(
     'select * from hotline.assignment_ack(%s, %L, ''\x01'', %L)', :police4_c, 'q-ack', :'a1'));
+select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) as ack_updates \gset
+commit;
 insert into out select 'accepted', * from pg_temp.agency_call(:police4, format(
     'select * from hotline.case_post_event(%s, %L, ''\x02'', %L, %L)', :police4_c, 'q-acc',
     :'n4', '{"type": "outcome", "outcome": "accepted"}'));
@@ -109,6 +112,9 @@ from out where k in ('ack', 'accepted', 'transfer');
 select pg_temp.tap(pg_temp.wrong() is null,
     'stopped and started clocks and the transfer''s copied clocks are on their assignments',
     pg_temp.wrong());
+select pg_temp.tap(:ack_updates = 1,
+    'an acknowledgement writes its assignment once (its state and its next due time together)',
+    :ack_updates || ' updates');
 
 update hotline.cases set risk_level = 1 where id = :c3;
 update hotline.cases set region_code = '320102' where id = :c1;
