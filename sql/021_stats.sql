@@ -190,10 +190,9 @@ language plpgsql stable set search_path = hotline, pg_temp as $$
 declare
 	a assignments%rowtype;
 	g agencies%rowtype;
-	-- A plain value, so that the lookup's plan is made once, not per event.
-	v_uuid uuid := uuid_or_null(coalesce(e.data->>'assignment', e.data->>'from'));
 begin
-	select * into a from assignments x where x.assignment_id = v_uuid;
+	select * into a from assignments x
+	where x.assignment_id = uuid_or_null(coalesce(e.data->>'assignment', e.data->>'from'));
 	if a.id is null then
 		return;
 	end if;
