@@ -52,6 +52,7 @@ static const struct cf_param cf_params[] = {
 	{ "db_pool_size",	INT(cf_db_pool, 1, 64) },
 	{ "batch_max",		INT(cf_batch_max, 1, 256) },
 	{ "batch_conns",	INT(cf_batch_conns, 1, 64) },
+	{ "escalation_workers",	INT(cf_esc_workers, 1, 16) },
 	{ "queue_max",		INT(cf_queue_max, 1, 1000000) },
 	{ "max_body",		INT(cf_max_body, 1024, 16 * 1024 * 1024) },
 	{ "max_headers",	INT(cf_max_headers, 1024, 1024 * 1024) },
@@ -81,6 +82,7 @@ config_defaults(struct config *cf)
 	cf->cf_db_pool = DEFAULT_DB_POOL;
 	cf->cf_batch_max = DEFAULT_BATCH_MAX;
 	cf->cf_batch_conns = DEFAULT_BATCH_CONNS;
+	cf->cf_esc_workers = DEFAULT_ESC_WORKERS;
 	cf->cf_queue_max = DEFAULT_QUEUE_MAX;
 	cf->cf_max_body = DEFAULT_MAX_BODY;
 	cf->cf_max_headers = DEFAULT_MAX_HEADERS;

@@ -1,10 +1,14 @@
 /*
  * Escalation: every clock is a row with a due time in the database.  One
  * timer is armed for the earliest time a clock needs attention (a warning
- * or a deadline); when it fires, escalate_due() claims the due rows with
- * SKIP LOCKED and applies them in one transaction, and the timer is
- * re-armed.  A NOTIFY on hotline_clock (a new, maybe earlier, clock in any
- * daemon) re-reads the earliest time.  A daemon that was down catches up on
+ * or a deadline); when it fires, a pass claims the due rows with SKIP
+ * LOCKED and applies them, and the timer is re-armed.  A pass is
+ * escalation_workers transactions at once (escalate_due_shard), each on its
+ * own shard of the cases (case id modulo the workers): they never touch one
+ * case, so they never wait for each other, and a burst of due clocks is
+ * fired by as many backends as there are workers; the pass is over when
+ * all have come back.  A NOTIFY on hotline_clock (a new, maybe earlier,
+ * clock in any daemon) re-reads the earliest time.  A daemon that was down catches up on
  * start; several daemons never act on the same clock twice.
  *
  * A pass that fails (a statement timeout, one clock whose handling breaks)
@@ -39,7 +43,7 @@ _Static_assert(ESCALATE_BATCH <= 1 << (ESCALATE_STACK - 2),
 enum esc_state {
 	ESC_IDLE,		/* the timer is armed, nothing in flight */
 	ESC_NEXT,		/* clock_next_due: when to wake next */
-	ESC_PASS,		/* escalate_due: a normal pass */
+	ESC_PASS,		/* escalate_due_shard: a pass, a job a shard */
 	ESC_LIST,		/* clock_due_ids: the due clocks, after a failure */
 	ESC_PART,		/* escalate_clocks: one part of that list */
 	ESC_ASIDE,		/* clock_set_aside: one clock that fails alone */
@@ -61,6 +65,17 @@ static long long	 esc_ids[ESCALATE_BATCH];	/* the due clocks */
 static struct esc_range	 esc_stack[ESCALATE_STACK];	/* parts to do */
 static int		 esc_depth;
 static int		 esc_tries;	/* failures of the lone clock on top */
+static int		 esc_shards;	/* a pass's jobs (escalation_workers) */
+
+/* The pass in flight: its jobs still running and what the done ones said. */
+static struct {
+	int	 inflight;
+	int	 handled;
+	int	 more;		/* a shard handled a whole batch */
+	int	 error;		/* a shard failed on a statement */
+	int	 other;		/* a shard failed otherwise (no connection) */
+	double	 next;		/* the earliest next due time, NAN none */
+} esc_pass;
 
 static void	esc_next(void);
 
@@ -146,28 +161,38 @@ esc_idle(void)
 	}
 }
 
-/* Submit the loop's one job; the state is set before, never after. */
+/* Submit one job of the loop, with up to three parameters. */
 static int
-esc_submit(enum stmt stmt, enum esc_state st, db_done_cb done,
-    const char *p0, const char *p1)
+esc_job(enum stmt stmt, db_done_cb done, const char *p0, const char *p1,
+    const char *p2)
 {
 	struct dbjob *j;
 
 	if ((j = db_job_new(stmt, 0, done, NULL)) == NULL)
-		goto fail;
+		return -1;
 	db_job_scope(j, "system");
 	if ((p0 != NULL && db_job_param(j, 0, p0, strlen(p0)) == -1) ||
-	    (p1 != NULL && db_job_param(j, 1, p1, strlen(p1)) == -1))
-		goto fail;
-	esc_state = st;
-	if (db_submit(j) == -1)
-		goto fail;
+	    (p1 != NULL && db_job_param(j, 1, p1, strlen(p1)) == -1) ||
+	    (p2 != NULL && db_job_param(j, 2, p2, strlen(p2)) == -1) ||
+	    db_submit(j) == -1) {
+		db_job_free(j);
+		return -1;
+	}
 	return 0;
-fail:
-	esc_state = ESC_IDLE;
-	db_job_free(j);
-	esc_arm_in(ESCALATE_RETRY_S);
-	return -1;
+}
+
+/* Submit the loop's one job; the state is set once it is submitted. */
+static int
+esc_submit(enum stmt stmt, enum esc_state st, db_done_cb done,
+    const char *p0, const char *p1)
+{
+	if (esc_job(stmt, done, p0, p1, NULL) == -1) {
+		esc_state = ESC_IDLE;
+		esc_arm_in(ESCALATE_RETRY_S);
+		return -1;
+	}
+	esc_state = st;
+	return 0;
 }
 
 /* The earliest time came back: arm for it. */
@@ -228,42 +253,95 @@ esc_list_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	esc_idle();
 }
 
-/* A batch of due clocks was handled, or the pass failed. */
+/* The pass is over (every shard's job came back): go on. */
+static void
+esc_pass_over(void)
+{
+	char next[32];
+
+	esc_state = ESC_IDLE;
+	if (esc_pass.handled > 0)
+		log_info("event=escalation clocks=%d", esc_pass.handled);
+	if (esc_pass.error) {
+		/* Something in a shard fails: find it, set it aside. */
+		esc_submit(STMT_CLOCK_DUE_IDS, ESC_LIST, esc_list_done,
+		    ESCALATE_BATCH_TEXT, NULL);
+		return;
+	}
+	if (esc_pass.other)
+		esc_arm_in(ESCALATE_RETRY_S);
+	else {
+		esc_completed(0);
+		if (esc_pass.more)
+			esc_arm_in(0);	/* more are due: go on at once */
+		else {
+			snprintf(next, sizeof(next), "%.6f", esc_pass.next);
+			esc_arm_at(isnan(esc_pass.next) ? NULL : next);
+		}
+	}
+	esc_idle();
+}
+
+/* One shard's batch of due clocks was handled, or its job failed. */
 static void
 esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 {
 	int handled;
+	double next;
 
 	(void)arg;
 	if (oc != DB_OK)
 		metrics_add(M_ESC_PASSES, "failed", 1);
 	if (oc == DB_ERROR) {
-		/* Something in this batch fails: find it, set it aside. */
 		log_warnx("event=escalation_failed sqlstate=%s",
 		    j->dj_sqlstate[0] ? j->dj_sqlstate : "-");
-		esc_release(j, res);
-		esc_submit(STMT_CLOCK_DUE_IDS, ESC_LIST, esc_list_done,
-		    ESCALATE_BATCH_TEXT, NULL);
-		return;
-	}
-	if (oc != DB_OK || PQntuples(res) != 1) {
+		esc_pass.error = 1;
+	} else if (oc != DB_OK || PQntuples(res) != 1) {
 		log_warnx("event=escalation_failed outcome=%d", (int)oc);
-		esc_arm_in(ESCALATE_RETRY_S);
-		esc_release(j, res);
-		esc_idle();
-		return;
+		esc_pass.other = 1;
+	} else {
+		handled = esc_counted(res);
+		metrics_add(M_CLOCKS_HANDLED, NULL, handled);
+		esc_pass.handled += handled;
+		if (handled >= ESCALATE_BATCH)
+			esc_pass.more = 1;
+		if (!PQgetisnull(res, 0, 1)) {
+			next = strtod(PQgetvalue(res, 0, 1), NULL);
+			if (isnan(esc_pass.next) || next < esc_pass.next)
+				esc_pass.next = next;
+		}
 	}
-	handled = esc_counted(res);
-	esc_completed(handled);
-	if (handled > 0)
-		log_info("event=escalation clocks=%d", handled);
-	if (handled >= ESCALATE_BATCH)
-		esc_arm_in(0);	/* more are due: go on at once */
-	else
-		esc_arm_at(PQgetisnull(res, 0, 1) ? NULL :
-		    PQgetvalue(res, 0, 1));
-	esc_release(j, res);
-	esc_idle();
+	PQclear(res);
+	db_job_free(j);
+	if (--esc_pass.inflight == 0)
+		esc_pass_over();
+}
+
+/* Start a pass: one job for each shard of the cases. */
+static void
+esc_pass_start(void)
+{
+	char shard[12], shards[12];
+	int i;
+
+	memset(&esc_pass, 0, sizeof(esc_pass));
+	esc_pass.next = NAN;
+	snprintf(shards, sizeof(shards), "%d", esc_shards);
+	for (i = 0; i < esc_shards; i++) {
+		snprintf(shard, sizeof(shard), "%d", i);
+		if (esc_job(STMT_ESCALATE_DUE, esc_pass_done,
+		    ESCALATE_BATCH_TEXT, shard, shards) == -1) {
+			esc_pass.other = 1;	/* the others still run */
+			continue;
+		}
+		esc_pass.inflight++;
+	}
+	if (esc_pass.inflight > 0)
+		esc_state = ESC_PASS;
+	else {
+		esc_state = ESC_IDLE;
+		esc_arm_in(ESCALATE_RETRY_S);
+	}
 }
 
 /* Whether an error may pass on its own (deadlock, serialization, lock or
@@ -381,8 +459,7 @@ esc_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (esc_depth > 0)
 		esc_part();
 	else
-		esc_submit(STMT_ESCALATE_DUE, ESC_PASS, esc_pass_done,
-		    ESCALATE_BATCH_TEXT, NULL);
+		esc_pass_start();
 }
 
 /* A clock was started somewhere, or listening (re)started: re-read. */
@@ -413,6 +490,7 @@ escalate_init(struct event_base *base, const struct config *cf)
 	struct timeval tv = { 0, 300000 };
 
 	esc_idle_s = ESCALATE_IDLE_S;
+	esc_shards = cf->cf_esc_workers > 0 ? cf->cf_esc_workers : 1;
 	if (cf->cf_liveness_timeout / 2 < esc_idle_s)
 		esc_idle_s = cf->cf_liveness_timeout / 2 > 0 ?
 		    cf->cf_liveness_timeout / 2 : 1;

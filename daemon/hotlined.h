@@ -47,6 +47,7 @@ struct event;
 #define DEFAULT_DB_POOL		4
 #define DEFAULT_BATCH_MAX	32	/* submissions per group commit */
 #define DEFAULT_BATCH_CONNS	2	/* group commits in flight at once */
+#define DEFAULT_ESC_WORKERS	2	/* escalation passes at once */
 #define DEFAULT_QUEUE_MAX	4096	/* database jobs waiting, then 503 */
 #define DEFAULT_RETRY_AFTER	2	/* s: Retry-After on 503 */
 #define BODY_HARD_FACTOR	2	/* evhttp buffers up to this x max_body */
@@ -114,6 +115,7 @@ struct config {
 	int	 cf_db_pool;
 	int	 cf_batch_max;
 	int	 cf_batch_conns;
+	int	 cf_esc_workers;	/* escalation passes at once */
 	int	 cf_queue_max;
 	int	 cf_max_body;
 	int	 cf_max_headers;

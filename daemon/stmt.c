@@ -75,9 +75,9 @@ static const struct stmt_def stmt_defs[STMT_COUNT] = {
 	    "response::text, code from "
 	    "hotline.supervision_record_list($1::bigint, $2::timestamptz, "
 	    "$3::bigint, $4::integer)", 4 },
-	[STMT_ESCALATE_DUE] = { "escalate_due", "select handled, "
+	[STMT_ESCALATE_DUE] = { "escalate_due_shard", "select handled, "
 	    "extract(epoch from next_due), " ESCALATED_COUNT " from "
-	    "hotline.escalate_due($1::integer)", 1 },
+	    "hotline.escalate_due_shard($1::integer, $2::integer, $3::integer)", 3 },
 	[STMT_CLOCK_NEXT_DUE] = { "clock_next_due", "select "
 	    "extract(epoch from hotline.clock_next_due())", 0 },
 	[STMT_CLOCK_DUE_IDS] = { "clock_due_ids", "select "

@@ -39,7 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* accepted a listen address it cannot use */
 	if (cf.cf_db_pool < 1 || cf.cf_db_pool > 64 || cf.cf_batch_max < 1 ||
 	    cf.cf_batch_max > 256 || cf.cf_batch_conns < 1 ||
-	    cf.cf_batch_conns > 64 || cf.cf_max_body < 1024 ||
+	    cf.cf_batch_conns > 64 || cf.cf_esc_workers < 1 ||
+	    cf.cf_esc_workers > 16 || cf.cf_max_body < 1024 ||
 	    cf.cf_log_level < LOG_LVL_ERROR || cf.cf_log_level > LOG_LVL_DEBUG)
 		abort();	/* a value out of its range */
 	return 0;

@@ -5,8 +5,10 @@ outcomes start and stop the statutory clocks, and the reporter's status
 shows the milestones."""
 
 import json
+import subprocess
 import time
 
+from . import lib
 from .lib import (Client, Daemon, ShortDeadlines, TableLock, assignment_of, check, example_json,
                   file_report, history, log_call, new_key, psql, scalar, stop_cleanly, test,
                   wait_until)
@@ -130,6 +132,74 @@ def two_daemons_never_fire_the_same_clock_twice(daemon):
               (dup, esc))
     finally:
         check(other.stop() == 0, "the rival daemon stops cleanly")
+
+
+
+class RowHold:
+    """Holds a case's row (SELECT ... FOR UPDATE) from a psql session for
+    some seconds, as a long transaction on that case would."""
+
+    def __init__(self, case_id, seconds):
+        self.case_id, self.seconds = case_id, seconds
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [lib.PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc.stdin.write("begin; select 'held' from hotline.cases where id = %d for update;"
+                              " select pg_sleep(%s); commit;\n" % (self.case_id, self.seconds))
+        self.proc.stdin.close()
+        if self.proc.stdout.readline().strip() != "held":
+            raise AssertionError("could not hold case %d" % self.case_id)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.wait(self.seconds + 30)
+
+
+@test
+def a_pass_runs_one_statement_a_shard_and_a_held_case_holds_back_only_its_own():
+    # escalation_workers = 2: each pass runs as two statements at once, one
+    # on the cases of even id, one on those of odd id.  A transaction holding
+    # one case (its history) makes its shard's statement wait; the other
+    # statement fires its clocks and commits meanwhile.
+    d = Daemon("shards", escalation_workers=2).start()
+    try:
+        numbers = []
+        while len(numbers) < 6 or len({int(case_id(n)) % 2 for n in numbers}) < 2:
+            numbers.append(file_report(d)["case_number"])
+        held = numbers[0]
+        other = [n for n in numbers if int(case_id(n)) % 2 != int(case_id(held)) % 2]
+        with RowHold(int(case_id(held)), 8):
+            psql("update hotline.clocks k set due_at = now() - interval '1 second',"
+                 " warn_at = now() - interval '2 seconds' from hotline.cases c"
+                 " where c.id = k.case_id and c.case_number = any (string_to_array(:'a0', ','))"
+                 " and k.kind = 'acknowledge' and k.stopped_at is null and k.fired_at is null;"
+                 " select pg_notify('hotline_clock', '')", ",".join(numbers))
+            fired = wait_until(lambda: all(any(e["kind"] == "escalated" for e in history(n))
+                                           for n in other), 6, 0.25)
+            blocked = not any(e["kind"] == "clock_missed" for e in history(held))
+        check(fired and blocked, "while a transaction holds one case, the other shard's %d cases"
+              " fire and escalate; the held case waits" % len(other),
+              [(n, [e["kind"] for e in history(n)]) for n in [held] + other])
+        after = wait_until(lambda: all(any(e["kind"] == "escalated" for e in history(n))
+                                       for n in numbers), 10, 0.25)
+        check(after, "once it ends, the held case's clocks (and its shard's) fire too",
+              [e["kind"] for e in history(held)])
+        dup = psql("select coalesce(e.data->>'assignment', e.data->>'from'), e.data->>'clock',"
+                   " e.kind, count(*) from hotline.case_events e join hotline.cases c"
+                   " on c.id = e.case_id where e.kind in ('clock_missed', 'escalated')"
+                   " and c.case_number = any (string_to_array(:'a0', ','))"
+                   " group by 1, 2, 3 having count(*) > 1", ",".join(numbers))
+        log = d.logtext()
+        check(not dup and "escalation_failed" not in log and "escalation_bisect" not in log,
+              "every clock fired once and escalated once; no statement failed", dup)
+    finally:
+        stop_cleanly(d)
+
+
+def case_id(number):
+    return scalar("select id from hotline.cases where case_number = :'a0'", number)
 
 
 @test

@@ -289,6 +289,7 @@ def agency_actions_look_rows_up_by_key(daemon):
            " where id in (%s)" % twenty)
     for what, sql in [
             ("a pass over 20 due clocks", "select * from hotline.escalate_due(20)"),
+            ("a pass of one shard of two", "select * from hotline.escalate_due_shard(20, 1, 2)"),
             ("the next due time", "select hotline.clock_next_due()"),
             ("the list of due clocks", "select hotline.clock_due_ids(100)"),
             ("20 due clocks by id", "select * from hotline.escalate_clocks('{%s}')" % twenty)]:

@@ -94,9 +94,12 @@ select pg_temp.tap(pg_temp.wrong() is null and (select count(*) from hotline.ass
 select id as police4_c from hotline.clients where name = 't-police4' \gset
 set role hotlined;
 begin;
+-- (The count may hold earlier transactions' updates not yet reported.)
+select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) as ack_before \gset
 insert into out select 'ack', * from pg_temp.agency_call(:police4, format(
     'select * from hotline.assignment_ack(%s, %L, ''\x01'', %L)', :police4_c, 'q-ack', :'a1'));
-select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) as ack_updates \gset
+select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) - :ack_before
+    as ack_updates \gset
 commit;
 insert into out select 'accepted', * from pg_temp.agency_call(:police4, format(
     'select * from hotline.case_post_event(%s, %L, ''\x02'', %L, %L)', :police4_c, 'q-acc',
@@ -147,6 +150,65 @@ reset role;
 set hotline.scope = 'system';
 select pg_temp.tap(pg_temp.wrong() is null, 'a clock set aside is still a running clock of the queue',
     pg_temp.wrong());
+
+-- ------------------------------------------------------------ escalation by shard
+-- A missed acknowledge clock on a case of each parity, due before any other.
+reset role;
+set hotline.scope = 'system';
+set search_path = hotline, public;	-- for escalation_target
+select min(k.id) filter (where k.case_id % 2 = 0) as even_k,
+    min(k.id) filter (where k.case_id % 2 = 1) as odd_k
+from hotline.clocks k join hotline.assignments a on a.id = k.assignment_id
+where k.kind = 'acknowledge' and k.stopped_at is null and k.fired_at is null
+    and k.set_aside_at is null and a.state = 'open' and a.role = 'primary'
+    and a.escalation_level = 0 and hotline.escalation_target(a.agency_id) is not null
+    and not exists (select 1 from hotline.assignments x where x.escalated_from = a.id) \gset
+reset search_path;
+update hotline.clocks set due_at = now() - interval '1 day', warn_at = now() - interval '2 days'
+    where id in (:even_k, :odd_k);
+set role hotlined;
+select set_config('hotline.scope', 'system', false) \g /dev/null
+begin;
+-- (The count may hold earlier transactions' updates not yet reported.)
+select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) as fire_before \gset
+select handled as even_handled from hotline.escalate_due_shard(1, 0, 2) \gset
+select pg_stat_get_xact_tuples_updated('hotline.assignments'::regclass) - :fire_before
+    as fire_updates \gset
+commit;
+reset role;
+set hotline.scope = 'system';
+select pg_temp.tap(:even_handled = 1 and (select fired_at is not null from hotline.clocks
+    where id = :even_k) and (select fired_at is null from hotline.clocks where id = :odd_k),
+    'a pass on shard 0 of 2 fires the clock of a case of even id and leaves the odd one''s',
+    :'even_handled');
+select pg_temp.tap((select count(*) from hotline.assignments x join hotline.clocks k
+    on k.assignment_id = x.id where x.escalated_from = (select assignment_id from hotline.clocks
+    where id = :even_k)) = 3 and pg_temp.wrong() is null,
+    'its assignment escalates, the copy with its three clocks and every next due time kept',
+    pg_temp.wrong());
+select pg_temp.tap(:fire_updates = 1,
+    'a missed clock that escalates writes its assignment once; the copy is inserted as it stays',
+    :fire_updates || ' updates');
+set role hotlined;
+select set_config('hotline.scope', 'system', false) \g /dev/null
+select handled as odd_handled from hotline.escalate_due_shard(1, 1, 2) \gset
+reset role;
+set hotline.scope = 'system';
+select pg_temp.tap(:odd_handled = 1 and (select fired_at is not null from hotline.clocks
+    where id = :odd_k) and pg_temp.wrong() is null,
+    'and a pass on shard 1 of 2 fires the odd one', :'odd_handled');
+create function pg_temp.shard_error(p_shard integer, p_shards integer) returns text
+language plpgsql as $$
+begin
+	perform hotline.escalate_due_shard(1, p_shard, p_shards);
+	return 'none';
+exception when others then
+	return sqlstate;
+end $$;
+select pg_temp.tap(pg_temp.shard_error(2, 2) = '22023' and pg_temp.shard_error(0, 0) = '22023'
+    and pg_temp.shard_error(-1, 2) = '22023',
+    'a shard that does not exist is refused (22023), nothing fired',
+    pg_temp.shard_error(2, 2));
 
 -- ------------------------------------------------------------ the queue, page by page
 -- The order worked out from the cases and clocks themselves.

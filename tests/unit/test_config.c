@@ -110,6 +110,15 @@ main(void)
 	    strstr(errbuf, ":5: batch_conns: integer out of range") != NULL &&
 	    load(&cf, BASE "batch_conns = 65\n") == -1,
 	    "a batch_conns out of 1 to 64 is refused");
+	config_defaults(&cf);
+	CHECK(cf.cf_esc_workers == 2, "escalation passes run as 2 statements "
+	    "by default");
+	CHECK(load(&cf, BASE "escalation_workers = 5\n") == 0 &&
+	    cf.cf_esc_workers == 5, "escalation_workers is set");
+	CHECK(load(&cf, BASE "escalation_workers = 0\n") == -1 &&
+	    strstr(errbuf, ":5: escalation_workers: integer out of range") !=
+	    NULL && load(&cf, BASE "escalation_workers = 17\n") == -1,
+	    "an escalation_workers out of 1 to 16 is refused");
 	CHECK(load(&cf, BASE "nonsense = 1\n") == -1 &&
 	    strstr(errbuf, ":5: unknown key \"nonsense\"") != NULL,
 	    "unknown key reported with its line");
