@@ -262,6 +262,8 @@ esc_pass_over(void)
 	esc_state = ESC_IDLE;
 	if (esc_pass.handled > 0)
 		log_info("event=escalation clocks=%d", esc_pass.handled);
+	if (esc_pass.error || esc_pass.other)
+		metrics_add(M_ESC_PASSES, "failed", 1);	/* once a pass */
 	if (esc_pass.error) {
 		/* Something in a shard fails: find it, set it aside. */
 		esc_submit(STMT_CLOCK_DUE_IDS, ESC_LIST, esc_list_done,
@@ -290,8 +292,6 @@ esc_pass_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 	double next;
 
 	(void)arg;
-	if (oc != DB_OK)
-		metrics_add(M_ESC_PASSES, "failed", 1);
 	if (oc == DB_ERROR) {
 		log_warnx("event=escalation_failed sqlstate=%s",
 		    j->dj_sqlstate[0] ? j->dj_sqlstate : "-");
