@@ -31,6 +31,7 @@
 #define ESCALATE_BATCH		100	/* clocks handled per transaction */
 #define ESCALATE_IDLE_S		60	/* re-check at least this often */
 #define ESCALATE_RETRY_S	1	/* after a failure */
+#define ESCALATE_BUSY_S		0.25	/* due clocks all held by others */
 #define ESCALATE_SOLO_TRIES	3	/* a lone clock's tries on a passing error */
 #define ESCALATE_STACK		32	/* bisection depth (log2 of the batch + 1) */
 _Static_assert(ESCALATE_BATCH <= 1 << (ESCALATE_STACK - 2),
@@ -111,6 +112,16 @@ esc_arm_at(const char *epoch)
 	tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
 	evtimer_add(esc_timer, &tv);
 	log_debug("event=escalation_armed in_ms=%.0f", delay * 1000.0);
+}
+
+/* The time of day, as epoch seconds. */
+static double
+epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Arm the timer to retry after a failure, or at once. */
@@ -277,6 +288,15 @@ esc_pass_over(void)
 		if (esc_pass.more)
 			esc_arm_in(0);	/* more are due: go on at once */
 		else {
+			/*
+			 * Nothing handled while clocks are due: whatever is due
+			 * is locked by another transaction (another daemon's
+			 * pass, which goes on by itself).  Look again shortly,
+			 * not at once: a pass a round trip would spin.
+			 */
+			if (esc_pass.handled == 0 && !isnan(esc_pass.next) &&
+			    esc_pass.next < epoch_now() + ESCALATE_BUSY_S)
+				esc_pass.next = epoch_now() + ESCALATE_BUSY_S;
 			snprintf(next, sizeof(next), "%.6f", esc_pass.next);
 			esc_arm_at(isnan(esc_pass.next) ? NULL : next);
 		}

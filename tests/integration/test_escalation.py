@@ -136,21 +136,22 @@ def two_daemons_never_fire_the_same_clock_twice(daemon):
 
 
 class RowHold:
-    """Holds a case's row (SELECT ... FOR UPDATE) from a psql session for
-    some seconds, as a long transaction on that case would."""
+    """Holds a row (SELECT ... FOR UPDATE) of a table from a psql session for
+    some seconds, as a long transaction on it would."""
 
-    def __init__(self, case_id, seconds):
-        self.case_id, self.seconds = case_id, seconds
+    def __init__(self, table, row_id, seconds):
+        self.table, self.row_id, self.seconds = table, row_id, seconds
 
     def __enter__(self):
         self.proc = subprocess.Popen(
             [lib.PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("begin; select 'held' from hotline.cases where id = %d for update;"
-                              " select pg_sleep(%s); commit;\n" % (self.case_id, self.seconds))
+        self.proc.stdin.write("begin; select 'held' from %s where id = %d for update;"
+                              " select pg_sleep(%s); commit;\n" % (self.table, self.row_id,
+                                                                   self.seconds))
         self.proc.stdin.close()
         if self.proc.stdout.readline().strip() != "held":
-            raise AssertionError("could not hold case %d" % self.case_id)
+            raise AssertionError("could not hold %s %d" % (self.table, self.row_id))
         return self
 
     def __exit__(self, *exc):
@@ -170,7 +171,7 @@ def a_pass_runs_one_statement_a_shard_and_a_held_case_holds_back_only_its_own():
             numbers.append(file_report(d)["case_number"])
         held = numbers[0]
         other = [n for n in numbers if int(case_id(n)) % 2 != int(case_id(held)) % 2]
-        with RowHold(int(case_id(held)), 8):
+        with RowHold("hotline.cases", int(case_id(held)), 8):
             psql("update hotline.clocks k set due_at = now() - interval '1 second',"
                  " warn_at = now() - interval '2 seconds' from hotline.cases c"
                  " where c.id = k.case_id and c.case_number = any (string_to_array(:'a0', ','))"
@@ -194,6 +195,37 @@ def a_pass_runs_one_statement_a_shard_and_a_held_case_holds_back_only_its_own():
         log = d.logtext()
         check(not dup and "escalation_failed" not in log and "escalation_bisect" not in log,
               "every clock fired once and escalated once; no statement failed", dup)
+    finally:
+        stop_cleanly(d)
+
+
+@test
+def a_due_clock_held_by_another_transaction_is_looked_at_again_shortly_not_at_once():
+    # A due clock locked by another transaction (another daemon's pass) is
+    # skipped; the next due time the pass returns is that clock's, already
+    # past.  The loop looks again after a quarter of a second, not in a
+    # loop of passes a round trip each.
+    d = Daemon("busy").start()
+    try:
+        n = file_report(d)["case_number"]
+        k = scalar("select k.id from hotline.clocks k join hotline.cases c on c.id = k.case_id"
+                   " where c.case_number = :'a0' and k.kind = 'acknowledge' order by k.id"
+                   " limit 1", n)
+        psql("update hotline.clocks set due_at = now() + interval '1.5 seconds', warn_at = now()"
+             " + interval '1.4 seconds' where id = :a0; select pg_notify('hotline_clock', '')", k)
+        due = time.monotonic() + 1.5
+        with RowHold("hotline.clocks", int(k), 6):
+            time.sleep(max(0, due - time.monotonic()) + 0.5)
+            p0 = d.metric("hotlined_escalation_passes_total", result="ok") or 0
+            time.sleep(2)
+            p1 = d.metric("hotlined_escalation_passes_total", result="ok") or 0
+            missed = [e for e in history(n) if e["kind"] == "clock_missed"]
+        check(2 <= p1 - p0 <= 14 and not missed, "while the due clock is held, the loop looks"
+              " again every quarter of a second: %d passes in 2 s" % (p1 - p0), missed)
+        fired = wait_until(lambda: [e for e in history(n) if e["kind"] == "clock_missed"], 5,
+                           0.2)
+        check(fired and len(fired) == 1, "once the holder ends, the clock fires, once",
+              fired)
     finally:
         stop_cleanly(d)
 
