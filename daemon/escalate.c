@@ -76,6 +76,7 @@ static struct {
 	int	 error;		/* a shard failed on a statement */
 	int	 other;		/* a shard failed otherwise (no connection) */
 	double	 next;		/* the earliest next due time, NAN none */
+	double	 started;	/* when it began (epoch seconds) */
 } esc_pass;
 
 static void	esc_next(void);
@@ -289,14 +290,19 @@ esc_pass_over(void)
 			esc_arm_in(0);	/* more are due: go on at once */
 		else {
 			/*
-			 * Nothing handled while clocks are due: whatever is due
-			 * is locked by another transaction (another daemon's
-			 * pass, which goes on by itself).  Look again shortly,
-			 * not at once: a pass a round trip would spin.
+			 * Nothing handled though a clock was due before the
+			 * pass began: whatever is due is locked by another
+			 * transaction (another daemon's pass, which goes on by
+			 * itself).  Look again shortly, not at once: a pass a
+			 * round trip would spin.  (A clock that came due during
+			 * the pass is taken at once.)
 			 */
 			if (esc_pass.handled == 0 && !isnan(esc_pass.next) &&
-			    esc_pass.next < epoch_now() + ESCALATE_BUSY_S)
+			    esc_pass.next < esc_pass.started) {
+				log_debug("event=escalation_busy due_ms_ago=%.0f",
+				    (esc_pass.started - esc_pass.next) * 1000.0);
 				esc_pass.next = epoch_now() + ESCALATE_BUSY_S;
+			}
 			snprintf(next, sizeof(next), "%.6f", esc_pass.next);
 			esc_arm_at(isnan(esc_pass.next) ? NULL : next);
 		}
@@ -346,6 +352,7 @@ esc_pass_start(void)
 
 	memset(&esc_pass, 0, sizeof(esc_pass));
 	esc_pass.next = NAN;
+	esc_pass.started = epoch_now();
 	snprintf(shards, sizeof(shards), "%d", esc_shards);
 	for (i = 0; i < esc_shards; i++) {
 		snprintf(shard, sizeof(shard), "%d", i);
