@@ -7,7 +7,7 @@
 --     (a case's history, its assignments) and never deadlock; on a machine
 --     with more than one core a burst of due clocks is fired by several
 --     backends at once.  escalate_due stays, for a daemon of an earlier
---     release.
+--     release, as the one shard of one.
 --   * A missed clock writes its assignment once: the overdue mark and the
 --     next due time its firing leaves, in one update, before the clock's;
 --     the clock's trigger (clock_moved) then finds them already there.  It
@@ -59,6 +59,14 @@ begin
 	end if;
 	next_due := clock_first_due();
 end $$;
+
+-- escalate_due (a daemon of an earlier release calls it) is the one shard
+-- of one: the claiming loop is written once.
+create or replace function escalate_due(p_limit integer, out handled integer,
+    out next_due timestamptz)
+language sql security definer set search_path = hotline, pg_temp as $$
+	select s.handled, s.next_due from escalate_due_shard(p_limit, 0, 1) s
+$$;
 
 -- Handle one clock that needs attention (claimed, locked by the caller), as
 -- migration 010 does; a missed clock's assignment is written once.
