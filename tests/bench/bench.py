@@ -28,8 +28,10 @@ Part two, in a fresh database:
   backlog    GET /v1/queue?limit=50 with 100,000 live assignments in one
              county police's queue, GET /v1/supervision/overdue, beside
              GET /healthz and GET /v1/version
-  agencies   16 agencies claiming (GET /v1/queue) and acknowledging in
-             parallel
+  agencies   the floor of claiming and acknowledging: pgbench, one client
+             per agency, the most urgent open row then its state and a
+             history event committed (ack-floor.sql); then 16 agencies
+             claiming (GET /v1/queue) and acknowledging in parallel
 
   BENCH_QUICK=1   small fills and short durations (a couple of minutes)
   BENCH_KEEP=1    keep the directory (its path is printed)
@@ -99,6 +101,7 @@ READS_S = pick(60, 15)           # ... or this long at most
 AGENCIES = 16
 AGENCY_CASES = pick(2500, 200)   # cases per agency (4 in 5 live, half open)
 ACK_S = pick(20, 5)
+ACK_FLOOR_WORK = pick(25000, 6000)  # open work per agency in the ack floor (more than it claims)
 FILL_CHUNK = 100000              # cases per fill.sql transaction
 RUNNING_PER_CASE = 2.0           # running clocks per filled case (fill.sql)
 LIVE_PER_CASE = 0.8              # live primaries per filled case
@@ -309,6 +312,20 @@ class Daemon:
                     return int(line.split()[1])
         return 0
 
+    def metrics(self):
+        """Its metrics, {name{labels}: value}, from metrics_listen."""
+        conf = os.path.join(ENV.dir, "bench-%s.conf" % self.name)
+        with open(conf) as f:
+            addr = [ln.split("=", 1)[1].strip() for ln in f
+                    if ln.split("=")[0].strip() == "metrics_listen"][-1]
+        host, port = addr.rsplit(":", 1)
+        c = http.client.HTTPConnection(host, int(port), timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+        return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
+                for ln in text.splitlines() if ln and not ln.startswith("#")}
+
     def logtail(self):
         """The end of its log."""
         with open(self.log, errors="replace") as f:
@@ -478,21 +495,43 @@ def n_(x):
 
 # ---------------------------------------------------------------------- part one
 
-def floor(label):
-    """pgbench's minimal durable intake transaction; tx/s and its CPU."""
-    load_note("floor " + label)
+def pgbench(script, db, clients, seconds, label, what):
+    """A pgbench script (-M prepared) against a database: per second and
+    the database's CPU per transaction, in ms."""
+    load_note(label)
     with Cpu() as cpu:
-        r = subprocess.run([PGBENCH, "-n", "-M", "prepared", "-c", str(FLOOR_CLIENTS), "-j", "2",
-                            "-T", str(FLOOR_S), "-f", os.path.join(HERE, "floor.sql"),
-                            "bench_floor"], capture_output=True, text=True)
+        r = subprocess.run([PGBENCH, "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+                            "-T", str(seconds), "-f", os.path.join(HERE, script), db],
+                           capture_output=True, text=True)
     m = re.search(r"tps = ([0-9.]+) \(without", r.stdout)
     done = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
     if r.returncode != 0 or not m or not done:
-        raise SystemExit("bench: pgbench failed:\n" + r.stdout + r.stderr)
+        raise SystemExit("bench: pgbench (%s) failed:\n%s%s" % (label, r.stdout, r.stderr))
     tps, n = float(m.group(1)), int(done.group(1))
-    log("floor (%s): pgbench -M prepared -c %d, %d s: %.0f tx/s; %s" % (
-        label, FLOOR_CLIENTS, FLOOR_S, tps, cpu.summary(n, "transaction")))
+    log("%s: pgbench -M prepared -c %d, %d s: %.0f %s/s; %s" % (
+        label, clients, seconds, tps, what, cpu.summary(n, "transaction")))
     return tps, cpu.db / n * 1e3
+
+
+def floor(label):
+    """pgbench's minimal durable intake transaction; tx/s and its CPU."""
+    return pgbench("floor.sql", "bench_floor", FLOOR_CLIENTS, FLOOR_S, "floor (%s)" % label, "tx")
+
+
+def tuples():
+    """Rows inserted and updated so far in the daemon's tables, by table."""
+    return {t: (int(i), int(u)) for t, i, u in rows(
+        "select relname, n_tup_ins, n_tup_upd from pg_stat_user_tables"
+        " where schemaname = 'hotline'")}
+
+
+def tuples_per(before, after, n):
+    """The rows written between two tuples() per unit of work: inserted,
+    updated, and the tables written."""
+    ins = sum(after[t][0] - before.get(t, (0, 0))[0] for t in after)
+    upd = sum(after[t][1] - before.get(t, (0, 0))[1] for t in after)
+    tables = sum(1 for t in after if after[t] != before.get(t, (0, 0)))
+    return ins / n, upd / n, tables
 
 
 def intake():
@@ -501,6 +540,7 @@ def intake():
     psql("create database bench_floor", "postgres")
     psql(open(os.path.join(HERE, "floor-schema.sql")).read(), "bench_floor")
     f1, fcpu1 = floor("before")
+    t0 = tuples()
     d = Daemon("intake").start()
     load_note("intake")
     with Cpu(d) as cpu:
@@ -508,6 +548,7 @@ def intake():
         counted = stats_caught_up()
     d.stop()
     n = r["requests"]
+    written = tuples_per(t0, tuples(), n)
     log("intake: %d connections, batch_max 32, %d s: %s" % (
         INTAKE_CONNS, INTAKE_S, " ".join(r["text"].split())))
     log("intake: the statistics of these reports were counted %.0f s after the run ended;"
@@ -532,6 +573,17 @@ def intake():
         "target ≤ %.1f ms; the floor's %.2f ms per transaction" % (TARGET_DB_MS,
                                                                   (fcpu1 + fcpu2) / 2),
         "%.1f× target" % (dbms / TARGET_DB_MS), yes_no(dbms <= TARGET_DB_MS))
+    row("rows written per report", "%.1f inserted, %.1f updated, in %d tables" % written,
+        "the floor: 3 inserted, in 3 tables", "%.1f× floor" % ((written[0] + written[1]) / 3))
+    # The most this machine could serve if a report cost the database no
+    # more than the floor's transaction, with the daemon and the load
+    # generator as measured: the cores over the CPU a report would take.
+    least = (fcpu1 + fcpu2) / 2 + (cpu.daemon_s + cpu.loadgen) / n * 1e3
+    row("ceiling: intake if a report cost the database only the floor's transaction",
+        "%s reports/s" % n_(os.cpu_count() / least * 1e3),
+        "%d cores / (the floor's %.2f ms + daemon and load generator %.2f ms)" % (
+            os.cpu_count(), (fcpu1 + fcpu2) / 2, (cpu.daemon_s + cpu.loadgen) / n * 1e3),
+        "%.2f× floor" % (os.cpu_count() / least * 1e3 / fl))
     row("daemon CPU per report", ms(cpu.daemon_s / n * 1e3),
         "%.0f %% of one core at %s reports/s" % (100 * cpu.daemon_s / cpu.wall, n_(r["rate"])))
     return r["rate"]
@@ -598,12 +650,23 @@ def open_loop(closed_rate):
         half = OPEN_RATE // 2   # not the same rate twice
     for rate in (OPEN_RATE, half):
         load_note("open loop %d/s" % rate)
+        m0 = d.metrics()
         r = bench(["-c", OPEN_CONNS, "-r", rate, "-T", OPEN_S, "-b", REPORT,
                    "-p", "/v1/reports"], check=False)
+        m1 = d.metrics()
         if r.get("requests", 0) < rate * OPEN_S:
             raise SystemExit("bench: the open loop broke off:\n" + r["text"])
         log("open loop %d/s for %d s (%d connections): %s" % (
             rate, OPEN_S, OPEN_CONNS, " ".join(r["text"].split())))
+        # The group commits of the run: how many, and how many grew large
+        # (a report waits for every report of its batch).
+        h = lambda k: m1.get("hotlined_db_batch_size" + k, 0) - m0.get("hotlined_db_batch_size" + k, 0)
+        batches = h("_count")
+        if batches:
+            log("open loop %d/s: %d group commits, %.1f reports each on average; %d of more"
+                " than 8 reports, %d of more than 16" % (
+                    rate, batches, h("_sum") / batches, batches - h('_bucket{le="8"}'),
+                    batches - h('_bucket{le="16"}')))
         p99 = r["latency_ms.p99"]
         row("open loop %s reports/s offered" % n_(rate),
             "p50 %s, p90 %s, p99 %s, max %s; %s of %s behind schedule; %s/s served%s" % (
@@ -938,8 +1001,29 @@ def answered(r):
     return "%d of %d requests refused: %s" % (r["failed"], r["requests"], bad)
 
 
+def ack_floor():
+    """pgbench's minimal claim and acknowledgement, one client per agency;
+    pairs/s and their CPU."""
+    psql("drop database if exists bench_ackfloor", "postgres")
+    psql("create database bench_ackfloor", "postgres")
+    psql(open(os.path.join(HERE, "ack-floor-schema.sql")).read(), "bench_ackfloor")
+    psql("insert into floor_work (case_id, agency_id, risk_level, next_due)"
+         " select g, 1 + g %% %d, 1 + (g / %d) %% 4, now() + (g %% 997) * interval '1 minute'"
+         " from generate_series(1, %d) g;"
+         " insert into floor_work_events (case_id, seq, kind, data)"
+         " select g, 1, 'created', '{\"source\": \"report\"}' from generate_series(1, %d) g;"
+         " vacuum analyze; checkpoint;" % (AGENCIES, AGENCIES, AGENCIES * ACK_FLOOR_WORK,
+                                          AGENCIES * ACK_FLOOR_WORK), "bench_ackfloor")
+    r = pgbench("ack-floor.sql", "bench_ackfloor", AGENCIES, ACK_S, "ack floor",
+                "claims and acknowledgements")
+    psql("drop database bench_ackfloor", "postgres")
+    return r
+
+
 def agencies(template):
-    """AGENCIES agencies claiming and acknowledging in parallel."""
+    """AGENCIES agencies claiming and acknowledging in parallel, after the
+    floor of the same work in pgbench."""
+    floor_rate, floor_cpu = ack_floor()
     counties = [str(330151 + i) for i in range(AGENCIES)]
     fill(AGENCIES * AGENCY_CASES, template, counties)
     names = ["police-" + c for c in counties]
@@ -964,8 +1048,23 @@ def agencies(template):
     row("claim + acknowledge, %d agencies in parallel (≥ %s open each)" % (AGENCIES, n_(opened)),
         "%s acks/s (queue p50 %s, ack p50 %s)" % (n_(r["acks_per_s"]), ms(r["queue_ms.p50"]),
                                                  ms(r["ack_ms.p50"])),
-        "target ≥ %s acks/s" % n_(TARGET_ACKS), "%.3f× target" % (r["acks_per_s"] / TARGET_ACKS),
+        "target ≥ %s acks/s; floor %s pairs/s (pgbench, %d clients)" % (
+            n_(TARGET_ACKS), n_(floor_rate), AGENCIES),
+        "%.3f× target, %.2f× floor" % (r["acks_per_s"] / TARGET_ACKS, r["acks_per_s"] / floor_rate),
         yes_no(r["acks_per_s"] >= TARGET_ACKS))
+    if r["acks"] > 0:
+        row("database CPU per claim + acknowledgement", ms(cpu.db / r["acks"] * 1e3),
+            "the floor's %.2f ms per pair" % floor_cpu,
+            "%.1f× floor" % (cpu.db / r["acks"] * 1e3 / floor_cpu))
+        # As for intake: the most this machine could serve if a pair cost
+        # the database no more than the floor's.
+        rest = (cpu.daemon_s + cpu.loadgen) / r["acks"] * 1e3
+        ceiling = os.cpu_count() / (floor_cpu + rest) * 1e3
+        row("ceiling: claim + acknowledge if a pair cost the database only the floor's",
+            "%s pairs/s" % n_(ceiling),
+            "%d cores / (the floor's %.2f ms + daemon and load generator %.2f ms)" % (
+                os.cpu_count(), floor_cpu, rest),
+            "%.2f× target" % (ceiling / TARGET_ACKS))
 
 
 def file_template():
