@@ -980,7 +980,7 @@ def backlog(template):
                                     answered(q)),
         "target ≤ %.0f ms; floor: GET /v1/version median %s, /healthz %s" % (
             TARGET_QUEUE_MS, ms(v["latency_ms.p50"]), ms(h["latency_ms.p50"])),
-        "%.0f× target, %.0f× /v1/version" % (q["latency_ms.p50"] / TARGET_QUEUE_MS,
+        "%.2f× target, %.0f× /v1/version" % (q["latency_ms.p50"] / TARGET_QUEUE_MS,
                                               q["latency_ms.p50"] / v["latency_ms.p50"]),
         yes_no(q["latency_ms.p50"] <= TARGET_QUEUE_MS and not q["failed"]))
     row("GET /v1/supervision/overdue, that county's %s overdue or escalated" % n_(overdue),
