@@ -8,8 +8,8 @@
  * case, so they never wait for each other, and a burst of due clocks is
  * fired by as many backends as there are workers; the pass is over when
  * all have come back.  A NOTIFY on hotline_clock (a new, maybe earlier,
- * clock in any daemon) re-reads the earliest time.  A daemon that was down catches up on
- * start; several daemons never act on the same clock twice.
+ * clock in any daemon) re-reads the earliest time.  A daemon that was down
+ * catches up on start; several daemons never act on the same clock twice.
  *
  * A pass that fails (a statement timeout, one clock whose handling breaks)
  * must not stop every other clock: the loop then fetches the list of due
@@ -134,13 +134,12 @@ esc_arm_in(int seconds)
 	evtimer_add(esc_timer, &tv);
 }
 
-/* A pass completed, having handled that many clocks: note it. */
+/* A pass completed: note it (its clocks are counted as its jobs return). */
 static void
-esc_completed(int handled)
+esc_completed(void)
 {
 	esc_last = mono_now();
 	metrics_add(M_ESC_PASSES, "ok", 1);
-	metrics_add(M_CLOCKS_HANDLED, NULL, handled);
 }
 
 /* Count what an escalation statement's row says it handled and escalated. */
@@ -285,7 +284,7 @@ esc_pass_over(void)
 	if (esc_pass.other)
 		esc_arm_in(ESCALATE_RETRY_S);
 	else {
-		esc_completed(0);
+		esc_completed();
 		if (esc_pass.more)
 			esc_arm_in(0);	/* more are due: go on at once */
 		else {
@@ -418,7 +417,7 @@ esc_part_done(struct dbjob *j, enum db_outcome oc, PGresult *res, void *arg)
 		if (PQntuples(res) == 1)
 			metrics_add(M_CLOCKS_HANDLED, NULL, esc_counted(res));
 		if (esc_depth == 0) {
-			esc_completed(0);
+			esc_completed();
 			log_info("event=escalation_recovered");
 		}
 		esc_arm_in(0);

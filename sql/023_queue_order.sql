@@ -89,7 +89,9 @@ create index assignments_ended_province on assignments (region_province, id)
 -- A new assignment takes its case's risk level and region (unless the
 -- insert gives them: a set-based intake inserts the case in the same
 -- statement, where this trigger cannot see it yet); its clocks, all started
--- after it, bring next_due down from 'infinity'.
+-- after it, bring next_due down from 'infinity' (unless the insert gives
+-- it too: intake knows its clocks' due times, and its clocks then find
+-- their assignment's next_due already where they would bring it).
 create function assignment_denormalise() returns trigger
 language plpgsql set search_path = hotline, pg_temp as $$
 begin
@@ -97,7 +99,7 @@ begin
 		select c.risk_level, c.region_code into new.risk_level, new.region_code
 		    from cases c where c.id = new.case_id;
 	end if;
-	new.next_due := 'infinity';
+	new.next_due := coalesce(new.next_due, 'infinity');
 	return new;
 end $$;
 create trigger assignment_denormalise before insert on assignments
@@ -253,18 +255,21 @@ returns text[] language sql immutable as $$
 $$;
 
 -- A page of the queue's order after a place in it, for an agency and a
--- state: read in index order, nothing beyond the page.  (Inlined into its
--- caller, hence no search_path of its own.)
+-- state: read in index order, nothing beyond the page.  PL/pgSQL with one
+-- generic plan: a SQL function is inlined into its caller's statement, which
+-- was then planned afresh at every call (0.3 ms, six times its running).
+-- No search_path of its own: only queue_page calls it, with hotline's.
 create function queue_after(p_agency bigint, p_state text, p_risk smallint,
     p_due timestamptz, p_id bigint, p_limit integer)
 returns table (id bigint, risk_level smallint, next_due timestamptz)
-language sql stable as $$
-	select a.id, a.risk_level, a.next_due from assignments a
+language plpgsql stable set plan_cache_mode = force_generic_plan as $$
+begin
+	return query select a.id, a.risk_level, a.next_due from assignments a
 	where a.agency_id = p_agency and a.state = p_state
 	    and (a.risk_level, a.next_due, a.id) > (p_risk, p_due, p_id)
 	order by a.risk_level, a.next_due, a.id
-	limit p_limit
-$$;
+	limit p_limit;
+end $$;
 
 -- A keyset cursor of the queue's order: <risk>.<next_due in microseconds
 -- since 1970, or inf>.<id>.  Null when malformed.
@@ -286,7 +291,7 @@ end $$;
 
 -- The cursor of a place in the queue's order.
 create function queue_cursor(p_risk smallint, p_due timestamptz, p_id bigint)
-returns text language sql immutable as $$
+returns text language sql stable as $$
 	select p_risk || '.' || case when p_due = 'infinity' then 'inf'
 	    else (extract(epoch from p_due) * 1000000)::bigint::text end || '.' || p_id
 $$;
@@ -449,7 +454,7 @@ begin
 		v_ids[v_limit]::text) else '{}' end;
 end $$;
 
-comment on function assignment_denormalise() is 'Trigger: a new assignment takes its case''s risk level and region, and next_due ''infinity'' until its clocks start.';
+comment on function assignment_denormalise() is 'Trigger: a new assignment takes its case''s risk level and region, and next_due ''infinity'' until its clocks start (each unless the insert gives it).';
 comment on function case_assignments_follow() is 'Trigger: a case re-graded or moved carries its risk level and region to its assignments.';
 comment on function clock_started() is 'Trigger: a clock started running brings its assignment''s next_due forward if it is the earliest.';
 comment on function clock_moved() is 'Trigger: a clock stopped, fired or moved recomputes its assignment''s next_due.';

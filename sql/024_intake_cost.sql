@@ -348,9 +348,13 @@ begin
 		from c),
 	    ins_assignment as (
 		insert into assignments (case_id, agency_id, role, assignment_id, risk_level,
-		    region_code)
-		select t.case_id, t.agency_id, t.role, t.uuid, c.risk, c.body#>>'{child,region_code}'
-		from t join c using (case_id) order by t.case_id, t.seq
+		    region_code, next_due)
+		select t.case_id, t.agency_id, t.role, t.uuid, c.risk, c.body#>>'{child,region_code}',
+		    coalesce(now() + m.within, 'infinity')
+		from t join c using (case_id)
+		left join (select k.uuid, min(k.within) as within from k group by k.uuid) m
+		    on m.uuid = t.uuid
+		order by t.case_id, t.seq
 		returning id, assignment_id),
 	    ins_clock as (
 		insert into clocks (assignment_id, case_id, kind, warn_at, due_at)
